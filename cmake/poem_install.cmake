@@ -1,0 +1,14 @@
+include(CMakePackageConfigHelpers)
+
+install(TARGETS poem EXPORT poemTargets)
+install(DIRECTORY include/poem DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+set(POEM_CMAKE_DIR ${CMAKE_INSTALL_DATADIR}/cmake/poem)
+install(EXPORT poemTargets NAMESPACE poem:: DESTINATION ${POEM_CMAKE_DIR})
+configure_package_config_file(cmake/poemConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/poemConfig.cmake
+                              INSTALL_DESTINATION ${POEM_CMAKE_DIR})
+# Header-only: one package serves every architecture.
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/poemConfigVersion.cmake
+                                 COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/poemConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/poemConfigVersion.cmake
+        DESTINATION ${POEM_CMAKE_DIR})

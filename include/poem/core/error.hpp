@@ -1,0 +1,35 @@
+#pragma once
+// The one exception type poem throws, and the checks that raise it.
+//
+// Every message names what is wrong: the argument, the config field, or the file and byte offset.
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace poem {
+
+class error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+template <class... Parts>
+[[noreturn]] void fail(Parts&&... parts) {
+    std::ostringstream os;
+    (os << ... << std::forward<Parts>(parts));
+    throw error(os.str());
+}
+
+}  // namespace detail
+
+// Throws poem::error("poem: <parts...>") unless `ok`. The message is only built on failure.
+template <class... Parts>
+inline void check(bool ok, Parts&&... parts) {
+    if (!ok) detail::fail("poem: ", std::forward<Parts>(parts)...);
+}
+
+}  // namespace poem

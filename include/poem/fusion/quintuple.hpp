@@ -1,0 +1,21 @@
+#pragma once
+// The quintuple: the compact token that stands for one ranked candidate everywhere downstream.
+
+#include <cstdint>
+
+namespace poem {
+
+struct quintuple {
+    std::uint64_t item_id = 0;
+    std::int64_t request_time = 0;  // seconds (the host's clock; only differences matter)
+    float fused_score = 0.0f;       // in [0, 1], 1 = best
+    float rank_pct = 0.0f;          // mid-rank percentile of the fused rank, 1 - (rank + 0.5) / N
+    std::uint32_t level = 0;        // partial-order level (0 = best), filled in by order/
+
+    friend bool operator==(const quintuple& a, const quintuple& b) noexcept {
+        return a.item_id == b.item_id && a.request_time == b.request_time &&
+               a.fused_score == b.fused_score && a.rank_pct == b.rank_pct && a.level == b.level;
+    }
+};
+
+}  // namespace poem

@@ -1,0 +1,67 @@
+#pragma once
+// How a request's K objectives are normalised and fused: the configuration of fusion/.
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "poem/core/error.hpp"
+
+namespace poem {
+
+// Which way an objective points. Predicted click rate: higher. Predicted skip rate: lower.
+enum class direction { higher_is_better, lower_is_better };
+
+// Per-objective normalisation to [0, 1], 1 = best, whatever the direction:
+//   rank_pct       mid-rank percentile 1 - (rank + 0.5) / N (ties share their average rank)
+//   min_max        (x - min) / (max - min) over the request's finite values
+//   z_score        standard normal CDF of (x - mean) / std over the finite values
+//   log1p_min_max  min-max of log1p(max(x, 0)), for unbounded durations
+// Non-finite scores normalise to 0. A request whose finite values are all equal normalises to 0.5.
+enum class normalization { rank_pct, min_max, z_score, log1p_min_max };
+
+// How normalised objectives become one fused score in [0, 1] (1 = best):
+//   weighted_rank    sum_k w_k * rank_pct_k
+//   reciprocal_rank  sum_k w_k / (rank_k + beta)^alpha, rescaled so that rank 0 everywhere is 1 and
+//                    rank N-1 everywhere is 0 (the classic ensemble-sort formula)
+//   weighted_value   sum_k w_k * normalised_k (each objective's own normalisation)
+enum class fusion_method { weighted_rank, reciprocal_rank, weighted_value };
+
+struct objective_spec {
+    direction dir = direction::higher_is_better;
+    normalization norm = normalization::rank_pct;
+    float weight = 1.0f;
+};
+
+struct fusion_spec {
+    std::vector<objective_spec> objectives;  // one per row of the score matrix
+    fusion_method method = fusion_method::weighted_rank;
+    float alpha = 1.0f;   // reciprocal_rank exponent, > 0
+    float beta = 60.0f;   // reciprocal_rank offset, > 0 (60 as in reciprocal rank fusion)
+};
+
+inline constexpr std::size_t max_objectives = 16;
+
+// Throws poem::error naming the field unless the spec is usable for `k` objectives.
+inline void validate(const fusion_spec& spec, std::size_t k) {
+    check(k > 0, "scores: K (objectives) must be > 0");
+    check(k <= max_objectives, "scores: K = ", k, " objectives, at most ", max_objectives, " supported");
+    check(spec.objectives.size() == k, "fusion_spec.objectives: ", spec.objectives.size(),
+          " entries for ", k, " score rows");
+    double total = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+        const float w = spec.objectives[i].weight;
+        check(std::isfinite(w) && w >= 0.0f, "fusion_spec.objectives[", i,
+              "].weight must be finite and >= 0, got ", w);
+        total += w;
+    }
+    check(total > 0, "fusion_spec.objectives: weights are all zero");
+    if (spec.method == fusion_method::reciprocal_rank) {
+        check(std::isfinite(spec.alpha) && spec.alpha > 0, "fusion_spec.alpha must be finite and > 0, got ",
+              spec.alpha);
+        check(std::isfinite(spec.beta) && spec.beta > 0, "fusion_spec.beta must be finite and > 0, got ",
+              spec.beta);
+    }
+}
+
+}  // namespace poem
