@@ -65,9 +65,13 @@ demo: native
 bench: deps-bench
 	@mkdir -p build
 	$(call build_flavour,native,$(NATIVE_FLAGS),)
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/native/bench/poem_bench \
-	  --benchmark_out=build/bench.json --benchmark_out_format=json $(BENCH_ARGS)
-	@echo "poem: benchmark results in build/bench.json"
+	@mkdir -p build/bench-results
+	@for b in build/native/bench/bench_*; do \
+	  name=$$(basename $$b); echo "== $$name"; \
+	  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $$b --benchmark_out=build/bench-results/$$name.json \
+	    --benchmark_out_format=json $(BENCH_ARGS) || exit 1; \
+	done
+	@echo "poem: benchmark results in build/bench-results/"
 
 clean:
 	rm -rf build

@@ -5,3 +5,4 @@
 #include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/version.hpp"
+#include "poem/core/workspace.hpp"
