@@ -1,0 +1,501 @@
+// fusion/: ranks, normalisations, fused scores and ranks against brute-force references; SIMD kernels
+// against their scalar references; determinism; errors; the xtensor entry point.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xtensor.hpp>
+#include <xtensor/xview.hpp>
+
+#include "poem/core/rng.hpp"
+#include "poem/fusion/fuse.hpp"
+#include "poem/fusion/xtensor.hpp"
+
+namespace {
+
+constexpr float nan_f = std::numeric_limits<float>::quiet_NaN();
+constexpr float inf_f = std::numeric_limits<float>::infinity();
+
+// ---- data -------------------------------------------------------------------------------------
+
+enum class kind { uniform, ties, nonfinite, wide };
+
+std::vector<float> make_scores(std::size_t k, std::size_t n, kind what, std::uint64_t seed) {
+    poem::rng g(seed);
+    std::vector<float> s(k * n);
+    for (auto& x : s) {
+        switch (what) {
+            case kind::uniform: x = g.uniform_float(); break;
+            case kind::ties: x = 0.25f * static_cast<float>(g.below(5)) - (g.below(2) ? 0.0f : -0.0f); break;
+            case kind::nonfinite: {
+                const auto r = g.below(20);
+                x = r == 0 ? nan_f : r == 1 ? inf_f : r == 2 ? -inf_f : g.uniform_float() * 100.0f - 50.0f;
+                break;
+            }
+            case kind::wide: x = std::ldexp(g.uniform_float() - 0.5f, static_cast<int>(g.below(60)) - 30); break;
+        }
+    }
+    return s;
+}
+
+// ---- brute-force references (double precision) ----------------------------------------------
+
+bool better(float a, float b, poem::direction d) {
+    return d == poem::direction::higher_is_better ? a > b : a < b;
+}
+
+// O(N^2): rank = finite candidates strictly better + half the finite ties; non-finite share the tail.
+std::vector<double> rank_brute(const float* x, std::size_t n, poem::direction d) {
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < n; ++i) bad += !std::isfinite(x[i]);
+    const std::size_t good = n - bad;
+    std::vector<double> r(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(x[i])) { r[i] = good + (bad - 1) / 2.0; continue; }
+        std::size_t above = 0, equal = 0;
+        for (std::size_t j = 0; j < n; ++j) {
+            if (!std::isfinite(x[j])) continue;
+            above += better(x[j], x[i], d);
+            equal += x[j] == x[i];
+        }
+        r[i] = above + (equal - 1) / 2.0;
+    }
+    return r;
+}
+
+// O(N log N) argsort reference for large N (checked against rank_brute on small N).
+std::vector<double> rank_sorted(const float* x, std::size_t n, poem::direction d) {
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), 0);
+    auto key = [&](std::size_t i) { return std::isfinite(x[i]) ? 0 : 1; };
+    std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+        if (key(a) != key(b)) return key(a) < key(b);
+        return key(a) == 0 && better(x[a], x[b], d);
+    });
+    std::vector<double> r(n);
+    for (std::size_t i = 0; i < n;) {
+        std::size_t j = i + 1;
+        while (j < n && key(idx[j]) == key(idx[i]) && (key(idx[i]) == 1 || x[idx[j]] == x[idx[i]])) ++j;
+        for (std::size_t t = i; t < j; ++t) r[idx[t]] = (i + j - 1) / 2.0;
+        i = j;
+    }
+    return r;
+}
+
+std::vector<double> normalize_ref(const float* x, const std::vector<double>& rank, std::size_t n,
+                                  const poem::objective_spec& o) {
+    std::vector<double> v(n, 0.0), t(n);
+    std::size_t good = 0;
+    for (std::size_t i = 0; i < n; ++i) good += std::isfinite(x[i]);
+    const bool flip = o.dir == poem::direction::lower_is_better;
+    for (std::size_t i = 0; i < n; ++i)
+        t[i] = o.norm == poem::normalization::log1p_min_max ? std::log1p(std::max<double>(x[i], 0.0)) : x[i];
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (std::isfinite(x[i])) { lo = std::min(lo, t[i]); hi = std::max(hi, t[i]); sum += t[i]; }
+    const double mean = good ? sum / good : 0;
+    double ss = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (std::isfinite(x[i])) ss += (t[i] - mean) * (t[i] - mean);
+    const double sd = good ? std::sqrt(ss / good) : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(x[i])) continue;
+        switch (o.norm) {
+            case poem::normalization::rank_pct: v[i] = 1.0 - (rank[i] + 0.5) / n; break;
+            case poem::normalization::min_max:
+            case poem::normalization::log1p_min_max:
+                v[i] = hi > lo ? (t[i] - lo) / (hi - lo) : 0.5;
+                if (hi > lo && flip) v[i] = 1 - v[i];
+                break;
+            case poem::normalization::z_score: {
+                const double z = sd > 0 ? (t[i] - mean) / sd * (flip ? -1 : 1) : 0;
+                v[i] = 0.5 * std::erfc(-z / std::sqrt(2.0));
+                break;
+            }
+        }
+    }
+    return v;
+}
+
+struct reference {
+    std::vector<double> ranks, normalized, fused;
+};
+
+reference fuse_ref(const std::vector<float>& s, std::size_t k, std::size_t n, const poem::fusion_spec& spec,
+                   bool brute) {
+    reference r;
+    r.fused.assign(n, 0.0);
+    double total = 0;
+    for (auto& o : spec.objectives) total += o.weight;
+    for (std::size_t row = 0; row < k; ++row) {
+        const float* x = s.data() + row * n;
+        const auto& o = spec.objectives[row];
+        auto rk = brute ? rank_brute(x, n, o.dir) : rank_sorted(x, n, o.dir);
+        auto nv = normalize_ref(x, rk, n, o);
+        const double w = o.weight / total;
+        for (std::size_t i = 0; i < n; ++i) {
+            const double pct = std::isfinite(x[i]) ? 1.0 - (rk[i] + 0.5) / n : 0.0;
+            switch (spec.method) {
+                case poem::fusion_method::weighted_rank: r.fused[i] += w * pct; break;
+                case poem::fusion_method::weighted_value: r.fused[i] += w * nv[i]; break;
+                case poem::fusion_method::reciprocal_rank: r.fused[i] += w * std::pow(rk[i] + spec.beta, -spec.alpha); break;
+            }
+        }
+        r.ranks.insert(r.ranks.end(), rk.begin(), rk.end());
+        r.normalized.insert(r.normalized.end(), nv.begin(), nv.end());
+    }
+    if (spec.method == poem::fusion_method::reciprocal_rank) {
+        const double a = spec.alpha, hi = std::pow(double(spec.beta), -a), lo = std::pow(n - 1.0 + spec.beta, -a);
+        for (auto& f : r.fused) f = hi > lo ? std::clamp((f - lo) / (hi - lo), 0.0, 1.0) : 0.5;
+    }
+    return r;
+}
+
+poem::fusion_spec make_spec(std::size_t k, poem::fusion_method m, std::uint64_t seed) {
+    poem::rng g(seed);
+    poem::fusion_spec spec;
+    spec.method = m;
+    spec.alpha = 1.0f + 0.5f * static_cast<float>(g.below(2));  // 1 (division path) or 1.5 (pow path)
+    spec.beta = 5.0f;
+    for (std::size_t i = 0; i < k; ++i) {
+        poem::objective_spec o;
+        o.dir = g.below(2) ? poem::direction::higher_is_better : poem::direction::lower_is_better;
+        o.norm = static_cast<poem::normalization>(g.below(4));
+        o.weight = 0.25f + g.uniform_float();
+        spec.objectives.push_back(o);
+    }
+    return spec;
+}
+
+// Checks a fusion result against the reference and the invariants of the fused rank.
+void check_result(const poem::fusion_result& f, const reference& r, const std::vector<float>& s, std::size_t k,
+                  std::size_t n) {
+    REQUIRE(f.n == n);
+    REQUIRE(f.k == k);
+    for (std::size_t i = 0; i < k * n; ++i) {
+        REQUIRE(f.ranks[i] == static_cast<float>(r.ranks[i]));
+        REQUIRE(f.normalized[i] == Approx(r.normalized[i]).margin(2e-6));
+        REQUIRE(f.normalized[i] >= 0.0f);
+        REQUIRE(f.normalized[i] <= 1.0f);
+    }
+    std::size_t bad_scores = 0, bad_candidates = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        bool bad = false;
+        for (std::size_t row = 0; row < k; ++row) bad |= !std::isfinite(s[row * n + i]);
+        for (std::size_t row = 0; row < k; ++row) bad_scores += !std::isfinite(s[row * n + i]);
+        bad_candidates += bad;
+        REQUIRE(f.nonfinite[i] == bad);
+        REQUIRE(std::isfinite(f.fused[i]));
+        REQUIRE(f.fused[i] >= 0.0f);
+        REQUIRE(f.fused[i] <= 1.0f);
+        REQUIRE(f.fused[i] == Approx(r.fused[i]).margin(1e-5));
+    }
+    REQUIRE(f.nonfinite_count == bad_candidates);
+    REQUIRE(f.nonfinite_scores == bad_scores);
+    // order is a permutation, best fused first, ties by index; fused_rank is its inverse.
+    std::vector<char> seen(n, 0);
+    for (std::size_t t = 0; t < n; ++t) {
+        const auto i = f.order[t];
+        REQUIRE(i < n);
+        REQUIRE_FALSE(seen[i]);
+        seen[i] = 1;
+        REQUIRE(f.fused_rank[i] == t);
+        if (t + 1 < n) {
+            const auto j = f.order[t + 1];
+            REQUIRE((f.fused[i] > f.fused[j] || (f.fused[i] == f.fused[j] && i < j)));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("rank_scores equals the brute-force average ranks") {
+    poem::workspace ws;
+    for (kind what : {kind::uniform, kind::ties, kind::nonfinite, kind::wide}) {
+        for (std::size_t n : {1u, 2u, 3u, 7u, 16u, 17u, 100u, 1000u}) {
+            for (auto d : {poem::direction::higher_is_better, poem::direction::lower_is_better}) {
+                const auto x = make_scores(1, n, what, n * 31 + static_cast<int>(what));
+                std::vector<float> rank(n);
+                const auto bad = poem::rank_scores(poem::span<const float>(x), d, poem::span<float>(rank), ws);
+                const auto ref = rank_brute(x.data(), n, d);
+                const auto sorted_ref = rank_sorted(x.data(), n, d);
+                std::size_t expect_bad = 0;
+                for (float v : x) expect_bad += !std::isfinite(v);
+                REQUIRE(bad == expect_bad);
+                for (std::size_t i = 0; i < n; ++i) {
+                    REQUIRE(rank[i] == static_cast<float>(ref[i]));
+                    REQUIRE(sorted_ref[i] == ref[i]);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("ranks: ties, signed zeros and non-finite values") {
+    poem::workspace ws;
+    const std::vector<float> x = {0.5f, -0.0f, 0.0f, nan_f, 0.5f, inf_f, -inf_f, 2.0f};
+    std::vector<float> r(x.size());
+    REQUIRE(poem::rank_scores(poem::span<const float>(x), poem::direction::higher_is_better, poem::span<float>(r), ws) == 3);
+    // finite order: 2.0 (0), 0.5 x2 (1.5), 0 and -0 tie (3.5); the 3 non-finite share ranks 5, 6, 7.
+    REQUIRE(r == std::vector<float>({1.5f, 3.5f, 3.5f, 6.0f, 1.5f, 6.0f, 6.0f, 0.0f}));
+    poem::rank_scores(poem::span<const float>(x), poem::direction::lower_is_better, poem::span<float>(r), ws);
+    REQUIRE(r == std::vector<float>({2.5f, 0.5f, 0.5f, 6.0f, 2.5f, 6.0f, 6.0f, 4.0f}));
+}
+
+TEST_CASE("fuse equals the brute-force reference for every method and normalisation") {
+    poem::workspace ws;
+    poem::fusion_result f;  // reused across calls: the no-allocation path
+    std::uint64_t seed = 1;
+    for (auto m : {poem::fusion_method::weighted_rank, poem::fusion_method::reciprocal_rank,
+                   poem::fusion_method::weighted_value}) {
+        for (kind what : {kind::uniform, kind::ties, kind::nonfinite, kind::wide}) {
+            for (std::size_t k : {1u, 2u, 3u, 4u, 16u}) {
+                for (std::size_t n : {1u, 2u, 5u, 33u, 257u}) {
+                    const auto s = make_scores(k, n, what, ++seed);
+                    const auto spec = make_spec(k, m, seed);
+                    INFO("method " << static_cast<int>(m) << ", kind " << static_cast<int>(what) << ", K = " << k
+                                   << ", N = " << n);
+                    poem::fuse(poem::matrix_view<const float>(s.data(), k, n), spec, ws, f);
+                    check_result(f, fuse_ref(s, k, n, spec, true), s, k, n);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("fuse at N = 100,000 and K = 16 equals the argsort reference") {
+    poem::workspace ws;
+    const std::size_t k = 16, n = 100000;
+    for (auto m : {poem::fusion_method::weighted_rank, poem::fusion_method::weighted_value}) {
+        const auto s = make_scores(k, n, kind::nonfinite, 99);
+        const auto spec = make_spec(k, m, 7);
+        const auto f = poem::fuse(poem::matrix_view<const float>(s.data(), k, n), spec, ws);
+        check_result(f, fuse_ref(s, k, n, spec, false), s, k, n);
+    }
+}
+
+TEST_CASE("one candidate, constant scores and an all-non-finite objective") {
+    poem::workspace ws;
+    poem::fusion_spec spec;
+    for (auto norm : {poem::normalization::rank_pct, poem::normalization::min_max, poem::normalization::z_score,
+                      poem::normalization::log1p_min_max})
+        spec.objectives.push_back({poem::direction::higher_is_better, norm, 1.0f});
+    for (auto m : {poem::fusion_method::weighted_rank, poem::fusion_method::reciprocal_rank,
+                   poem::fusion_method::weighted_value}) {
+        spec.method = m;
+        const std::vector<float> one = {3.0f, 3.0f, 3.0f, 3.0f};
+        auto f = poem::fuse(poem::matrix_view<const float>(one.data(), 4, 1), spec, ws);
+        REQUIRE(f.fused[0] == 0.5f);  // a lone candidate sits mid-scale under every method
+        REQUIRE(f.normalized == std::vector<float>(4, 0.5f));
+        REQUIRE(f.fused_rank[0] == 0);
+
+        std::vector<float> flat(4 * 3, 2.0f);
+        for (int i = 0; i < 3; ++i) flat[2 * 3 + i] = nan_f;  // objective 2: every score NaN
+        f = poem::fuse(poem::matrix_view<const float>(flat.data(), 4, 3), spec, ws);
+        REQUIRE(f.nonfinite_count == 3);
+        REQUIRE(f.nonfinite_scores == 3);
+        for (int i = 0; i < 3; ++i) {
+            REQUIRE(f.normalized[2 * 3 + i] == 0.0f);
+            REQUIRE(std::isfinite(f.fused[i]));
+        }
+        REQUIRE(f.fused[0] == f.fused[1]);  // all tied: fused rank falls back to candidate order
+        REQUIRE(f.order == std::vector<std::uint32_t>({0, 1, 2}));
+    }
+}
+
+TEST_CASE("non-finite scores never change the other candidates' normalised values") {
+    poem::workspace ws;
+    poem::fusion_spec spec;
+    spec.method = poem::fusion_method::weighted_value;
+    spec.objectives = {{poem::direction::higher_is_better, poem::normalization::min_max, 1.0f},
+                       {poem::direction::lower_is_better, poem::normalization::z_score, 1.0f}};
+    const std::vector<float> clean = {1, 2, 3, 4, 10, 20, 30, 40};
+    std::vector<float> dirty = {1, 2, 3, 4, nan_f, 10, 20, 30, 40, inf_f};
+    // Same candidates plus one that is bad on both objectives (5 candidates, 2 rows).
+    const auto a = poem::fuse(poem::matrix_view<const float>(clean.data(), 2, 4), spec, ws);
+    const auto b = poem::fuse(poem::matrix_view<const float>(dirty.data(), 2, 5), spec, ws);
+    for (std::size_t i = 0; i < 4; ++i) {
+        REQUIRE(b.normalized[i] == a.normalized[i]);
+        REQUIRE(b.normalized[5 + i] == Approx(a.normalized[4 + i]).margin(1e-6));
+        REQUIRE(b.fused[i] == Approx(a.fused[i]).margin(1e-6));
+    }
+    REQUIRE(b.fused[4] == 0.0f);
+    REQUIRE(b.fused_rank[4] == 4);  // ranks last
+    REQUIRE(b.nonfinite_count == 1);
+}
+
+TEST_CASE("SIMD kernels agree with their scalar references") {
+    using A = poem::simd_arch;
+    namespace d = poem::detail;
+    for (std::size_t n : {0u, 1u, 3u, 8u, 15u, 16u, 31u, 64u, 1001u}) {
+        for (kind what : {kind::uniform, kind::ties, kind::nonfinite, kind::wide}) {
+            const auto x = make_scores(1, n, what, n + 1000 * static_cast<int>(what));
+            INFO("n = " << n << ", data kind " << static_cast<int>(what));
+            std::vector<std::uint32_t> k1(n), k2(n);
+            for (bool hib : {true, false}) {
+                REQUIRE(d::rank_keys_simd<A>(x.data(), n, hib, k1.data()) == d::rank_keys_scalar(x.data(), n, hib, k2.data()));
+                REQUIRE(k1 == k2);
+            }
+            const auto s1 = d::stats_simd<A>(x.data(), n), s2 = d::stats_scalar(x.data(), n);
+            REQUIRE(s1.count == s2.count);
+            REQUIRE(std::memcmp(&s1.min, &s2.min, sizeof(float)) == 0);
+            REQUIRE(std::memcmp(&s1.max, &s2.max, sizeof(float)) == 0);
+            REQUIRE(s1.sum == Approx(s2.sum).epsilon(1e-5).margin(1e-3));
+            const float mean = s2.count ? static_cast<float>(s2.sum / s2.count) : 0.0f;
+            REQUIRE(d::squared_deviation_simd<A>(x.data(), n, mean) ==
+                    Approx(d::squared_deviation_scalar(x.data(), n, mean)).epsilon(1e-5));
+
+            std::vector<float> o1(n), o2(n);
+            auto same = [&](double tol, const char* kernel) {
+                INFO(kernel);
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (std::isnan(o2[i])) REQUIRE(std::isnan(o1[i]));
+                    else REQUIRE(o1[i] == Approx(o2[i]).margin(tol).epsilon(tol));
+                }
+            };
+            d::log1p_clamped_simd<A>(x.data(), n, o1.data());
+            d::log1p_clamped_scalar(x.data(), n, o2.data());
+            same(1e-6, "log1p");
+            for (bool flip : {false, true}) {
+                d::min_max_simd<A>(x.data(), n, -3.0f, 0.125f, flip, o1.data());
+                d::min_max_scalar(x.data(), n, -3.0f, 0.125f, flip, o2.data());
+                same(0.0, "min_max");
+                d::z_score_simd<A>(x.data(), n, 0.3f, 2.0f, flip, o1.data());
+                d::z_score_scalar(x.data(), n, 0.3f, 2.0f, flip, o2.data());
+                same(1e-6, "z_score");
+            }
+            std::vector<float> ranks(n);
+            for (std::size_t i = 0; i < n; ++i) ranks[i] = static_cast<float>((i * 7) % (n ? n : 1));
+            d::rank_pct_simd<A>(ranks.data(), n, n - n / 4, o1.data());
+            d::rank_pct_scalar(ranks.data(), n, n - n / 4, o2.data());
+            same(0.0, "rank_pct");
+            for (bool first : {true, false}) {
+                std::fill(o1.begin(), o1.end(), 0.25f);
+                std::fill(o2.begin(), o2.end(), 0.25f);
+                d::axpy_simd<A>(0.3f, ranks.data(), n, first, o1.data());
+                d::axpy_scalar(0.3f, ranks.data(), n, first, o2.data());
+                same(1e-6, "axpy");
+                for (float alpha : {1.0f, 0.7f}) {
+                    d::reciprocal_simd<A>(0.3f, ranks.data(), n, alpha, 4.0f, first, o1.data());
+                    d::reciprocal_scalar(0.3f, ranks.data(), n, alpha, 4.0f, first, o2.data());
+                    same(1e-6, "reciprocal");
+                }
+            }
+            o1 = x;
+            o2 = x;
+            for (auto& v : o1) v = std::isfinite(v) ? v : 0.0f;
+            for (auto& v : o2) v = std::isfinite(v) ? v : 0.0f;
+            d::rescale_simd<A>(o1.data(), n, -1.0f, 0.5f);
+            d::rescale_scalar(o2.data(), n, -1.0f, 0.5f);
+            same(0.0, "rescale");
+        }
+    }
+}
+
+TEST_CASE("fuse is deterministic and independent of workspace history") {
+    const std::size_t k = 4, n = 777;
+    const auto s = make_scores(k, n, kind::nonfinite, 5);
+    const auto spec = make_spec(k, poem::fusion_method::reciprocal_rank, 3);
+    poem::workspace fresh, used;
+    const auto big = make_scores(8, 5000, kind::uniform, 6);
+    (void)poem::fuse(poem::matrix_view<const float>(big.data(), 8, 5000), make_spec(8, poem::fusion_method::weighted_value, 1), used);
+    const auto a = poem::fuse(poem::matrix_view<const float>(s.data(), k, n), spec, fresh);
+    const auto b = poem::fuse(poem::matrix_view<const float>(s.data(), k, n), spec, used);
+    REQUIRE(std::memcmp(a.fused.data(), b.fused.data(), n * sizeof(float)) == 0);
+    REQUIRE(a.fused_rank == b.fused_rank);
+    REQUIRE(a.ranks == b.ranks);
+    REQUIRE(std::memcmp(a.normalized.data(), b.normalized.data(), k * n * sizeof(float)) == 0);
+}
+
+TEST_CASE("quintuples carry id, time, fused score and fused rank percentile") {
+    poem::workspace ws;
+    poem::fusion_spec spec;
+    spec.objectives = {{}, {poem::direction::lower_is_better, poem::normalization::rank_pct, 2.0f}};
+    const std::vector<float> s = {0.9f, 0.1f, 0.5f, /* lower is better: */ 1.0f, 3.0f, 2.0f};
+    const auto f = poem::fuse(poem::matrix_view<const float>(s.data(), 2, 3), spec, ws);
+    const std::vector<std::uint64_t> ids = {100, 200, 300};
+    const auto q = poem::quintuples(poem::span<const std::uint64_t>(ids), 1234, f);
+    REQUIRE(q.size() == 3);
+    REQUIRE(f.order == std::vector<std::uint32_t>({0, 2, 1}));
+    for (std::size_t i = 0; i < 3; ++i) {
+        REQUIRE(q[i].item_id == ids[i]);
+        REQUIRE(q[i].request_time == 1234);
+        REQUIRE(q[i].fused_score == f.fused[i]);
+        REQUIRE(q[i].level == 0);
+    }
+    REQUIRE(q[0].rank_pct == Approx(1.0 - 0.5 / 3));
+    REQUIRE(q[1].rank_pct == Approx(1.0 - 2.5 / 3));
+    REQUIRE(q[0].fused_score == Approx(1.0 - 0.5 / 3));  // best on both objectives
+    const std::vector<std::uint64_t> short_ids = {1, 2};
+    REQUIRE_THROWS_WITH(poem::quintuples(poem::span<const std::uint64_t>(short_ids), 0, f),
+                        "poem: ids: expected 3 elements, got 2");
+}
+
+TEST_CASE("empty requests and bad arguments") {
+    poem::workspace ws;
+    poem::fusion_spec spec;
+    spec.objectives = {{}, {}};
+    const std::vector<float> s(6, 1.0f);
+    auto f = poem::fuse(poem::matrix_view<const float>(nullptr, 2, 0), spec, ws);
+    REQUIRE(f.n == 0);
+    REQUIRE(f.fused.empty());
+    REQUIRE(f.nonfinite_count == 0);
+
+    auto throws = [&](const poem::fusion_spec& sp, std::size_t k, std::size_t n, const char* msg) {
+        REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(s.data(), k, n), sp, ws), Catch::Contains(msg));
+    };
+    throws(spec, 0, 3, "K (objectives) must be > 0");
+    throws(spec, 3, 2, "fusion_spec.objectives: 2 entries for 3 score rows");
+    poem::fusion_spec many;
+    many.objectives.resize(17);
+    std::vector<float> big(17 * 2, 1.0f);
+    REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(big.data(), 17, 2), many, ws),
+                        Catch::Contains("at most 16"));
+    auto bad = spec;
+    bad.objectives[1].weight = -1.0f;
+    throws(bad, 2, 3, "fusion_spec.objectives[1].weight must be finite and >= 0");
+    bad.objectives[1].weight = nan_f;
+    throws(bad, 2, 3, "objectives[1].weight");
+    bad.objectives[1].weight = inf_f;
+    throws(bad, 2, 3, "objectives[1].weight");
+    bad.objectives = {{poem::direction::higher_is_better, poem::normalization::rank_pct, 0.0f},
+                      {poem::direction::higher_is_better, poem::normalization::rank_pct, 0.0f}};
+    throws(bad, 2, 3, "weights are all zero");
+    auto rr = spec;
+    rr.method = poem::fusion_method::reciprocal_rank;
+    rr.alpha = 0.0f;
+    throws(rr, 2, 3, "fusion_spec.alpha");
+    rr.alpha = 1.0f;
+    rr.beta = -2.0f;
+    throws(rr, 2, 3, "fusion_spec.beta");
+    REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(nullptr, 2, 3), spec, ws),
+                        Catch::Contains("null data"));
+    std::vector<float> r(2);
+    REQUIRE_THROWS_WITH(poem::rank_scores(poem::span<const float>(s), poem::direction::higher_is_better,
+                                          poem::span<float>(r), ws),
+                        "poem: rank: expected 6 elements, got 2");
+}
+
+TEST_CASE("xtensor expressions fuse like the pointer view") {
+    poem::workspace ws;
+    const std::size_t k = 3, n = 50;
+    const auto s = make_scores(k, n, kind::ties, 77);
+    const auto spec = make_spec(k, poem::fusion_method::weighted_value, 8);
+    const auto expect = poem::fuse(poem::matrix_view<const float>(s.data(), k, n), spec, ws);
+
+    xt::xtensor<float, 2> t = xt::adapt(s, std::vector<std::size_t>{k, n});
+    REQUIRE(poem::fuse(t, spec, ws).fused == expect.fused);
+    xt::xarray<double> wide = t;  // another value type and a dynamic rank
+    REQUIRE(poem::fuse(wide, spec, ws).fused == expect.fused);
+    xt::xtensor<float, 2> transposed = xt::transpose(t);  // N x K: a strided view of it is K x N again
+    REQUIRE(poem::fuse(xt::transpose(transposed), spec, ws).fused == expect.fused);
+    xt::xarray<float> cube = xt::zeros<float>({2, 2, 2});
+    REQUIRE_THROWS_WITH(poem::fuse(cube, spec, ws), Catch::Contains("expected a K x N matrix, got 3 dimensions"));
+}
