@@ -6,3 +6,8 @@
 #include "poem/core/span.hpp"
 #include "poem/core/version.hpp"
 #include "poem/core/workspace.hpp"
+#include "poem/fusion/fuse.hpp"
+#include "poem/fusion/quintuple.hpp"
+#include "poem/fusion/rank.hpp"
+#include "poem/fusion/result.hpp"
+#include "poem/fusion/spec.hpp"
