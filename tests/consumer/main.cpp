@@ -1,14 +1,16 @@
-// Uses the library the way a host service would: one include, one fusion call.
+// Uses the library the way a host service would: one include, one fusion call, checked result.
 #include <poem/poem.hpp>
 
 #include <cstdio>
 #include <vector>
 
 int main() {
-    const std::vector<float> scores = {0.1f, 0.9f, 0.5f,   // objective 0 over 3 candidates
-                                       3.0f, 1.0f, 2.0f};  // objective 1
-    poem::rng gen(42);
-    (void)gen();
-    std::printf("poem %s\n", POEM_VERSION_STRING);
-    return scores.size() == 6 ? 0 : 1;
+    const std::vector<float> scores = {0.1f, 0.9f, 0.5f,   // objective 0 over 3 candidates (higher is better)
+                                       3.0f, 1.0f, 2.0f};  // objective 1 (lower is better)
+    poem::fusion_spec spec;
+    spec.objectives = {{}, {poem::direction::lower_is_better, poem::normalization::rank_pct, 1.0f}};
+    poem::workspace ws;
+    const auto fused = poem::fuse(poem::matrix_view<const float>(scores.data(), 2, 3), spec, ws);
+    std::printf("poem %s: best candidate %u\n", POEM_VERSION_STRING, fused.order[0]);
+    return fused.order[0] == 1 ? 0 : 1;
 }
