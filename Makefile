@@ -4,10 +4,10 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
-CMAKE_COMMON := -DCMAKE_BUILD_TYPE= -DPOEM_FETCH_DEPS=OFF
+CMAKE_COMMON := -DCMAKE_BUILD_TYPE= -DPOEM_FETCH_DEPS=OFF -DPython3_EXECUTABLE=$(PYTHON)
 
 BUILD_DEBS := g++ make cmake xtl-dev libxsimd-dev xtensor-dev nlohmann-json3-dev catch2 libbenchmark-dev
-PY_DEBS := python3 python3-torch python3-numpy python3-pandas python3-matplotlib python3-tqdm pybind11-dev
+PY_DEBS := python3 python3-dev python3-torch python3-numpy python3-pandas python3-matplotlib python3-tqdm pybind11-dev
 FUZZ_DEBS := clang libclang-rt-14-dev libfuzzer-14-dev
 TORCH_DEBS := libtorch-dev
 

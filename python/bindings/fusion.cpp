@@ -1,0 +1,81 @@
+// fusion/: specs, fuse(), ranks and quintuples on numpy arrays.
+#include "common.hpp"
+
+#include "poem/fusion/fuse.hpp"
+
+namespace poem_py {
+
+void bind_fusion(py::module_& m) {
+    py::enum_<poem::direction>(m, "Direction")
+        .value("higher_is_better", poem::direction::higher_is_better)
+        .value("lower_is_better", poem::direction::lower_is_better);
+    py::enum_<poem::normalization>(m, "Normalization")
+        .value("rank_pct", poem::normalization::rank_pct)
+        .value("min_max", poem::normalization::min_max)
+        .value("z_score", poem::normalization::z_score)
+        .value("log1p_min_max", poem::normalization::log1p_min_max);
+    py::enum_<poem::fusion_method>(m, "FusionMethod")
+        .value("weighted_rank", poem::fusion_method::weighted_rank)
+        .value("reciprocal_rank", poem::fusion_method::reciprocal_rank)
+        .value("weighted_value", poem::fusion_method::weighted_value);
+
+    py::class_<poem::objective_spec>(m, "ObjectiveSpec")
+        .def(py::init([](poem::direction d, poem::normalization n, float w) { return poem::objective_spec{d, n, w}; }),
+             py::arg("direction") = poem::direction::higher_is_better,
+             py::arg("normalization") = poem::normalization::rank_pct, py::arg("weight") = 1.0f)
+        .def_readwrite("direction", &poem::objective_spec::dir)
+        .def_readwrite("normalization", &poem::objective_spec::norm)
+        .def_readwrite("weight", &poem::objective_spec::weight);
+
+    py::class_<poem::fusion_spec>(m, "FusionSpec")
+        .def(py::init([](std::vector<poem::objective_spec> o, poem::fusion_method method, float alpha, float beta) {
+                 return poem::fusion_spec{std::move(o), method, alpha, beta};
+             }),
+             py::arg("objectives"), py::arg("method") = poem::fusion_method::weighted_rank, py::arg("alpha") = 1.0f,
+             py::arg("beta") = 60.0f)
+        .def_readwrite("objectives", &poem::fusion_spec::objectives)
+        .def_readwrite("method", &poem::fusion_spec::method)
+        .def_readwrite("alpha", &poem::fusion_spec::alpha)
+        .def_readwrite("beta", &poem::fusion_spec::beta);
+
+    py::class_<poem::workspace>(m, "Workspace").def(py::init<>()).def_property_readonly("capacity", &poem::workspace::capacity);
+
+    // fuse(scores[K, N], spec) -> dict of numpy arrays; the result's vectors move into numpy untouched.
+    m.def(
+        "fuse",
+        [](const carray<float>& scores, const poem::fusion_spec& spec, poem::workspace* ws) {
+            poem::workspace local;
+            poem::fusion_result r;
+            {
+                py::gil_scoped_release release;
+                poem::fuse(matrix(scores, "scores"), spec, ws ? *ws : local, r);
+            }
+            const auto k = static_cast<py::ssize_t>(r.k), n = static_cast<py::ssize_t>(r.n);
+            py::dict out;
+            out["ranks"] = to_numpy(std::move(r.ranks), {k, n});
+            out["normalized"] = to_numpy(std::move(r.normalized), {k, n});
+            out["fused"] = to_numpy(std::move(r.fused));
+            out["fused_rank"] = to_numpy(std::move(r.fused_rank));
+            out["order"] = to_numpy(std::move(r.order));
+            out["nonfinite"] = to_numpy(std::move(r.nonfinite));
+            out["nonfinite_count"] = r.nonfinite_count;
+            out["nonfinite_scores"] = r.nonfinite_scores;
+            return out;
+        },
+        py::arg("scores"), py::arg("spec"), py::arg("workspace") = nullptr,
+        "Fuse a K x N score matrix (rows = objectives). Returns ranks, normalized, fused, fused_rank, order, "
+        "nonfinite flags and counts.");
+
+    m.def(
+        "rank_scores",
+        [](const carray<float>& x, poem::direction d) {
+            std::vector<float> rank(static_cast<std::size_t>(x.size()));
+            poem::workspace ws;
+            poem::rank_scores(view(x), d, poem::span<float>(rank), ws);
+            return to_numpy(std::move(rank));
+        },
+        py::arg("scores"), py::arg("direction") = poem::direction::higher_is_better,
+        "Average ranks (0 = best) of one objective; non-finite scores rank last.");
+}
+
+}  // namespace poem_py

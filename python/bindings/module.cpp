@@ -1,0 +1,12 @@
+// The `poem` Python module: one submodule-free namespace mirroring the C++ API.
+#include "common.hpp"
+
+#include "poem/core/error.hpp"
+#include "poem/core/version.hpp"
+
+PYBIND11_MODULE(poem, m) {
+    m.doc() = "poem: partial-order enhanced real-time sequential modelling primitives (C++ core)";
+    m.attr("__version__") = POEM_VERSION_STRING;
+    pybind11::register_exception<poem::error>(m, "Error", PyExc_ValueError);
+    poem_py::bind_fusion(m);
+}
