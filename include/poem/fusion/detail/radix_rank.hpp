@@ -19,11 +19,29 @@ const std::uint64_t* radix_sort_words(const std::uint32_t* keys, std::size_t n, 
     constexpr std::uint32_t radix = 1u << Bits, mask = radix - 1;
     std::uint32_t count[Passes][radix];
     std::memset(count, 0, sizeof(count));
-    for (std::size_t i = 0; i < n; ++i) {
+    // The top digit (sign and exponent) repeats a lot in real scores: a second counter table for odd
+    // elements breaks the chain of increments of one counter.
+    std::uint32_t top_odd[radix];
+    std::memset(top_odd, 0, sizeof(top_odd));
+    constexpr unsigned top = Passes - 1;
+    std::size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        const std::uint32_t k0 = keys[i], k1 = keys[i + 1];
+        for (unsigned p = 0; p < top; ++p) {
+            ++count[p][(k0 >> (p * Bits)) & mask];
+            ++count[p][(k1 >> (p * Bits)) & mask];
+        }
+        ++count[top][(k0 >> (top * Bits)) & mask];
+        ++top_odd[(k1 >> (top * Bits)) & mask];
+        a[i] = (static_cast<std::uint64_t>(k0) << 32) | static_cast<std::uint32_t>(i);
+        a[i + 1] = (static_cast<std::uint64_t>(k1) << 32) | static_cast<std::uint32_t>(i + 1);
+    }
+    for (; i < n; ++i) {
         const std::uint32_t k = keys[i];
         for (unsigned p = 0; p < Passes; ++p) ++count[p][(k >> (p * Bits)) & mask];
         a[i] = (static_cast<std::uint64_t>(k) << 32) | static_cast<std::uint32_t>(i);
     }
+    for (std::uint32_t d = 0; d < radix; ++d) count[top][d] += top_odd[d];
     std::uint64_t* src = a;
     std::uint64_t* dst = b;
     for (unsigned p = 0; p < Passes; ++p) {
