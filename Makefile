@@ -75,3 +75,33 @@ bench: deps-bench
 
 clean:
 	rm -rf build
+
+# ---- model (issue 5): golden fixtures from PyTorch, and the safetensors fuzzer ----------------------
+# `make test` first regenerates tests/fixtures/model/ with PyTorch (the committed fixtures are what a
+# machine without PyTorch tests against), and after the three test builds fuzzes the safetensors reader
+# for FUZZ_SECONDS with clang's libFuzzer (build/fuzz).
+FUZZ_SECONDS ?= 60
+MODEL_FIXTURES := tests/fixtures/model
+
+.PHONY: model-golden fuzz-model
+
+model-golden: deps
+	@if $(PYTHON) -c 'import torch' 2>/dev/null; then \
+	  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PYTHON) python/tools/make_golden.py $(MODEL_FIXTURES); \
+	else echo "poem: no PyTorch for $(PYTHON): testing against the committed model fixtures"; fi
+
+fuzz-model: deps
+	@mkdir -p build/fuzz/corpus
+	cmake -S . -B build/fuzz $(CMAKE_COMMON) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="-O1 -g" \
+	  -DPOEM_BUILD_FUZZ=ON -DPOEM_BUILD_TESTS=OFF -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF \
+	  -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF > build/fuzz.configure.log || { cat build/fuzz.configure.log; exit 1; }
+	cmake --build build/fuzz -j $(JOBS) --target fuzz_safetensors
+	cp $(MODEL_FIXTURES)/small_*.safetensors $(MODEL_FIXTURES)/chrono_f32.safetensors build/fuzz/corpus/
+	build/fuzz/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=131072 -print_final_stats=1 \
+	  -artifact_prefix=build/fuzz/ build/fuzz/corpus 2> build/fuzz/fuzz.log \
+	  || { tail -60 build/fuzz/fuzz.log; exit 1; }
+	@grep -E 'Done [0-9]+ runs' build/fuzz/fuzz.log | sed 's/^/poem: fuzz_safetensors: /'
+
+test-native test-baseline test-sanitize: model-golden
+test: fuzz-model
+# ---- end of the model block ---------------------------------------------------------------------------

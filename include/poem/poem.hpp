@@ -1,6 +1,7 @@
 #pragma once
-// Umbrella header: every public header of poem.
+// Umbrella header: every public header of poem, lower layers first.
 
+#include "poem/core/bits.hpp"
 #include "poem/core/error.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
@@ -11,3 +12,13 @@
 #include "poem/fusion/rank.hpp"
 #include "poem/fusion/result.hpp"
 #include "poem/fusion/spec.hpp"
+#include "poem/order/order.hpp"
+#include "poem/sample/alias.hpp"
+#include "poem/sample/hard_negatives.hpp"
+#include "poem/sample/hierarchical.hpp"
+#include "poem/sample/item_graph.hpp"
+#include "poem/sample/pair.hpp"
+#include "poem/sample/walk.hpp"
+#include "poem/loss/pairwise.hpp"
+#include "poem/model/safetensors.hpp"
+#include "poem/model/model.hpp"

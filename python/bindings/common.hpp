@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -48,5 +49,7 @@ py::array_t<T> copy_numpy(const std::vector<T>& v) {
 }
 
 void bind_fusion(py::module_& m);
+void bind_order(py::module_& m);
+void bind_sample(py::module_& m);
 
 }  // namespace poem_py

@@ -9,4 +9,6 @@ PYBIND11_MODULE(poem, m) {
     m.attr("__version__") = POEM_VERSION_STRING;
     pybind11::register_exception<poem::error>(m, "Error", PyExc_ValueError);
     poem_py::bind_fusion(m);
+    poem_py::bind_order(m);
+    poem_py::bind_sample(m);
 }

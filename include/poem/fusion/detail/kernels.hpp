@@ -12,17 +12,12 @@
 #include <cstring>
 #include <limits>
 
+#include "poem/core/bits.hpp"
 #include "poem/core/simd.hpp"
 
 namespace poem::detail {
 
 inline bool is_finite_bits(std::uint32_t u) noexcept { return (u & 0x7F800000u) != 0x7F800000u; }
-
-inline std::uint32_t float_bits(float x) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &x, sizeof u);
-    return u;
-}
 
 // ---- sort keys: ascending key = best first; every non-finite score gets the largest key ----------
 

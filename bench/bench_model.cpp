@@ -1,0 +1,369 @@
+// model/: the batched forward pass against the same model and weights run by LibTorch (when found),
+// and the MLP tower alone against a naive triple loop. GFLOP/s counts multiply-adds as 2 FLOPs.
+//
+// The model: d = 32, 1 head, K = 4 objectives, 8 levels, 1 chrono feature, MLP 256-128-64, 3 heads,
+// vocab 100000, random weights; requests of N candidates with chronological and partial-order
+// sequences of 100 valid tokens each. Both sides run on one thread: run with
+// OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (LibTorch's BLAS ignores at::set_num_threads); the
+// context entries say what was set.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_common.hpp"
+#include "poem/core/rng.hpp"
+#include "poem/core/workspace.hpp"
+#include "poem/model/model.hpp"
+#include "poem/model/safetensors.hpp"
+
+#ifdef POEM_HAVE_LIBTORCH
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#endif
+
+namespace {
+
+constexpr std::size_t seq_len = 100;
+
+// A safetensors file (in memory) holding a randomly initialised model of `cfg`.
+poem::safetensors_file make_model_file(const poem::model_config& cfg, std::uint64_t seed) {
+    poem::rng g(seed);
+    std::vector<std::pair<std::string, std::vector<std::size_t>>> shapes = {
+        {"item_emb.weight", {cfg.vocab, cfg.d}}, {"chrono_in.weight", {cfg.d, 1 + cfg.chrono_feats}},
+        {"chrono_in.bias", {cfg.d}}, {"level_emb.weight", {cfg.n_levels, cfg.d}}, {"po_in.weight", {cfg.d, 3}},
+        {"po_in.bias", {cfg.d}}};
+    for (const char* p : {"chrono_attn", "po_attn"})
+        for (const char* x : {".q", ".k", ".v"}) {
+            shapes.push_back({std::string(p) + x + ".weight", {cfg.d, cfg.d}});
+            shapes.push_back({std::string(p) + x + ".bias", {cfg.d}});
+        }
+    std::size_t w = cfg.tower_in();
+    for (std::size_t i = 0; i < cfg.mlp.size(); ++i) {
+        shapes.push_back({"tower." + std::to_string(2 * i) + ".weight", {cfg.mlp[i], w}});
+        shapes.push_back({"tower." + std::to_string(2 * i) + ".bias", {cfg.mlp[i]}});
+        w = cfg.mlp[i];
+    }
+    shapes.push_back({"head.weight", {cfg.outputs(), w}});
+    shapes.push_back({"head.bias", {cfg.outputs()}});
+
+    nlohmann::json header;
+    std::vector<float> data;
+    for (const auto& [name, shape] : shapes) {
+        std::size_t n = 1;
+        for (auto s : shape) n *= s;
+        const float scale = shape.size() == 2 ? 1.0f / std::sqrt(static_cast<float>(shape[1])) : 0.2f;
+        header[name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {data.size() * 4, (data.size() + n) * 4}}};
+        for (std::size_t i = 0; i < n; ++i) data.push_back((g.uniform_float() * 2 - 1) * scale * 1.7f);
+    }
+    nlohmann::json c = {{"vocab", cfg.vocab}, {"d", cfg.d}, {"n_heads", cfg.n_heads},
+                        {"n_objectives", cfg.n_objectives}, {"n_levels", cfg.n_levels},
+                        {"chrono_feats", cfg.chrono_feats}, {"mlp", cfg.mlp}, {"heads", cfg.heads},
+                        {"use_po", cfg.use_po}, {"version", 1}, {"hash", "splitmix64"}};
+    header["__metadata__"] = {{"poem_config", c.dump()}};
+    std::string h = header.dump();
+    h.append((8 - h.size() % 8) % 8, ' ');
+    std::vector<char> bytes(8);
+    const std::uint64_t hl = h.size();
+    std::memcpy(bytes.data(), &hl, 8);
+    bytes.insert(bytes.end(), h.begin(), h.end());
+    const char* p = reinterpret_cast<const char*>(data.data());
+    bytes.insert(bytes.end(), p, p + data.size() * 4);
+    return poem::safetensors_file::from_bytes(bytes.data(), bytes.size(), "bench model");
+}
+
+const poem::model_config& bench_config() {
+    static const poem::model_config cfg = [] {
+        poem::model_config c;
+        c.vocab = 100000;
+        return c;
+    }();
+    return cfg;
+}
+const poem::safetensors_file& bench_file() {
+    static const poem::safetensors_file f = make_model_file(bench_config(), 42);
+    return f;
+}
+const poem::model& bench_model() {
+    static const poem::model m = poem::model::from_file(bench_file());
+    return m;
+}
+
+struct request {
+    std::size_t n = 0, k = 0;
+    std::vector<std::uint64_t> cand_ids, chrono_ids, po_ids;
+    std::vector<float> cand_fused, cand_rank, cand_obj, chrono_age, chrono_feats, po_fused, po_rank, po_age;
+    std::vector<std::uint32_t> cand_level, po_level;
+    std::vector<std::uint8_t> chrono_mask, po_mask;
+
+    poem::candidate_view cand() const {
+        return {cand_ids, cand_fused, cand_rank, cand_level, poem::matrix_view<const float>(cand_obj.data(), k, n)};
+    }
+    poem::chrono_view chrono() const {
+        return {chrono_ids, chrono_age, poem::matrix_view<const float>(chrono_feats.data(), seq_len, 1), chrono_mask};
+    }
+    poem::po_view po() const { return {po_ids, po_fused, po_rank, po_level, po_age, po_mask}; }
+};
+
+request make_request(std::size_t n, std::uint64_t seed) {
+    const auto& cfg = bench_config();
+    poem::rng g(seed);
+    request r;
+    r.n = n;
+    r.k = cfg.n_objectives;
+    for (std::size_t i = 0; i < n; ++i) {
+        r.cand_ids.push_back(g());
+        r.cand_fused.push_back(g.uniform_float());
+        r.cand_rank.push_back(g.uniform_float());
+        r.cand_level.push_back(static_cast<std::uint32_t>(g.below(cfg.n_levels)));
+    }
+    for (std::size_t i = 0; i < n * r.k; ++i) r.cand_obj.push_back(g.uniform_float());
+    for (std::size_t i = 0; i < seq_len; ++i) {
+        r.chrono_ids.push_back(g());
+        r.chrono_age.push_back(g.uniform_float() * 1e5f);
+        r.chrono_feats.push_back(g.uniform_float());
+        r.chrono_mask.push_back(1);
+        r.po_ids.push_back(g());
+        r.po_fused.push_back(g.uniform_float());
+        r.po_rank.push_back(g.uniform_float());
+        r.po_level.push_back(static_cast<std::uint32_t>(g.below(cfg.n_levels)));
+        r.po_age.push_back(g.uniform_float() * 1e5f);
+        r.po_mask.push_back(1);
+    }
+    return r;
+}
+
+void set_counters(benchmark::State& state, double flops, std::size_t n) {
+    state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * static_cast<std::int64_t>(n)));
+}
+
+void BM_model_predict(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const poem::model& m = bench_model();
+    poem_bench::rotating<request> reqs(4, [&](std::size_t i) { return make_request(n, 100 + i); });
+    poem::workspace ws;
+    std::vector<float> out(n * m.outputs());
+    for (auto _ : state) {
+        const request& r = reqs.next();
+        m.predict_into(r.cand(), r.chrono(), r.po(), ws, poem::matrix_view<float>(out.data(), n, m.outputs()));
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, m.flops(n, seq_len, seq_len), n);
+}
+BENCHMARK(BM_model_predict)->Arg(16)->Arg(100)->Arg(1000)->Arg(4000);
+
+// The tower and heads alone (N x 103 -> 256 -> 128 -> 64 -> 3).
+struct tower_input {
+    std::vector<float> x;
+};
+tower_input make_tower_input(std::size_t n, std::uint64_t seed) {
+    poem::rng g(seed);
+    tower_input t;
+    t.x.resize(n * bench_config().tower_in());
+    for (auto& v : t.x) v = g.uniform_float() * 2 - 1;
+    return t;
+}
+
+void BM_model_mlp(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const poem::model& m = bench_model();
+    const std::size_t in = m.config().tower_in();
+    poem_bench::rotating<tower_input> xs(4, [&](std::size_t i) { return make_tower_input(n, 7 + i); });
+    poem::workspace ws;
+    std::vector<float> out(n * m.outputs());
+    for (auto _ : state) {
+        m.tower_into(xs.next().x.data(), in, n, ws, poem::matrix_view<float>(out.data(), n, m.outputs()));
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, m.tower_flops(n), n);
+}
+BENCHMARK(BM_model_mlp)->Arg(100)->Arg(1000)->Arg(4000);
+
+// The same tower as plain float triple loops over the unpacked weights.
+void BM_model_mlp_naive(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const auto& f = bench_file();
+    const auto& cfg = bench_config();
+    std::vector<std::vector<float>> w, b;
+    std::vector<std::size_t> widths{cfg.tower_in()};
+    for (std::size_t i = 0; i < cfg.mlp.size(); ++i) {
+        w.push_back(f.to_f32("tower." + std::to_string(2 * i) + ".weight"));
+        b.push_back(f.to_f32("tower." + std::to_string(2 * i) + ".bias"));
+        widths.push_back(cfg.mlp[i]);
+    }
+    w.push_back(f.to_f32("head.weight"));
+    b.push_back(f.to_f32("head.bias"));
+    widths.push_back(cfg.outputs());
+    poem_bench::rotating<tower_input> xs(4, [&](std::size_t i) { return make_tower_input(n, 7 + i); });
+    std::vector<float> h0(n * 256), h1(n * 256);
+    for (auto _ : state) {
+        const float* in = xs.next().x.data();
+        for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+            const std::size_t k = widths[l], o = widths[l + 1];
+            float* out = l % 2 ? h1.data() : h0.data();
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = 0; j < o; ++j) {
+                    float s = b[l][j];
+                    for (std::size_t kk = 0; kk < k; ++kk) s += in[i * k + kk] * w[l][j * k + kk];
+                    out[i * o + j] = (l + 2 < widths.size() && s < 0) ? 0.0f : s;
+                }
+            in = out;
+        }
+        benchmark::DoNotOptimize(h0.data());
+        benchmark::DoNotOptimize(h1.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, bench_model().tower_flops(n), n);
+}
+BENCHMARK(BM_model_mlp_naive)->Arg(100)->Arg(1000);
+
+#ifdef POEM_HAVE_LIBTORCH
+// The same forward pass with ATen ops on the same weights (what a LibTorch service would run).
+struct torch_model {
+    struct attn {
+        at::Tensor qw, qb, kw, kb, vw, vb;
+    };
+    at::Tensor item_emb, level_emb, ch_w, ch_b, po_w, po_b, head_w, head_b;
+    attn ch, po;
+    std::vector<std::pair<at::Tensor, at::Tensor>> tower;
+    poem::model_config cfg;
+
+    static at::Tensor t(const poem::safetensors_file& f, const std::string& name) {
+        const auto& info = f.at(name);
+        std::vector<std::int64_t> shape(info.shape.begin(), info.shape.end());
+        const auto v = f.to_f32(info);
+        return at::from_blob(const_cast<float*>(v.data()), shape, at::kFloat).clone();
+    }
+    explicit torch_model(const poem::safetensors_file& f) : cfg(bench_config()) {
+        item_emb = t(f, "item_emb.weight");
+        level_emb = t(f, "level_emb.weight");
+        ch_w = t(f, "chrono_in.weight"), ch_b = t(f, "chrono_in.bias");
+        po_w = t(f, "po_in.weight"), po_b = t(f, "po_in.bias");
+        for (auto [a, p] : {std::pair<attn*, std::string>{&ch, "chrono_attn"}, {&po, "po_attn"}}) {
+            a->qw = t(f, p + ".q.weight"), a->qb = t(f, p + ".q.bias");
+            a->kw = t(f, p + ".k.weight"), a->kb = t(f, p + ".k.bias");
+            a->vw = t(f, p + ".v.weight"), a->vb = t(f, p + ".v.bias");
+        }
+        for (std::size_t i = 0; i < cfg.mlp.size(); ++i)
+            tower.emplace_back(t(f, "tower." + std::to_string(2 * i) + ".weight"),
+                               t(f, "tower." + std::to_string(2 * i) + ".bias"));
+        head_w = t(f, "head.weight"), head_b = t(f, "head.bias");
+    }
+
+    at::Tensor attend(const attn& a, const at::Tensor& e_c, const at::Tensor& tok, const at::Tensor& mask) const {
+        const std::int64_t n = e_c.size(0), l = tok.size(0), h = static_cast<std::int64_t>(cfg.n_heads);
+        const std::int64_t d = static_cast<std::int64_t>(cfg.d), dh = d / h;
+        const auto q = at::linear(e_c, a.qw, a.qb).view({n, h, dh}).transpose(0, 1);   // h n dh
+        const auto k = at::linear(tok, a.kw, a.kb).view({l, h, dh}).permute({1, 2, 0});  // h dh l
+        const auto v = at::linear(tok, a.vw, a.vb).view({l, h, dh}).transpose(0, 1);   // h l dh
+        auto s = at::matmul(q, k).div_(std::sqrt(static_cast<double>(dh)));
+        s.masked_fill_(mask.logical_not(), -INFINITY);
+        const auto p = at::softmax(s, -1);
+        return at::matmul(p, v).transpose(0, 1).reshape({n, d});
+    }
+
+    at::Tensor rows(const std::vector<std::uint64_t>& ids) const {
+        auto r = at::empty({static_cast<std::int64_t>(ids.size())}, at::kLong);
+        auto* p = r.data_ptr<std::int64_t>();
+        for (std::size_t i = 0; i < ids.size(); ++i) p[i] = static_cast<std::int64_t>(poem::hash_row(ids[i], cfg.vocab));
+        return r;
+    }
+    static at::Tensor vec(const std::vector<float>& v) {
+        return at::from_blob(const_cast<float*>(v.data()), {static_cast<std::int64_t>(v.size())}, at::kFloat);
+    }
+
+    at::Tensor forward(const request& r) const {
+        const auto n = static_cast<std::int64_t>(r.n);
+        const auto l = static_cast<std::int64_t>(seq_len);
+        const auto e_c = item_emb.index_select(0, rows(r.cand_ids));
+        // chronological tokens
+        const auto ch_x = at::stack({at::log1p(vec(r.chrono_age).clamp_min(0)), vec(r.chrono_feats)}, 1);
+        const auto ch_tok = item_emb.index_select(0, rows(r.chrono_ids)) + at::linear(ch_x, ch_w, ch_b);
+        const auto ch_mask = at::from_blob(const_cast<std::uint8_t*>(r.chrono_mask.data()), {l}, at::kByte).to(at::kBool);
+        // partial-order tokens
+        const auto lv = at::from_blob(const_cast<std::uint32_t*>(r.po_level.data()), {l}, at::kInt)
+                            .clamp(0, static_cast<std::int64_t>(cfg.n_levels) - 1).to(at::kLong);
+        const auto po_x = at::stack({vec(r.po_fused), vec(r.po_rank), at::log1p(vec(r.po_age).clamp_min(0))}, 1);
+        const auto po_tok = item_emb.index_select(0, rows(r.po_ids)) + level_emb.index_select(0, lv) +
+                            at::linear(po_x, po_w, po_b);
+        const auto po_mask = at::from_blob(const_cast<std::uint8_t*>(r.po_mask.data()), {l}, at::kByte).to(at::kBool);
+        const auto lvl_c = at::from_blob(const_cast<std::uint32_t*>(r.cand_level.data()), {n}, at::kInt)
+                               .clamp(0, static_cast<std::int64_t>(cfg.n_levels) - 1)
+                               .to(at::kFloat)
+                               .div_(static_cast<double>(cfg.n_levels - 1));
+        const auto obj = at::from_blob(const_cast<float*>(r.cand_obj.data()), {static_cast<std::int64_t>(r.k), n}, at::kFloat);
+        auto x = at::cat({e_c, attend(ch, e_c, ch_tok, ch_mask), attend(po, e_c, po_tok, po_mask),
+                          vec(r.cand_fused).unsqueeze(1), vec(r.cand_rank).unsqueeze(1), lvl_c.unsqueeze(1), obj.t()},
+                         1);
+        for (const auto& [w, b] : tower) x = at::relu(at::linear(x, w, b));
+        return at::linear(x, head_w, head_b);
+    }
+};
+
+// Which BLAS LibTorch's GEMMs go through (Debian's libblas.so.3 is an alternative: reference BLAS or
+// OpenBLAS), read from this process's mappings, so that results say what LibTorch was compared on.
+std::string blas_in_use() {
+    std::ifstream maps("/proc/self/maps");
+    std::string found;
+    for (std::string line; std::getline(maps, line);) {
+        const auto slash = line.find('/');
+        if (slash == std::string::npos) continue;
+        const std::string path = line.substr(slash);
+        if ((path.find("blas") != std::string::npos || path.find("mkl") != std::string::npos) &&
+            found.find(path) == std::string::npos)
+            found += (found.empty() ? "" : ", ") + path;
+    }
+    return found.empty() ? "none mapped" : found;
+}
+
+const bool torch_context = [] {
+    at::set_num_threads(1);
+    benchmark::AddCustomContext("libtorch_blas", blas_in_use());
+    const char* omp = std::getenv("OMP_NUM_THREADS");
+    benchmark::AddCustomContext("OMP_NUM_THREADS", omp ? omp : "unset");
+    benchmark::AddCustomContext("libtorch_threads", "at::set_num_threads(1); at::get_num_threads() = " +
+                                                        std::to_string(at::get_num_threads()));
+    return true;
+}();
+
+void BM_model_predict_libtorch(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    at::set_num_threads(1);
+    at::NoGradGuard no_grad;
+    static const torch_model tm(bench_file());
+    poem_bench::rotating<request> reqs(4, [&](std::size_t i) { return make_request(n, 100 + i); });
+    {  // same outputs as poem's forward pass
+        const request& r = make_request(n, 100);
+        poem::workspace ws;
+        const auto p = bench_model().predict(r.cand(), r.chrono(), r.po(), ws);
+        const auto y = tm.forward(r).contiguous();
+        double worst = 0;
+        for (std::size_t i = 0; i < p.values.size(); ++i)
+            worst = std::max(worst, std::abs(static_cast<double>(p.values[i] - y.data_ptr<float>()[i])));
+        if (worst > 1e-4) state.SkipWithError(("LibTorch and poem disagree by " + std::to_string(worst)).c_str());
+    }
+    for (auto _ : state) {
+        auto y = tm.forward(reqs.next());
+        benchmark::DoNotOptimize(y.data_ptr<float>());
+    }
+    set_counters(state, bench_model().flops(n, seq_len, seq_len), n);
+}
+BENCHMARK(BM_model_predict_libtorch)->Arg(16)->Arg(100)->Arg(1000)->Arg(4000);
+#else
+const bool torch_context = [] {
+    benchmark::AddCustomContext("libtorch", "not found at configure time: BM_model_predict_libtorch not built");
+    return true;
+}();
+#endif
+
+}  // namespace

@@ -1,0 +1,291 @@
+// order/ benchmarks: Pareto levels beside the textbook O(K N^2) non-dominated sort (`_naive`, Deb's
+// fast non-dominated sort: domination counts and dominated lists), tiers and sampling, and one
+// request's record + sequence of the partial-order state beside a plain vector-and-std::set version.
+// Items are candidates (Pareto, tiers, sampling) or requests (sequence). Every iteration sees a
+// different input (16 rotating requests).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <set>
+#include <vector>
+
+#include "bench_common.hpp"
+#include "poem/core/rng.hpp"
+#include "poem/order/order.hpp"
+
+namespace {
+
+using matrix = std::vector<float>;
+using poem::direction;
+
+// 16 K x N requests: uniform predicted rates in [0, 1), or correlated ones (a shared base per
+// candidate plus a little noise per objective, as scores of related objectives are).
+poem_bench::rotating<matrix> requests(std::size_t k, std::size_t n, bool correlated) {
+    return {16, [&](std::size_t r) {
+                poem::rng g(7919 * k + n + 104729 * r + (correlated ? 1 : 0));
+                matrix m(k * n);
+                for (std::size_t i = 0; i < n; ++i) {
+                    const float base = g.uniform_float();
+                    for (std::size_t j = 0; j < k; ++j)
+                        m[j * n + i] = correlated ? 0.8f * base + 0.2f * g.uniform_float() : g.uniform_float();
+                }
+                return m;
+            }};
+}
+
+std::vector<direction> dirs_for(std::size_t k) {
+    std::vector<direction> d(k);
+    for (std::size_t j = 0; j < k; ++j) d[j] = j % 3 == 2 ? direction::lower_is_better : direction::higher_is_better;
+    return d;
+}
+
+// ---- naive: Deb's fast non-dominated sort, O(K N^2) time and up to O(N^2) memory ------------------
+
+struct naive_state {
+    std::vector<std::vector<std::uint32_t>> dominated;  // S_p
+    std::vector<std::uint32_t> count;                   // n_p
+    std::vector<std::uint32_t> front, next;
+    std::vector<std::uint32_t> level;
+};
+
+void naive_levels(const float* s, std::size_t k, std::size_t n, const std::vector<direction>& d, naive_state& st) {
+    st.dominated.resize(n);
+    for (auto& v : st.dominated) v.clear();
+    st.count.assign(n, 0);
+    st.level.assign(n, 0);
+    for (std::size_t p = 0; p < n; ++p)
+        for (std::size_t q = p + 1; q < n; ++q) {
+            bool p_better = false, q_better = false;
+            for (std::size_t j = 0; j < k; ++j) {
+                float a = s[j * n + p], b = s[j * n + q];
+                if (d[j] == direction::lower_is_better) std::swap(a, b);
+                p_better |= a > b;
+                q_better |= b > a;
+            }
+            if (p_better && !q_better) {
+                st.dominated[p].push_back(static_cast<std::uint32_t>(q));
+                ++st.count[q];
+            } else if (q_better && !p_better) {
+                st.dominated[q].push_back(static_cast<std::uint32_t>(p));
+                ++st.count[p];
+            }
+        }
+    st.front.clear();
+    for (std::size_t p = 0; p < n; ++p)
+        if (st.count[p] == 0) st.front.push_back(static_cast<std::uint32_t>(p));
+    std::uint32_t l = 0;
+    while (!st.front.empty()) {
+        st.next.clear();
+        for (auto p : st.front) {
+            st.level[p] = l;
+            for (auto q : st.dominated[p])
+                if (--st.count[q] == 0) st.next.push_back(q);
+        }
+        st.front.swap(st.next);
+        ++l;
+    }
+}
+
+void pareto_args(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"N", "K", "correlated"});
+    for (int corr : {0, 1})
+        for (int k : {2, 3, 4, 8})
+            for (int n : {500, 2000, 5000}) b->Args({n, k, corr});
+    b->Unit(benchmark::kMicrosecond);
+}
+
+void BM_order_pareto(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1));
+    auto in = requests(k, n, state.range(2) != 0);
+    const auto d = dirs_for(k);
+    poem::workspace ws;
+    poem::levels_result out;
+    std::uint32_t levels = 0;
+    for (auto _ : state) {
+        poem::pareto_levels(poem::matrix_view<const float>(in.next().data(), k, n), d, ws, out);
+        levels = out.count;
+        benchmark::DoNotOptimize(out.level.data());
+    }
+    state.counters["levels"] = levels;
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_order_pareto)->Apply(pareto_args);
+
+void BM_order_pareto_naive(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1));
+    auto in = requests(k, n, state.range(2) != 0);
+    const auto d = dirs_for(k);
+    naive_state st;
+    for (auto _ : state) {
+        naive_levels(in.next().data(), k, n, d, st);
+        benchmark::DoNotOptimize(st.level.data());
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_order_pareto_naive)->Apply(pareto_args);
+
+// ---- tiers and sampling ------------------------------------------------------------------------------
+
+poem_bench::rotating<std::vector<float>> fused_inputs(std::size_t n) {
+    return {16, [&](std::size_t r) {
+                poem::rng g(31 * n + r);
+                std::vector<float> f(n);
+                for (auto& x : f) x = g.uniform_float();
+                return f;
+            }};
+}
+
+void BM_order_fused_tiers(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    auto in = fused_inputs(n);
+    poem::workspace ws;
+    poem::levels_result out;
+    for (auto _ : state) {
+        poem::fused_tiers(in.next(), 8, ws, out);
+        benchmark::DoNotOptimize(out.level.data());
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_order_fused_tiers)->Arg(500)->Arg(2000)->Arg(5000)->Unit(benchmark::kMicrosecond);
+
+void BM_order_sample_levels(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    poem::level_spec spec;
+    spec.policy = state.range(1) ? poem::sample_policy::weighted : poem::sample_policy::top_fused;
+    poem_bench::rotating<std::vector<poem::quintuple>> in(16, [&](std::size_t r) {
+        poem::rng g(r + 5);
+        std::vector<poem::quintuple> q(n);
+        for (std::size_t i = 0; i < n; ++i)
+            q[i] = {i, 0, g.uniform_float(), 0.5f, static_cast<std::uint32_t>(g.below(40))};
+        return q;
+    });
+    poem::rng gen(1);
+    poem::workspace ws;
+    std::vector<poem::quintuple> out;
+    for (auto _ : state) {
+        poem::sample_levels(in.next(), spec, gen, out, ws);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_order_sample_levels)->ArgNames({"N", "weighted"})->Args({2000, 0})->Args({2000, 1})
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- record + sequence -----------------------------------------------------------------------------------
+
+// 16 samples of 11 tokens (the default quotas), item ids drawn from a catalogue of 2000 so that
+// requests repeat items now and then.
+poem_bench::rotating<std::vector<poem::quintuple>> samples() {
+    return {16, [](std::size_t r) {
+                poem::rng g(r + 100);
+                std::vector<poem::quintuple> q(11);
+                for (std::size_t i = 0; i < q.size(); ++i)
+                    q[i] = {g.below(2000), 0, g.uniform_float(), g.uniform_float(),
+                            static_cast<std::uint32_t>(i < 4 ? 0 : i < 7 ? 1 : i < 9 ? 2 : i - 6)};
+                return q;
+            }};
+}
+
+void BM_order_sequence(benchmark::State& state) {
+    const auto length = static_cast<std::size_t>(state.range(0));
+    auto in = samples();
+    poem::partial_order_state st(256, 32);
+    poem::po_sequence seq;
+    std::vector<poem::quintuple> q;
+    std::int64_t now = 1'700'000'000;
+    for (auto _ : state) {
+        now += 7;
+        benchmark::DoNotOptimize(seq.item_id.data());
+        st.sequence_into(now, length, seq);  // before record, as a host does
+        q = in.next();
+        for (auto& x : q) x.request_time = now;
+        st.record(q);
+    }
+    state.counters["count"] = static_cast<double>(seq.count);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_order_sequence)->ArgName("L")->Arg(100);
+
+// Naive: a vector of per-request vectors, std::stable_sort per record, std::set for the dedup.
+struct naive_po_state {
+    std::vector<std::vector<poem::quintuple>> requests;
+    std::size_t max_tokens = 256, max_requests = 32;
+    void record(std::vector<poem::quintuple> s) {
+        std::stable_sort(s.begin(), s.end(), [](const poem::quintuple& a, const poem::quintuple& b) {
+            return a.level != b.level ? a.level < b.level : a.fused_score > b.fused_score;
+        });
+        auto total = [&] {
+            std::size_t t = 0;
+            for (auto& r : requests) t += r.size();
+            return t;
+        };
+        while (!requests.empty() && (total() + s.size() > max_tokens || requests.size() + 1 > max_requests))
+            requests.erase(requests.begin());
+        requests.push_back(std::move(s));
+    }
+    poem::po_sequence sequence(std::int64_t now, std::size_t length) const {
+        poem::po_sequence o;
+        std::set<std::uint64_t> seen;
+        std::uint32_t ri = 0;
+        for (std::size_t r = requests.size(); r-- > 0;) {
+            if (requests[r][0].request_time > now) continue;
+            for (auto& q : requests[r]) {
+                if (o.item_id.size() == length) break;
+                if (!seen.insert(q.item_id).second) continue;
+                o.item_id.push_back(q.item_id);
+                o.fused_score.push_back(q.fused_score);
+                o.rank_pct.push_back(q.rank_pct);
+                o.level.push_back(q.level);
+                o.age_seconds.push_back(static_cast<float>(now - q.request_time));
+                o.request_index.push_back(ri);
+                o.mask.push_back(1);
+            }
+            ++ri;
+        }
+        o.count = o.item_id.size();
+        for (auto* v : {&o.fused_score, &o.rank_pct, &o.age_seconds}) v->resize(length, 0.0f);
+        o.item_id.resize(length, 0);
+        o.level.resize(length, 0);
+        o.request_index.resize(length, 0);
+        o.mask.resize(length, 0);
+        return o;
+    }
+};
+
+void BM_order_sequence_naive(benchmark::State& state) {
+    const auto length = static_cast<std::size_t>(state.range(0));
+    auto in = samples();
+    naive_po_state st;
+    std::int64_t now = 1'700'000'000;
+    for (auto _ : state) {
+        now += 7;
+        auto seq = st.sequence(now, length);
+        benchmark::DoNotOptimize(seq.item_id.data());
+        auto q = in.next();
+        for (auto& x : q) x.request_time = now;
+        st.record(std::move(q));
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_order_sequence_naive)->ArgName("L")->Arg(100);
+
+// Serialising and reading back a full state (256 tokens, 32 requests max); items are bytes.
+void BM_order_state_serialize(benchmark::State& state) {
+    auto in = samples();
+    poem::partial_order_state st(256, 32);
+    for (std::int64_t t = 0; t < 40; ++t) {
+        auto q = in.next();
+        for (auto& x : q) x.request_time = t;
+        st.record(q);
+    }
+    std::vector<std::uint8_t> bytes;
+    for (auto _ : state) {
+        st.serialize_into(bytes);
+        auto back = poem::partial_order_state::deserialize(bytes);
+        benchmark::DoNotOptimize(back.token_count());
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+}
+BENCHMARK(BM_order_state_serialize);
+
+}  // namespace

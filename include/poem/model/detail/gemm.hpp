@@ -1,0 +1,248 @@
+#pragma once
+// The model's one matrix kernel: C (M x N) = A (M x K) * B (K x N) + bias, optionally ReLU, with B
+// pre-packed in column panels. A and C are row-major with leading dimensions lda and ldc.
+//
+// Packing: B is cut into panels of `nr` columns (nr = 2 SIMD batches); panel p holds K rows of nr
+// floats, k-major and 64-byte aligned, the last panel zero-padded; the bias is packed the same way.
+// Weights are packed once at load; the attention packs its keys and values per request.
+//
+// Micro-kernel: `mr` rows x nr columns of accumulators held in registers (mr = 12 with 32 vector
+// registers, AVX-512; 6 otherwise), each k step two aligned loads of B and mr broadcasts of A feeding
+// 2 * mr FMAs. Bias and ReLU are applied to the accumulators before the single store of C.
+// `gemm_scalar` runs the same packed layout without SIMD (the POEM_FORCE_SCALAR path); `gemm_naive`
+// is the plain triple loop on an unpacked B that the tests compare against.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <utility>
+
+#include <xsimd/xsimd.hpp>
+
+#include "poem/core/simd.hpp"
+
+namespace poem::detail {
+
+// An owning, 64-byte aligned, zero-initialised float buffer.
+class aligned_floats {
+public:
+    aligned_floats() = default;
+    explicit aligned_floats(std::size_t n) : size_(n) {
+        const std::size_t bytes = std::max<std::size_t>(64, (n * sizeof(float) + 63) / 64 * 64);
+        void* p = std::aligned_alloc(64, bytes);
+        if (p == nullptr) throw std::bad_alloc();
+        std::memset(p, 0, bytes);
+        data_.reset(static_cast<float*>(p));
+    }
+    float* data() noexcept { return data_.get(); }
+    const float* data() const noexcept { return data_.get(); }
+    std::size_t size() const noexcept { return size_; }
+
+private:
+    struct deleter {
+        void operator()(float* p) const noexcept { std::free(p); }
+    };
+    std::unique_ptr<float, deleter> data_;
+    std::size_t size_ = 0;
+};
+
+template <class Arch>
+struct gemm_shape {
+    static constexpr std::size_t lanes = xsimd::batch<float, Arch>::size;
+    static constexpr std::size_t nr = 2 * lanes;
+    static constexpr std::size_t mr = lanes >= 16 ? 12 : 6;
+};
+
+// The panel width the model packs with: the SIMD arch's, or 16 on the scalar path.
+inline constexpr std::size_t panel_width = use_simd ? gemm_shape<simd_arch>::nr : 16;
+
+// Where a packed panel layout starts for a K x N matrix: panels * K * nr floats.
+inline std::size_t packed_size(std::size_t k, std::size_t n, std::size_t nr = panel_width) noexcept {
+    return (n + nr - 1) / nr * nr * k;
+}
+
+// Packs the K x N matrix whose element (k, j) is src[k * sk + j * sj], times `scale`, into `dst`
+// (packed_size(k, n, nr) floats, 64-byte aligned). For a torch Linear weight W (out x in), B = W^T:
+// sk = 1, sj = in.
+inline void pack_b(const float* src, std::size_t sk, std::size_t sj, std::size_t k, std::size_t n, float* dst,
+                   float scale = 1.0f, std::size_t nr = panel_width) noexcept {
+    const std::size_t panels = (n + nr - 1) / nr;
+    for (std::size_t p = 0; p < panels; ++p) {
+        const std::size_t j0 = p * nr;
+        const std::size_t w = std::min(nr, n - j0);
+        float* out = dst + p * k * nr;
+        for (std::size_t kk = 0; kk < k; ++kk) {
+            float* row = out + kk * nr;
+            std::size_t j = 0;
+            for (; j < w; ++j) row[j] = src[kk * sk + (j0 + j) * sj] * scale;
+            for (; j < nr; ++j) row[j] = 0.0f;
+        }
+    }
+}
+
+// A packed B and its packed bias, not owned: what the kernels take.
+struct packed_view {
+    const float* data = nullptr;  // packed_size(k, n, nr), 64-byte aligned
+    const float* bias = nullptr;  // panels * nr, 64-byte aligned
+    std::size_t k = 0, n = 0, nr = panel_width;
+};
+
+// A packed B with its bias: what a layer holds.
+struct packed_b {
+    std::size_t k = 0, n = 0, nr = panel_width;
+    aligned_floats data;  // packed_size(k, n, nr)
+    aligned_floats bias;  // panels * nr, zero-padded (zeros when the layer has none)
+
+    packed_b() = default;
+    // From a torch Linear weight W (n x k, row-major) and its bias (n floats, or nullptr).
+    packed_b(const float* w, const float* b, std::size_t n_out, std::size_t k_in, std::size_t width = panel_width)
+        : k(k_in), n(n_out), nr(width), data(packed_size(k_in, n_out, width)),
+          bias((n_out + width - 1) / width * width) {
+        pack_b(w, 1, k_in, k_in, n_out, data.data(), 1.0f, width);
+        if (b != nullptr) std::copy(b, b + n_out, bias.data());
+    }
+    packed_view view() const noexcept { return {data.data(), bias.data(), k, n, nr}; }
+};
+
+// What happens to a tile of C between the last FMA and the store: C = row_scale[i] * (A B + bias)
+// (when row_scale is given: the attention folds the softmax's 1 / sum into it), then ReLU if asked.
+struct epilogue {
+    bool relu = false;
+    const float* row_scale = nullptr;  // m floats, or nullptr
+    epilogue(bool r = false, const float* scale = nullptr) noexcept : relu(r), row_scale(scale) {}  // NOLINT
+};
+
+// ---- the SIMD micro-kernel and driver ------------------------------------------------------------
+
+template <class Arch, std::size_t MR>
+struct micro_kernel {
+    using batch = xsimd::batch<float, Arch>;
+    static constexpr std::size_t L = batch::size;
+    static constexpr std::size_t NR = 2 * L;
+
+    static inline void step(float a, const batch& b0, const batch& b1, batch& c0, batch& c1) noexcept {
+        const batch ar(a);
+        c0 = xsimd::fma(ar, b0, c0);
+        c1 = xsimd::fma(ar, b1, c1);
+    }
+
+    template <std::size_t... R>
+    static void run(std::index_sequence<R...>, std::size_t k, const float* a, std::size_t lda, const float* b,
+                    const float* bias, const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
+        const batch bias0 = batch::load_aligned(bias);
+        const batch bias1 = batch::load_aligned(bias + L);
+        std::array<batch, MR> c0{((void)R, bias0)...};
+        std::array<batch, MR> c1{((void)R, bias1)...};
+        for (std::size_t kk = 0; kk < k; ++kk) {
+            const batch b0 = batch::load_aligned(b + kk * NR);
+            const batch b1 = batch::load_aligned(b + kk * NR + L);
+            // one broadcast per row, used at once by both FMAs: keeps 2 * MR + 3 registers live
+            (step(a[R * lda + kk], b0, b1, std::get<R>(c0), std::get<R>(c1)), ...);
+        }
+        if (ep.row_scale != nullptr) {
+            ((void)(std::get<R>(c0) *= batch(ep.row_scale[R]), std::get<R>(c1) *= batch(ep.row_scale[R])), ...);
+        }
+        if (ep.relu) {
+            const batch zero(0.0f);
+            ((void)(std::get<R>(c0) = xsimd::max(std::get<R>(c0), zero)), ...);
+            ((void)(std::get<R>(c1) = xsimd::max(std::get<R>(c1), zero)), ...);
+        }
+        if (ncols == NR) {
+            ((std::get<R>(c0).store_unaligned(c + R * ldc), std::get<R>(c1).store_unaligned(c + R * ldc + L)), ...);
+        } else {
+            alignas(64) float tmp[NR];
+            auto put = [&](std::size_t r, const batch& x0, const batch& x1) {
+                x0.store_aligned(tmp);
+                x1.store_aligned(tmp + L);
+                std::memcpy(c + r * ldc, tmp, ncols * sizeof(float));
+            };
+            (put(R, std::get<R>(c0), std::get<R>(c1)), ...);
+        }
+    }
+
+    static void call(std::size_t k, const float* a, std::size_t lda, const float* b, const float* bias,
+                     const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
+        run(std::make_index_sequence<MR>{}, k, a, lda, b, bias, ep, c, ldc, ncols);
+    }
+};
+
+using micro_fn = void (*)(std::size_t, const float*, std::size_t, const float*, const float*, const epilogue&,
+                          float*, std::size_t, std::size_t) noexcept;
+
+template <class Arch, std::size_t... I>
+constexpr std::array<micro_fn, sizeof...(I)> micro_table(std::index_sequence<I...>) {
+    return {&micro_kernel<Arch, I + 1>::call...};
+}
+
+// C = A * B + bias (ReLU if asked), with B packed for this arch (B.nr == gemm_shape<Arch>::nr).
+template <class Arch>
+void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
+               std::size_t ldc, bool full_panels = false) noexcept {
+    using shape = gemm_shape<Arch>;
+    static constexpr auto table = micro_table<Arch>(std::make_index_sequence<shape::mr>{});
+    const std::size_t nr = shape::nr;
+    const std::size_t panels = (b.n + nr - 1) / nr;
+    full_panels = full_panels && ldc >= panels * nr;
+    // Row blocks outer: the mr rows of A stay in L1 while B's panels stream from L2 (the weights of one
+    // layer are at most a few hundred KB); panels outer measured slower once A outgrows L2 (N = 4000).
+    for (std::size_t i0 = 0; i0 < m; i0 += shape::mr) {
+        const std::size_t rows = std::min(shape::mr, m - i0);
+        const micro_fn f = table[rows - 1];
+        const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
+        for (std::size_t p = 0; p < panels; ++p) {
+            const std::size_t ncols = full_panels ? nr : std::min(nr, b.n - p * nr);
+            f(b.k, a + i0 * lda, lda, b.data + p * b.k * nr, b.bias + p * nr, e, c + i0 * ldc + p * nr, ldc, ncols);
+        }
+    }
+}
+
+// The same packed computation without SIMD: the POEM_FORCE_SCALAR path (any panel width).
+inline void gemm_scalar(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
+                        std::size_t ldc) noexcept {
+    const std::size_t nr = b.nr;
+    const std::size_t panels = (b.n + nr - 1) / nr;
+    float acc[64];
+    for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t p = 0; p < panels; ++p) {
+            const std::size_t w = std::min(nr, b.n - p * nr);
+            const float* bp = b.data + p * b.k * nr;
+            for (std::size_t j = 0; j < nr; ++j) acc[j] = b.bias[p * nr + j];
+            for (std::size_t kk = 0; kk < b.k; ++kk) {
+                const float x = a[i * lda + kk];
+                for (std::size_t j = 0; j < nr; ++j) acc[j] += x * bp[kk * nr + j];
+            }
+            const float scale = ep.row_scale ? ep.row_scale[i] : 1.0f;
+            for (std::size_t j = 0; j < w; ++j) {
+                const float v = ep.row_scale ? acc[j] * scale : acc[j];
+                c[i * ldc + p * nr + j] = ep.relu && !(v > 0.0f) ? 0.0f : v;
+            }
+        }
+    }
+}
+
+// The dispatcher the model calls: SIMD unless POEM_FORCE_SCALAR (B packed with panel_width).
+// full_panels: C's rows have room for every panel's nr columns (ldc >= panels * nr), so the last panel
+// is stored whole (its padding columns get the padded, zero, weights and bias) instead of trimmed.
+inline void gemm(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
+                 std::size_t ldc, bool full_panels = false) noexcept {
+    if constexpr (use_simd) gemm_simd<simd_arch>(m, a, lda, b, ep, c, ldc, full_panels);
+    else gemm_scalar(m, a, lda, b, ep, c, ldc);
+}
+
+// Reference: C = A * W^T + bias for a torch weight W (n x k), double accumulation, plain loops.
+inline void gemm_naive(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda, const float* w,
+                       const float* bias, bool relu, float* c, std::size_t ldc) noexcept {
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            double s = bias ? bias[j] : 0.0;
+            for (std::size_t kk = 0; kk < k; ++kk) s += static_cast<double>(a[i * lda + kk]) * w[j * k + kk];
+            const float v = static_cast<float>(s);
+            c[i * ldc + j] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+}
+
+}  // namespace poem::detail

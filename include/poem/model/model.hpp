@@ -1,0 +1,459 @@
+#pragma once
+// The POEM model's forward pass: the C++ twin of python/poem_ref/model.py (docs/model.md).
+//
+//   const poem::model m = poem::model::load("poem.safetensors");   // immutable, share across threads
+//   poem::workspace ws;                                             // one per thread
+//   poem::prediction p = m.predict(candidates, chrono, po, ws);      // N rows x heads
+//
+// One call scores the N candidates of a request together: the sequences' keys and values are computed
+// once, the attention over them is two GEMMs (N x d_head x L, N x L x d_head) per head, and the tower
+// is one GEMM per layer (N x in -> 256 -> 128 -> 64 -> heads), all through the register-blocked kernel
+// of detail/gemm.hpp with the weights packed at load. All scratch lives in the caller's workspace
+// (slots model_first..model_first+13), so `predict` is const and thread-safe.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "poem/core/error.hpp"
+#include "poem/core/span.hpp"
+#include "poem/core/workspace.hpp"
+#include "poem/model/detail/gemm.hpp"
+#include "poem/model/detail/softmax.hpp"
+#include "poem/model/safetensors.hpp"
+
+namespace poem {
+
+// The model's shape, stored as JSON under the safetensors metadata key "poem_config".
+struct model_config {
+    std::size_t vocab = 100000;
+    std::size_t d = 32;
+    std::size_t n_heads = 1;
+    std::size_t n_objectives = 4;
+    std::size_t n_levels = 8;
+    std::size_t chrono_feats = 1;
+    std::vector<std::size_t> mlp{256, 128, 64};
+    std::vector<std::string> heads{"long_view", "click", "watch_time"};
+    bool use_po = true;
+
+    static constexpr const char* metadata_key = "poem_config";
+    static constexpr std::size_t max_width = 1u << 16;  // any one dimension, a sanity bound
+
+    std::size_t d_head() const noexcept { return d / n_heads; }
+    std::size_t tower_in() const noexcept { return d * (use_po ? 3 : 2) + 3 + n_objectives; }
+    std::size_t outputs() const noexcept { return heads.size(); }
+
+    // Parses and validates; every error names the field (`source` names the file).
+    static model_config from_json(const std::string& text, const std::string& source = "<config>") {
+        using nlohmann::json;
+        auto bad = [&](auto&&... parts) { detail::fail("poem: model config in '", source, "': ", parts...); };
+        json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (j.is_discarded() || !j.is_object()) bad("not a JSON object");
+        model_config c;
+        auto size_field = [&](const char* key, std::size_t& out, std::size_t lo, std::size_t hi) {
+            const auto it = j.find(key);
+            if (it == j.end()) bad("field '", key, "' is missing");
+            if (!it->is_number_unsigned()) bad("field '", key, "' is not a non-negative integer");
+            const auto v = it->get<std::uint64_t>();
+            if (v < lo || v > hi) bad("field '", key, "' = ", v, " is outside [", lo, ", ", hi, "]");
+            out = static_cast<std::size_t>(v);
+        };
+        size_field("vocab", c.vocab, 1, std::size_t(1) << 40);
+        size_field("d", c.d, 1, max_width);
+        size_field("n_heads", c.n_heads, 1, max_width);
+        size_field("n_objectives", c.n_objectives, 0, max_width);
+        size_field("n_levels", c.n_levels, 2, max_width);
+        size_field("chrono_feats", c.chrono_feats, 0, max_width);
+        if (c.d % c.n_heads != 0) bad("d = ", c.d, " is not a multiple of n_heads = ", c.n_heads);
+        const auto mlp = j.find("mlp");
+        if (mlp == j.end() || !mlp->is_array() || mlp->empty()) bad("field 'mlp' is not a non-empty array");
+        c.mlp.clear();
+        for (const auto& w : *mlp) {
+            if (!w.is_number_unsigned() || w.get<std::uint64_t>() < 1 || w.get<std::uint64_t>() > max_width)
+                bad("field 'mlp' holds ", w.dump(), ", not a width in [1, ", max_width, "]");
+            c.mlp.push_back(w.get<std::size_t>());
+        }
+        const auto heads = j.find("heads");
+        if (heads == j.end() || !heads->is_array() || heads->empty() || heads->size() > max_width)
+            bad("field 'heads' is not a non-empty array");
+        c.heads.clear();
+        for (const auto& h : *heads) {
+            if (!h.is_string()) bad("field 'heads' holds ", h.dump(), ", not a name");
+            c.heads.push_back(h.get<std::string>());
+        }
+        const auto po = j.find("use_po");
+        if (po == j.end() || !po->is_boolean()) bad("field 'use_po' is not a boolean");
+        c.use_po = po->get<bool>();
+        const auto version = j.find("version");
+        if (version != j.end() && !(version->is_number_unsigned() && version->get<std::uint64_t>() == 1))
+            bad("field 'version' = ", version->dump(), " is not 1, the version this reader knows");
+        const auto hash = j.find("hash");
+        if (hash != j.end() && !(hash->is_string() && hash->get<std::string>() == "splitmix64"))
+            bad("field 'hash' = ", hash->dump(), " is not \"splitmix64\"");
+        return c;
+    }
+};
+
+// The embedding row of a 64-bit item id: SplitMix64's finaliser, then modulo vocab (as in Python).
+inline std::uint64_t hash_row(std::uint64_t id, std::uint64_t vocab) noexcept {
+    std::uint64_t z = id;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return z % vocab;
+}
+
+// The N candidates of a request (all spans of N; objectives K x N, objectives as rows).
+struct candidate_view {
+    span<const std::uint64_t> item_id;
+    span<const float> fused_score;
+    span<const float> rank_pct;
+    span<const std::uint32_t> level;
+    matrix_view<const float> objectives;  // normalised objective scores, K x N
+    std::size_t size() const noexcept { return item_id.size(); }
+};
+
+// The chronological sequence: L tokens (features L x F, a row per token); mask 0 = padding.
+struct chrono_view {
+    span<const std::uint64_t> item_id;
+    span<const float> age_seconds;
+    matrix_view<const float> features;
+    span<const std::uint8_t> mask;
+    std::size_t size() const noexcept { return item_id.size(); }
+};
+
+// The partial-order sequence: L quintuple tokens with their age; mask 0 = padding.
+struct po_view {
+    span<const std::uint64_t> item_id;
+    span<const float> fused_score;
+    span<const float> rank_pct;
+    span<const std::uint32_t> level;
+    span<const float> age_seconds;
+    span<const std::uint8_t> mask;
+    std::size_t size() const noexcept { return item_id.size(); }
+};
+
+// Every head's output for every candidate: rows = candidates, cols = heads (config().heads order).
+struct prediction {
+    std::size_t rows = 0, cols = 0;
+    std::vector<float> values;  // rows x cols, row-major
+    float operator()(std::size_t r, std::size_t c) const noexcept { return values[r * cols + c]; }
+    span<const float> row(std::size_t r) const noexcept { return {values.data() + r * cols, cols}; }
+};
+
+class model {
+public:
+    static model load(const std::string& path) { return from_file(safetensors_file::open(path)); }
+
+    static model from_file(const safetensors_file& f) {
+        const auto& meta = f.metadata();
+        const auto it = meta.find(model_config::metadata_key);
+        check(it != meta.end(), "model '", f.source(), "': no '", model_config::metadata_key,
+              "' entry in the safetensors __metadata__");
+        model m;
+        m.cfg_ = model_config::from_json(it->second, f.source());
+        const model_config& c = m.cfg_;
+        const std::size_t d = c.d;
+
+        // Every tensor the config needs, with its shape, before anything is converted.
+        std::vector<std::pair<std::string, std::vector<std::size_t>>> need = {
+            {"item_emb.weight", {c.vocab, d}}, {"chrono_in.weight", {d, 1 + c.chrono_feats}},
+            {"chrono_in.bias", {d}}};
+        auto attn = [&](const std::string& p) {
+            for (const char* x : {".q", ".k", ".v"}) {
+                need.push_back({p + x + ".weight", {d, d}});
+                need.push_back({p + x + ".bias", {d}});
+            }
+        };
+        attn("chrono_attn");
+        if (c.use_po) {
+            need.push_back({"level_emb.weight", {c.n_levels, d}});
+            need.push_back({"po_in.weight", {d, 3}});
+            need.push_back({"po_in.bias", {d}});
+            attn("po_attn");
+        }
+        std::size_t width = c.tower_in();
+        for (std::size_t i = 0; i < c.mlp.size(); ++i) {
+            need.push_back({"tower." + std::to_string(2 * i) + ".weight", {c.mlp[i], width}});
+            need.push_back({"tower." + std::to_string(2 * i) + ".bias", {c.mlp[i]}});
+            width = c.mlp[i];
+        }
+        need.push_back({"head.weight", {c.outputs(), width}});
+        need.push_back({"head.bias", {c.outputs()}});
+        for (const auto& [name, shape] : need) {
+            const st_tensor* t = f.find(name);
+            check(t != nullptr, "model '", f.source(), "': tensor '", name, "' is missing");
+            check(t->shape == shape, "model '", f.source(), "': tensor '", name, "' has shape ",
+                  shape_string(t->shape), ", the config needs ", shape_string(shape));
+        }
+
+        m.item_emb_ = f.to_f32("item_emb.weight");
+        m.chrono_.in_w = f.to_f32("chrono_in.weight");
+        m.chrono_.in_b = f.to_f32("chrono_in.bias");
+        m.chrono_.load(f, "chrono_attn", d);
+        if (c.use_po) {
+            m.level_emb_ = f.to_f32("level_emb.weight");
+            m.po_.in_w = f.to_f32("po_in.weight");
+            m.po_.in_b = f.to_f32("po_in.bias");
+            m.po_.load(f, "po_attn", d);
+        }
+        width = c.tower_in();
+        for (std::size_t i = 0; i < c.mlp.size(); ++i) {
+            m.tower_.push_back(linear(f, "tower." + std::to_string(2 * i), c.mlp[i], width));
+            width = c.mlp[i];
+        }
+        m.head_ = linear(f, "head", c.outputs(), width);
+        return m;
+    }
+
+    const model_config& config() const noexcept { return cfg_; }
+    std::size_t outputs() const noexcept { return cfg_.outputs(); }
+
+    // Scores the candidates into `out` (N x outputs(), any row stride via matrix_view's cols = outputs()).
+    // Throws poem::error when a view's size disagrees with the others or with the config.
+    void predict_into(const candidate_view& cand, const chrono_view& chrono, const po_view& po, workspace& ws,
+                      matrix_view<float> out) const {
+        const model_config& c = cfg_;
+        const std::size_t n = cand.size();
+        check_inputs(cand, chrono, po);
+        check(out.rows() == n && out.cols() == c.outputs(), "model: output is ", out.rows(), " x ", out.cols(),
+              ", expected ", n, " x ", c.outputs());
+        if (n == 0) return;
+        const std::size_t d = c.d;
+        const std::size_t ldx = round_up(c.tower_in(), 16);
+        float* x = ws.get<float>(slot_x, n * ldx).data();
+
+        // Candidate embeddings (the attention queries' input) and dense features, in the tower input.
+        const std::size_t dense = d * (c.use_po ? 3 : 2);
+        const float level_scale = 1.0f / static_cast<float>(c.n_levels - 1);
+        for (std::size_t i = 0; i < n; ++i) {
+            float* row = x + i * ldx;
+            std::memcpy(row, item_emb_.data() + hash_row(cand.item_id[i], c.vocab) * d, d * sizeof(float));
+            row[dense + 0] = cand.fused_score[i];
+            row[dense + 1] = cand.rank_pct[i];
+            row[dense + 2] = static_cast<float>(level_of(cand.level[i])) * level_scale;
+            for (std::size_t k = 0; k < c.n_objectives; ++k) row[dense + 3 + k] = cand.objectives(k, i);
+        }
+
+        // Chronological tokens: item embedding + W (log1p(age), features) + b.
+        {
+            const std::uint32_t* idx = compact(chrono.mask, ws);
+            const std::size_t lv = valid_count(chrono.mask);
+            float* t = ws.get<float>(slot_tokens, lv * d + 1).data();
+            const std::size_t nf = 1 + c.chrono_feats;
+            for (std::size_t r = 0; r < lv; ++r) {
+                const std::size_t s = idx[r];
+                float* tok = t + r * d;
+                const float* e = item_emb_.data() + hash_row(chrono.item_id[s], c.vocab) * d;
+                const float la = log_age(chrono.age_seconds[s]);
+                for (std::size_t j = 0; j < d; ++j) {
+                    const float* w = chrono_.in_w.data() + j * nf;
+                    float acc = chrono_.in_b[j] + w[0] * la;
+                    for (std::size_t f = 1; f < nf; ++f) acc += w[f] * chrono.features(s, f - 1);
+                    tok[j] = e[j] + acc;
+                }
+            }
+            attend(chrono_, t, lv, x, ldx, d, n, ws);
+        }
+        // Partial-order tokens: item + level embedding + W (fused, rank_pct, log1p(age)) + b.
+        if (c.use_po) {
+            const std::uint32_t* idx = compact(po.mask, ws);
+            const std::size_t lv = valid_count(po.mask);
+            float* t = ws.get<float>(slot_tokens, lv * d + 1).data();
+            for (std::size_t r = 0; r < lv; ++r) {
+                const std::size_t s = idx[r];
+                float* tok = t + r * d;
+                const float* e = item_emb_.data() + hash_row(po.item_id[s], c.vocab) * d;
+                const float* le = level_emb_.data() + level_of(po.level[s]) * d;
+                const float f0 = po.fused_score[s], f1 = po.rank_pct[s], f2 = log_age(po.age_seconds[s]);
+                for (std::size_t j = 0; j < d; ++j) {
+                    const float* w = po_.in_w.data() + j * 3;
+                    tok[j] = e[j] + le[j] + (po_.in_b[j] + w[0] * f0 + w[1] * f1 + w[2] * f2);
+                }
+            }
+            attend(po_, t, lv, x, ldx, 2 * d, n, ws);
+        }
+        tower(x, ldx, n, ws, out.data(), out.cols());
+    }
+
+    prediction predict(const candidate_view& cand, const chrono_view& chrono, const po_view& po,
+                       workspace& ws) const {
+        prediction p;
+        p.rows = cand.size();
+        p.cols = outputs();
+        p.values.resize(p.rows * p.cols);
+        predict_into(cand, chrono, po, ws, matrix_view<float>(p.values.data(), p.rows, p.cols));
+        return p;
+    }
+
+    // The tower and heads alone on a prepared input (N x tower_in, rows `ld` apart): for benchmarks.
+    void tower_into(const float* x, std::size_t ld, std::size_t n, workspace& ws, matrix_view<float> out) const {
+        check(ld >= cfg_.tower_in(), "model: tower input stride ", ld, " < tower_in ", cfg_.tower_in());
+        check(out.rows() == n && out.cols() == outputs(), "model: tower output is ", out.rows(), " x ",
+              out.cols(), ", expected ", n, " x ", outputs());
+        if (n) tower(x, ld, n, ws, out.data(), out.cols());
+    }
+
+    // Floating-point operations of one predict (multiply-adds count 2) with lc / lp valid tokens.
+    double flops(std::size_t n, std::size_t lc, std::size_t lp) const noexcept {
+        const double d = static_cast<double>(cfg_.d), nn = static_cast<double>(n);
+        auto seq = [&](double l) { return l > 0 ? 2 * nn * d * d + 4 * l * d * d + 4 * nn * l * d : 0.0; };
+        return seq(static_cast<double>(lc)) + (cfg_.use_po ? seq(static_cast<double>(lp)) : 0.0) + tower_flops(n);
+    }
+    double tower_flops(std::size_t n) const noexcept {
+        double f = 0;
+        std::size_t w = cfg_.tower_in();
+        for (std::size_t h : cfg_.mlp) {
+            f += 2.0 * static_cast<double>(n) * static_cast<double>(w * h);
+            w = h;
+        }
+        return f + 2.0 * static_cast<double>(n) * static_cast<double>(w * outputs());
+    }
+
+private:
+    enum : std::size_t {
+        slot_x = workspace::model_first, slot_q, slot_s, slot_tokens, slot_k, slot_v, slot_pk, slot_pv,
+        slot_zero, slot_idx, slot_h0, slot_h1, slot_inv, slot_out, slot_last
+    };
+    static_assert(slot_last - 1 <= workspace::model_last, "model uses more workspace slots than it owns");
+
+    struct linear {
+        detail::packed_b w;
+        linear() = default;
+        linear(const safetensors_file& f, const std::string& p, std::size_t out, std::size_t in) {
+            const auto wt = f.to_f32(p + ".weight");
+            const auto bt = f.to_f32(p + ".bias");
+            w = detail::packed_b(wt.data(), bt.data(), out, in);
+        }
+    };
+    struct sequence_branch {
+        std::vector<float> in_w, in_b;
+        linear q, k, v;
+        void load(const safetensors_file& f, const std::string& p, std::size_t d) {
+            q = linear(f, p + ".q", d, d);
+            k = linear(f, p + ".k", d, d);
+            v = linear(f, p + ".v", d, d);
+        }
+    };
+
+    static std::size_t round_up(std::size_t n, std::size_t m) noexcept { return (n + m - 1) / m * m; }
+    static std::string shape_string(const std::vector<std::size_t>& s) {
+        std::string r = "[";
+        for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+        return r + "]";
+    }
+    std::size_t level_of(std::uint32_t level) const noexcept {
+        return std::min<std::size_t>(level, cfg_.n_levels - 1);
+    }
+    // log1p of the age, negative (and NaN) ages taken as 0.
+    static float log_age(float age) noexcept { return std::log1p(age > 0.0f ? age : 0.0f); }
+
+    void check_inputs(const candidate_view& cand, const chrono_view& chrono, const po_view& po) const {
+        const std::size_t n = cand.size();
+        check_size(cand.fused_score, n, "candidates.fused_score");
+        check_size(cand.rank_pct, n, "candidates.rank_pct");
+        check_size(cand.level, n, "candidates.level");
+        check(cand.objectives.rows() == cfg_.n_objectives && cand.objectives.cols() == n,
+              "candidates.objectives: expected ", cfg_.n_objectives, " x ", n, ", got ", cand.objectives.rows(),
+              " x ", cand.objectives.cols());
+        const std::size_t lc = chrono.size();
+        check_size(chrono.age_seconds, lc, "chrono.age_seconds");
+        check_size(chrono.mask, lc, "chrono.mask");
+        check(cfg_.chrono_feats == 0 || (chrono.features.rows() == lc && chrono.features.cols() == cfg_.chrono_feats),
+              "chrono.features: expected ", lc, " x ", cfg_.chrono_feats, ", got ", chrono.features.rows(), " x ",
+              chrono.features.cols());
+        if (cfg_.use_po) {
+            const std::size_t lp = po.size();
+            check_size(po.fused_score, lp, "po.fused_score");
+            check_size(po.rank_pct, lp, "po.rank_pct");
+            check_size(po.level, lp, "po.level");
+            check_size(po.age_seconds, lp, "po.age_seconds");
+            check_size(po.mask, lp, "po.mask");
+        }
+    }
+
+    // Positions of the valid tokens, in order (valid_count of them), in slot_idx.
+    static const std::uint32_t* compact(span<const std::uint8_t> mask, workspace& ws) {
+        std::uint32_t* idx = ws.get<std::uint32_t>(slot_idx, mask.size() + 1).data();
+        std::size_t lv = 0;
+        for (std::size_t i = 0; i < mask.size(); ++i)
+            if (mask[i]) idx[lv++] = static_cast<std::uint32_t>(i);
+        return idx;
+    }
+    static std::size_t valid_count(span<const std::uint8_t> mask) noexcept {
+        std::size_t lv = 0;
+        for (auto m : mask) lv += m != 0;
+        return lv;
+    }
+
+    // Target attention of the n candidates (their embeddings in x's first d columns) over lv tokens
+    // (lv x d): writes softmax(q k^T / sqrt(dh)) v, per head, into x's columns [col, col + d).
+    void attend(const sequence_branch& br, const float* tokens, std::size_t lv, float* x, std::size_t ldx,
+                std::size_t col, std::size_t n, workspace& ws) const {
+        const std::size_t d = cfg_.d;
+        float* out_cols = x + col;
+        if (lv == 0) {
+            for (std::size_t i = 0; i < n; ++i) std::fill_n(out_cols + i * ldx, d, 0.0f);
+            return;
+        }
+        const std::size_t nr = detail::panel_width;
+        const std::size_t dh = cfg_.d_head();
+        float* km = ws.get<float>(slot_k, lv * d).data();
+        float* vm = ws.get<float>(slot_v, lv * d).data();
+        detail::gemm(lv, tokens, d, br.k.w.view(), false, km, d);
+        detail::gemm(lv, tokens, d, br.v.w.view(), false, vm, d);
+        float* q = ws.get<float>(slot_q, n * d).data();
+        detail::gemm(n, x, ldx, br.q.w.view(), false, q, d);
+
+        const std::size_t lds = round_up(lv, nr);
+        float* s = ws.get<float>(slot_s, n * lds).data();
+        float* pk = ws.get<float>(slot_pk, detail::packed_size(dh, lv)).data();
+        float* pv = ws.get<float>(slot_pv, detail::packed_size(lv, dh)).data();
+        const std::size_t zeros = std::max(lds, round_up(dh, nr));
+        float* zero = ws.get<float>(slot_zero, zeros).data();
+        std::fill_n(zero, zeros, 0.0f);
+        float* inv_sum = ws.get<float>(slot_inv, n).data();
+        const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+        for (std::size_t h = 0; h < cfg_.n_heads; ++h) {
+            detail::pack_b(km + h * dh, 1, d, dh, lv, pk, scale);  // B(k, j) = K[j][h*dh + k] / sqrt(dh)
+            detail::pack_b(vm + h * dh, d, 1, lv, dh, pv);         // B(k, j) = V[k][h*dh + j]
+            detail::gemm(n, q + h * dh, d, detail::packed_view{pk, zero, dh, lv, nr}, false, s, lds, true);
+            detail::softmax_rows(s, n, lv, lds, inv_sum);  // exp(s - max); 1 / sum applied by the next GEMM
+            detail::gemm(n, s, lds, detail::packed_view{pv, zero, lv, dh, nr}, detail::epilogue(false, inv_sum),
+                         out_cols + h * dh, ldx);
+        }
+    }
+
+    void tower(const float* x, std::size_t ldx, std::size_t n, workspace& ws, float* out, std::size_t ldo) const {
+        const float* in = x;
+        std::size_t ld = ldx;
+        for (std::size_t i = 0; i < tower_.size(); ++i) {
+            const std::size_t w = cfg_.mlp[i];
+            float* h = ws.get<float>(i % 2 ? slot_h1 : slot_h0, n * w).data();
+            detail::gemm(n, in, ld, tower_[i].w.view(), true, h, w);
+            in = h;
+            ld = w;
+        }
+        // The few head outputs: whole panels into scratch, then rows of outputs() floats to the caller.
+        const std::size_t nh = outputs(), ldh = round_up(nh, detail::panel_width);
+        float* y = ws.get<float>(slot_out, n * ldh).data();
+        detail::gemm(n, in, ld, head_.w.view(), false, y, ldh, true);
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < nh; ++j) out[i * ldo + j] = y[i * ldh + j];
+    }
+
+    model_config cfg_;
+    std::vector<float> item_emb_, level_emb_;
+    sequence_branch chrono_, po_;
+    std::vector<linear> tower_;
+    linear head_;
+};
+
+}  // namespace poem

@@ -1,0 +1,129 @@
+#pragma once
+// The chronological sequence: the last L items a user engaged with before `now`, newest first, with
+// per-token features. It stays beside the partial-order sequence as the model's second history.
+//
+// Engagement (engagement_rule; each signal can be switched off):
+//   click, like, follow   the event's flag
+//   long view             play_time >= min(duration, long_view_seconds); a duration that is not finite
+//                         and > 0 counts as unknown, leaving the threshold alone; a play_time that is
+//                         NaN or negative is never a long view.
+// An event is engaged when any enabled signal holds. Events at time >= now are ignored (an event at
+// `now` may be the user's reaction to the request being served: leaving it out avoids label leakage
+// offline). The log need not be sorted: the newest L engaged events are chosen by time, ties broken by
+// log position (later first). Every engaged event is a token; an item engaged twice appears twice.
+// Features: play_ratio = play_time / duration clamped to [0, 1] (0 when either is unknown), and the
+// click, like, follow and long-view flags. Padding: mask 0, every field 0.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "poem/core/error.hpp"
+#include "poem/core/span.hpp"
+
+namespace poem {
+
+struct engagement_event {
+    std::uint64_t item_id = 0;
+    std::int64_t time = 0;     // seconds, same clock as request_time
+    float play_time = 0.0f;    // seconds watched
+    float duration = 0.0f;     // seconds, the item's length
+    bool click = false;
+    bool like = false;
+    bool follow = false;
+};
+
+struct engagement_rule {
+    bool click = true;
+    bool long_view = true;
+    float long_view_seconds = 10.0f;  // finite, >= 0
+    bool like = true;
+    bool follow = true;
+};
+
+inline void validate(const engagement_rule& rule) {
+    check(std::isfinite(rule.long_view_seconds) && rule.long_view_seconds >= 0.0f,
+          "engagement_rule.long_view_seconds must be finite and >= 0, got ", rule.long_view_seconds);
+}
+
+inline bool is_long_view(const engagement_event& e, float threshold) noexcept {
+    if (!(e.play_time >= 0.0f)) return false;  // NaN or negative
+    const float need = (std::isfinite(e.duration) && e.duration > 0.0f) ? std::min(e.duration, threshold) : threshold;
+    return e.play_time >= need;
+}
+
+inline bool is_engaged(const engagement_event& e, const engagement_rule& rule) noexcept {
+    return (rule.click && e.click) || (rule.like && e.like) || (rule.follow && e.follow) ||
+           (rule.long_view && is_long_view(e, rule.long_view_seconds));
+}
+
+struct chrono_sequence {
+    std::size_t length = 0;
+    std::size_t count = 0;
+    std::vector<std::uint64_t> item_id;
+    std::vector<float> age_seconds;   // now - time (> 0)
+    std::vector<float> play_ratio;    // play_time / duration in [0, 1]
+    std::vector<std::uint8_t> click;
+    std::vector<std::uint8_t> like;
+    std::vector<std::uint8_t> follow;
+    std::vector<std::uint8_t> long_view;
+    std::vector<std::uint8_t> mask;   // 1 = real token
+
+    std::vector<std::uint32_t> scratch_;  // chrono_sequence_into's candidate list; not part of the result
+};
+
+inline constexpr std::size_t max_chrono_length = std::size_t(1) << 20;
+
+// Builds the sequence into `out`, reusing its memory.
+inline void chrono_sequence_into(span<const engagement_event> log, std::int64_t now, std::size_t length,
+                                 const engagement_rule& rule, chrono_sequence& out) {
+    validate(rule);
+    check(length <= max_chrono_length, "chrono_sequence: length ", length, " > ", max_chrono_length);
+    check(log.size() < (std::size_t(1) << 32), "chrono_sequence: log of ", log.size(), " events, at most 2^32 - 1");
+    check(log.data() != nullptr || log.empty(), "chrono_sequence: log has null data");
+    out.length = length;
+    out.item_id.assign(length, 0);
+    out.age_seconds.assign(length, 0.0f);
+    out.play_ratio.assign(length, 0.0f);
+    out.click.assign(length, 0);
+    out.like.assign(length, 0);
+    out.follow.assign(length, 0);
+    out.long_view.assign(length, 0);
+    out.mask.assign(length, 0);
+    auto& cand = out.scratch_;
+    cand.clear();
+    for (std::size_t i = 0; i < log.size(); ++i)
+        if (log[i].time < now && is_engaged(log[i], rule)) cand.push_back(static_cast<std::uint32_t>(i));
+    auto newer = [&](std::uint32_t a, std::uint32_t b) {
+        return log[a].time != log[b].time ? log[a].time > log[b].time : a > b;
+    };
+    const std::size_t c = std::min(length, cand.size());
+    if (c < cand.size()) std::nth_element(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(c), cand.end(), newer);
+    std::sort(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(c), newer);
+    for (std::size_t j = 0; j < c; ++j) {
+        const engagement_event& e = log[cand[j]];
+        out.item_id[j] = e.item_id;
+        out.age_seconds[j] = static_cast<float>(static_cast<double>(now) - static_cast<double>(e.time));
+        float ratio = 0.0f;
+        if (std::isfinite(e.duration) && e.duration > 0.0f && e.play_time >= 0.0f && std::isfinite(e.play_time))
+            ratio = std::min(e.play_time / e.duration, 1.0f);
+        out.play_ratio[j] = ratio;
+        out.click[j] = e.click;
+        out.like[j] = e.like;
+        out.follow[j] = e.follow;
+        out.long_view[j] = is_long_view(e, rule.long_view_seconds);
+        out.mask[j] = 1;
+    }
+    out.count = c;
+}
+
+inline chrono_sequence build_chrono_sequence(span<const engagement_event> log, std::int64_t now, std::size_t length,
+                                             const engagement_rule& rule = {}) {
+    chrono_sequence out;
+    chrono_sequence_into(log, now, length, rule, out);
+    return out;
+}
+
+}  // namespace poem

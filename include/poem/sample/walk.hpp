@@ -1,0 +1,148 @@
+#pragma once
+// Weighted random walks on an item_graph: each step moves to a neighbour drawn with probability
+// weight / row sum (the row's alias table). A walk that reaches an item without neighbours ends; its
+// remaining positions hold item_graph::npos.
+//
+// Walk b of a batch uses the generator rng(seed).fork(b), so walk_batch and walk_naive give the same
+// walks for the same seed, and a walk does not depend on the batch it is in.
+//
+// walk_naive runs one walk at a time: every step waits for two dependent cache misses (the row's
+// offsets, then its alias entry, which holds the neighbour ids). walk_batch advances all walks of the batch in
+// lockstep and pipelines them: while it resolves walk i it reads the row of walk i + D (prefetched
+// D walks earlier) and prefetches the row of walk i + 2D, so many misses are in flight at once.
+// D = 32 (16..32 measured best on a 320 MB graph); POEM_WALK_PREFETCH_DISTANCE overrides it.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "poem/core/error.hpp"
+#include "poem/core/rng.hpp"
+#include "poem/core/span.hpp"
+#include "poem/core/workspace.hpp"
+#include "poem/sample/item_graph.hpp"
+
+namespace poem {
+
+namespace detail {
+
+inline void check_walk_args(const item_graph& g, span<const std::uint32_t> starts, std::size_t length,
+                            span<std::uint32_t> out) {
+    check(length > 0, "walk: length must be at least 1 (the start)");
+    check(out.size() == starts.size() * length, "walk: out must hold starts.size() x length = ", starts.size() * length,
+          " entries, got ", out.size());
+    for (std::size_t b = 0; b < starts.size(); ++b)
+        check(starts[b] < g.item_count(), "walk: starts[", b, "] = ", starts[b], " is not below the item count ",
+              g.item_count());
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define POEM_PREFETCH(addr) __builtin_prefetch(addr)
+#else
+#define POEM_PREFETCH(addr) ((void)0)
+#endif
+
+}  // namespace detail
+
+// One walk of `out.size()` positions from `start` (out[0] = start), drawing from `g`.
+template <class URBG>
+void random_walk(const item_graph& graph, std::uint32_t start, span<std::uint32_t> out, URBG& g) {
+    check(start < graph.item_count(), "random_walk: start ", start, " is not below the item count ", graph.item_count());
+    if (out.empty()) return;
+    std::uint32_t v = start;
+    out[0] = v;
+    for (std::size_t t = 1; t < out.size(); ++t) {
+        if (v != item_graph::npos) v = graph.sample_neighbor(v, g);
+        out[t] = v;
+    }
+}
+
+// The baseline: walk b (of starts.size()) runs alone, all its steps, before walk b + 1 starts.
+// out is starts.size() x length, row b = walk b.
+inline void walk_naive(const item_graph& graph, span<const std::uint32_t> starts, std::size_t length,
+                       std::uint64_t seed, span<std::uint32_t> out) {
+    detail::check_walk_args(graph, starts, length, out);
+    const rng base(seed);
+    for (std::size_t b = 0; b < starts.size(); ++b) {
+        rng g = base.fork(b);
+        random_walk(graph, starts[b], out.subspan(b * length, length), g);
+    }
+}
+
+// All walks in lockstep, pipelined with prefetching (see the top of this file). Same result as
+// walk_naive. Scratch (16 bytes a walk) comes from `ws`, slots sample_first .. sample_first + 3.
+inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts, std::size_t length,
+                       std::uint64_t seed, span<std::uint32_t> out, workspace& ws) {
+    detail::check_walk_args(graph, starts, length, out);
+    const std::size_t B = starts.size();
+    if (B == 0) return;
+#ifdef POEM_WALK_PREFETCH_DISTANCE
+    constexpr std::size_t D = POEM_WALK_PREFETCH_DISTANCE;
+#else
+    constexpr std::size_t D = 32;  // prefetch distance, in walks (measured: 16-32 best)
+#endif
+    constexpr std::uint64_t dead = ~std::uint64_t(0);
+
+    const std::uint64_t* off = graph.offsets().data();
+    const item_graph::edge_sampler* smp = graph.sampler_array().data();
+
+    span<std::uint32_t> cur = ws.get<std::uint32_t>(workspace::sample_first, B);
+    span<std::uint64_t> state = ws.get<std::uint64_t>(workspace::sample_first + 1, B);
+    span<std::uint64_t> edge = ws.get<std::uint64_t>(workspace::sample_first + 2, B);
+    span<std::uint32_t> frac = ws.get<std::uint32_t>(workspace::sample_first + 3, B);
+    const rng base(seed);
+    for (std::size_t b = 0; b < B; ++b) {
+        cur[b] = starts[b];
+        state[b] = base.fork(b).state();
+        out[b * length] = starts[b];
+    }
+
+    for (std::size_t t = 1; t < length; ++t) {
+        for (std::size_t k = 0; k < B + 2 * D; ++k) {
+            // Stage 1, walk k: prefetch its row's offsets.
+            if (k < B && cur[k] != item_graph::npos) {
+                POEM_PREFETCH(off + cur[k]);
+                POEM_PREFETCH(off + cur[k] + 1);
+            }
+            // Stage 2, walk k - D: read the row, draw, prefetch the alias entry and the neighbour.
+            if (k >= D && k - D < B) {
+                const std::size_t j = k - D;
+                const std::uint32_t v = cur[j];
+                std::uint64_t e = dead;
+                if (v != item_graph::npos) {
+                    const std::uint64_t o = off[v];
+                    const std::uint64_t deg = off[v + 1] - o;
+                    if (deg != 0) {
+                        rng g(state[j]);
+                        const auto d = detail::split_draw(g(), deg);
+                        state[j] = g.state();
+                        e = o + d.column;
+                        frac[j] = d.frac;
+                        POEM_PREFETCH(smp + e);
+                    }
+                }
+                edge[j] = e;
+            }
+            // Stage 3, walk k - 2D: take the step.
+            if (k >= 2 * D) {
+                const std::size_t i = k - 2 * D;
+                const std::uint64_t e = edge[i];
+                std::uint32_t next = item_graph::npos;
+                if (e != dead) {
+                    const item_graph::edge_sampler s = smp[e];
+                    next = frac[i] < s.threshold ? s.item : s.alias_item;
+                }
+                cur[i] = next;
+                out[i * length + t] = next;
+            }
+        }
+    }
+}
+
+inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts, std::size_t length,
+                       std::uint64_t seed, span<std::uint32_t> out) {
+    workspace ws;
+    walk_batch(graph, starts, length, seed, out, ws);
+}
+
+}  // namespace poem

@@ -1,0 +1,131 @@
+"""The KuaiRand evaluation of POEM against a chronological baseline, with ablations and the floor.
+
+    PYTHONPATH=build/native/python:python /usr/bin/python3 -m poem_eval.run            # full: docs/evaluation.md
+    PYTHONPATH=build/native/python:python /usr/bin/python3 -m poem_eval.run --quick    # < 3 min, for the tests
+
+(`make evaluation` runs the first.) Full mode: every variant of train.VARIANTS with three seeds; the
+table gives mean and spread (min..max) over seeds, beside the floor (each item's smoothed rate from
+the training days). Quick mode: a fifth of the users, POEM and the baseline, one seed, one epoch.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics, upstream
+from .data import EvalConfig, build_eval_data
+from .pipeline import PipelineConfig, build_inputs
+from .train import VARIANTS, TrainConfig, evaluate, train_variant
+
+ROOT = Path(__file__).resolve().parents[2]
+METRICS = [("auc_long_view", "AUC long view"), ("gauc_long_view", "GAUC long view"),
+           ("auc_click", "AUC click"), ("gauc_click", "GAUC click"), ("watch_mae_log1p", "watch MAE (log1p s)")]
+
+
+def run(quick: bool, seeds, variants, epochs: int, out_dir: Path, log=print):
+    t0 = time.time()
+    data = build_eval_data(EvalConfig(quick=quick), show_progress=not quick)
+    ups = upstream.build_upstream_scores(data, show_progress=not quick)
+    log(f"data + upstream scores: {time.time() - t0:.0f} s")
+    inputs = {}
+    for levels in sorted({VARIANTS[v]["levels"] for v in variants}):
+        t1 = time.time()
+        inputs[levels] = build_inputs(data, ups.scores, PipelineConfig(level_method=levels), show_progress=not quick)
+        c = inputs[levels]["counts"]
+        log(f"inputs ({levels}): {c['requests']} requests, {c['pairs']} pairs, {c['hard_negatives']} hard and "
+            f"{c['random_negatives']} random negatives, {c['po_tokens'] / max(c['requests'], 1):.1f} PO tokens per "
+            f"request, graph {inputs[levels]['graph_edges']} edges ({time.time() - t1:.0f} s)")
+    tc = TrainConfig(epochs=epochs)
+    results, histories, models = {}, {}, {}
+    for v in variants:
+        for seed in seeds:
+            model, batches, hist = train_variant(v, inputs, data, tc, seed, log=log)
+            m = evaluate(model, batches, data, inputs[VARIANTS[v]["levels"]])
+            results.setdefault(v, []).append(m)
+            histories[(v, seed)] = hist
+            models[(v, seed)] = model
+            log(f"{v} seed {seed}: " + ", ".join(f"{k} {m[k]:.4f}" for k, _ in METRICS))
+    floor = metrics.floor_report(data)
+    return dict(results=results, histories=histories, models=models, floor=floor, inputs=inputs, data=data,
+                seconds=time.time() - t0, train_config=tc)
+
+
+def summarise(res) -> str:
+    rows = ["| model | " + " | ".join(n for _, n in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
+    for v, ms in res["results"].items():
+        cells = []
+        for k, _ in METRICS:
+            x = np.array([m[k] for m in ms])
+            cells.append(f"{x.mean():.4f}" + (f" ({x.min():.4f}..{x.max():.4f})" if len(x) > 1 else ""))
+        rows.append(f"| {v} (x{len(ms)}) | " + " | ".join(cells) + " |")
+    f = res["floor"]["metrics"]
+    rows.append("| floor: item's smoothed rate | " + " | ".join(
+        f"{f.get(k, float('nan')):.4f}" for k, _ in METRICS) + " |")
+    return "\n".join(rows)
+
+
+def plots(res, out_dir: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(res["results"])
+    for a, (k, label) in zip(ax, [("auc_long_view", "AUC long view"), ("gauc_long_view", "GAUC long view")]):
+        vals = [[m[k] for m in res["results"][v]] for v in names]
+        a.boxplot(vals, labels=names, showmeans=True)
+        a.axhline(res["floor"]["metrics"][k], color="grey", ls="--", label="floor (item rate)")
+        a.set_title(f"{label}, test days (seeds)")
+        a.tick_params(axis="x", rotation=30)
+        a.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "evaluation_metrics.png", dpi=110)
+    plt.close(fig)
+    fig, a = plt.subplots(figsize=(6, 4))
+    for (v, seed), h in res["histories"].items():
+        if seed == min(s for (_, s) in res["histories"]) and h:
+            h = np.array(h)
+            a.plot(h[:, 0], h[:, 1], label=f"{v} pointwise")
+    a.set_xlabel("epoch")
+    a.set_ylabel("training loss (running mean)")
+    a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "evaluation_loss.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--variants", default=None, help="comma-separated, default: all (quick: poem,chrono_baseline)")
+    ap.add_argument("--out", default=str(ROOT / "docs"))
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--export-model", default=None, help="write the seed-0 POEM model as safetensors here")
+    args = ap.parse_args(argv)
+    variants = args.variants.split(",") if args.variants else (["poem", "chrono_baseline"] if args.quick else list(VARIANTS))
+    seeds = list(range(args.seeds if args.seeds else (1 if args.quick else 3)))
+    epochs = args.epochs if args.epochs else (1 if args.quick else 2)
+    res = run(args.quick, seeds, variants, epochs, Path(args.out))
+    table = summarise(res)
+    print(table)
+    print(f"total {res['seconds']:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": res["results"], "floor": res["floor"],
+                                               "seconds": res["seconds"]}, indent=1, default=float))
+    if not args.quick:
+        plots(res, Path(args.out))
+        (Path(args.out) / "evaluation_table.md").write_text(table + "\n")
+    if args.export_model:
+        from poem_ref.export import export
+        export(res["models"][("poem", seeds[0])], args.export_model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Training and evaluation of POEM and its baselines on the inputs of pipeline.py.
+
+Every variant is the same PoemModel class of poem_ref (same width, same MLP, same candidate features,
+upstream scores included); variants differ only in what they see and how they learn:
+  poem            chronological + partial-order sequences, pointwise heads + hierarchical pairwise hinge
+  chrono_baseline chronological sequence only, pointwise heads only (the ordinary sequence model)
+  no_po           poem without the partial-order sequence
+  no_hard_neg     poem without the graph-mined hard negatives (their rows and pairs dropped)
+  pointwise       poem with the pointwise loss only (no pairs)
+  fused_tiers     poem with fused-score tiers instead of Pareto levels (inputs built with them)
+"""
+from dataclasses import dataclass
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from poem_ref.model import PoemConfig, PoemModel, hash_ids
+
+VARIANTS = {
+    "poem": dict(use_po=True, pairwise=True, hard=True, levels="pareto"),
+    "chrono_baseline": dict(use_po=False, pairwise=False, hard=True, levels="pareto"),
+    "no_po": dict(use_po=False, pairwise=True, hard=True, levels="pareto"),
+    "no_hard_neg": dict(use_po=True, pairwise=True, hard=False, levels="pareto"),
+    "pointwise": dict(use_po=True, pairwise=False, hard=True, levels="pareto"),
+    "fused_tiers": dict(use_po=True, pairwise=True, hard=True, levels="fused_tiers"),
+}
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 2
+    batch: int = 128           # requests per step
+    lr: float = 2e-3
+    pair_weight: float = 1.0
+    vocab: int = 16384
+    d: int = 32
+    mlp: tuple = (256, 128, 64)
+    threads: int = 2
+
+
+def model_config(tc: TrainConfig, use_po: bool) -> PoemConfig:
+    return PoemConfig(vocab=tc.vocab, d=tc.d, n_heads=1, n_objectives=3, n_levels=8, chrono_feats=1,
+                      mlp=list(tc.mlp), heads=["long_view", "click", "watch_time"], use_po=use_po)
+
+
+class Batches:
+    """Pads a set of requests of the pipeline output into B x N tensors."""
+
+    def __init__(self, inp: dict, data, vocab: int, hard: bool):
+        self.inp, self.data = inp, data
+        self.hard = hard
+        self.row_rows = hash_ids(inp["row_item"], vocab)
+        self.po_rows = hash_ids(inp["po_ids"].reshape(-1), vocab).reshape(inp["po_ids"].shape)
+        self.ch_rows = hash_ids(inp["ch_ids"].reshape(-1), vocab).reshape(inp["ch_ids"].shape)
+        c = np.maximum(inp["row_cand"], 0)
+        real = inp["row_cand"] >= 0
+        self.exposed = (data.cand_exposed[c] > 0) & real
+        self.lv = np.where(real, data.cand_long_view[c], 0).astype(np.float32)
+        self.click = np.where(real, data.cand_click[c], 0).astype(np.float32)
+        self.watch = np.where(real, np.log1p(np.maximum(data.cand_play_time_s[c], 0)), 0).astype(np.float32)
+        self.keep = np.ones(len(inp["row_item"]), bool) if hard else inp["row_tier"] != 3
+
+    def __len__(self):
+        return len(self.inp["req"])
+
+    def make(self, idx):
+        inp = self.inp
+        ro, po = inp["row_offsets"], inp["pair_offsets"]
+        n = max(1, max(int(ro[i + 1] - ro[i]) for i in idx))
+        B = len(idx)
+        cand_ids = np.zeros((B, n), np.int64)
+        cand_feats = np.zeros((B, n, 6), np.float32)
+        valid = np.zeros((B, n), bool)
+        exposed = np.zeros((B, n), bool)
+        lv = np.zeros((B, n), np.float32)
+        click = np.zeros((B, n), np.float32)
+        watch = np.zeros((B, n), np.float32)
+        pb, pi, pj, pm = [], [], [], []
+        for b, r in enumerate(idx):
+            a, e = ro[r], ro[r + 1]
+            k = e - a
+            cand_ids[b, :k] = self.row_rows[a:e]
+            cand_feats[b, :k] = inp["row_feats"][a:e]
+            valid[b, :k] = self.keep[a:e]
+            exposed[b, :k] = self.exposed[a:e]
+            lv[b, :k], click[b, :k], watch[b, :k] = self.lv[a:e], self.click[a:e], self.watch[a:e]
+            i, j, m = inp["pair_i"][po[r]:po[r + 1]], inp["pair_j"][po[r]:po[r + 1]], inp["pair_margin"][po[r]:po[r + 1]]
+            ok = self.keep[a + i] & self.keep[a + j]
+            pb.append(np.full(ok.sum(), b))
+            pi.append(i[ok])
+            pj.append(j[ok])
+            pm.append(m[ok])
+        t = torch.from_numpy
+        return dict(
+            cand_ids=t(cand_ids), cand_feats=t(cand_feats), valid=t(valid), exposed=t(exposed),
+            lv=t(lv), click=t(click), watch=t(watch),
+            chrono_ids=t(self.ch_rows[idx]), chrono_feats=t(inp["ch_feats"][idx]), chrono_mask=t(inp["ch_mask"][idx] > 0),
+            po_ids=t(self.po_rows[idx]), po_feats=t(inp["po_feats"][idx]), po_mask=t(inp["po_mask"][idx] > 0),
+            pair_b=t(np.concatenate(pb).astype(np.int64)), pair_i=t(np.concatenate(pi).astype(np.int64)),
+            pair_j=t(np.concatenate(pj).astype(np.int64)), pair_m=t(np.concatenate(pm).astype(np.float32)))
+
+
+def forward(model, b):
+    return model(b["cand_ids"], b["cand_feats"], b["chrono_ids"], b["chrono_feats"], b["chrono_mask"],
+                 b["po_ids"], b["po_feats"], b["po_mask"])
+
+
+def losses(out, b, pairwise: bool):
+    e = b["exposed"]
+    point = (F.binary_cross_entropy_with_logits(out[..., 0][e], b["lv"][e])
+             + F.binary_cross_entropy_with_logits(out[..., 1][e], b["click"][e])
+             + F.mse_loss(out[..., 2][e], b["watch"][e]))
+    pair = torch.zeros(())
+    if pairwise and len(b["pair_b"]):
+        s = out[..., 0]
+        diff = s[b["pair_b"], b["pair_i"]] - s[b["pair_b"], b["pair_j"]]
+        pair = torch.clamp(b["pair_m"] - diff, min=0).mean()
+    return point, pair
+
+
+def train_variant(name: str, inputs: dict, data, tc: TrainConfig, seed: int, log=print):
+    v = VARIANTS[name]
+    torch.manual_seed(seed)
+    torch.set_num_threads(tc.threads)
+    inp = inputs[v["levels"]]
+    train_idx = np.flatnonzero(inp["is_train"])
+    model = PoemModel(model_config(tc, v["use_po"]))
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    batches = Batches(inp, data, tc.vocab, v["hard"])
+    rng = np.random.default_rng(seed)
+    history = []
+    t0 = time.time()
+    for epoch in range(tc.epochs):
+        perm = rng.permutation(train_idx)
+        run_p = run_q = 0.0
+        steps = 0
+        for s in range(0, len(perm), tc.batch):
+            b = batches.make(perm[s:s + tc.batch])
+            out = forward(model, b)
+            point, pair = losses(out, b, v["pairwise"])
+            loss = point + tc.pair_weight * pair
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run_p += float(point)
+            run_q += float(pair)
+            steps += 1
+            if steps % 100 == 0:
+                history.append((epoch + s / len(perm), run_p / steps, run_q / steps))
+        history.append((epoch + 1.0, run_p / max(steps, 1), run_q / max(steps, 1)))
+        log(f"  {name} seed {seed} epoch {epoch + 1}: pointwise {run_p / max(steps, 1):.4f} "
+            f"pairwise {run_q / max(steps, 1):.4f} ({time.time() - t0:.0f} s)")
+    return model, batches, history
+
+
+@torch.no_grad()
+def predict(model, batches: Batches, idx: np.ndarray, batch: int = 512):
+    """Head outputs of the real rows of the given requests, in row order."""
+    model.eval()
+    outs = []
+    ro = batches.inp["row_offsets"]
+    for s in range(0, len(idx), batch):
+        part = idx[s:s + batch]
+        b = batches.make(part)
+        out = forward(model, b).numpy()
+        for k, r in enumerate(part):
+            outs.append(out[k, :ro[r + 1] - ro[r]])
+    model.train()
+    return np.concatenate(outs) if outs else np.zeros((0, 3), np.float32)
+
+
+def evaluate(model, batches: Batches, data, inp: dict):
+    from . import metrics
+    test_idx = np.flatnonzero(~inp["is_train"])
+    out = predict(model, batches, test_idx)
+    ro = inp["row_offsets"]
+    rows = np.concatenate([np.arange(ro[r], ro[r + 1]) for r in test_idx])
+    c = inp["row_cand"][rows]
+    users = data.cand_user[c]
+    sig = lambda x: 1 / (1 + np.exp(-x))
+    return metrics.evaluate(users, data.cand_click[c], data.cand_long_view[c], data.cand_play_time_s[c],
+                            sig(out[:, 1]), sig(out[:, 0]), np.expm1(np.maximum(out[:, 2], 0)))

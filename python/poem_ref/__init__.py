@@ -1,0 +1,10 @@
+"""PyTorch reference of poem's model: the nn.Module, its safetensors export, and id hashing.
+
+The C++ forward pass (include/poem/model/) reproduces `PoemModel.forward` on the weights written by
+`export.export`; `python/tools/make_golden.py` writes the fixtures the C++ parity tests compare with.
+"""
+from .model import PoemConfig, PoemModel, hash_ids
+from .safetensors_io import read_safetensors, write_safetensors
+from .export import export, load
+
+__all__ = ["PoemConfig", "PoemModel", "hash_ids", "read_safetensors", "write_safetensors", "export", "load"]

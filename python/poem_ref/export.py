@@ -1,0 +1,28 @@
+"""Export a PoemModel to one safetensors file (weights + config in the metadata), and load it back."""
+import torch
+
+from .model import CONFIG_KEY, PoemConfig, PoemModel
+from .safetensors_io import read_safetensors, write_safetensors
+
+
+def export(model: PoemModel, path, dtype: str = "F32") -> None:
+    """Write every parameter under its state_dict name; the config as JSON under __metadata__."""
+    tensors = {k: v for k, v in model.state_dict().items()}
+    write_safetensors(path, tensors, {CONFIG_KEY: model.config.to_json(), "format": "poem"}, dtype=dtype)
+
+
+def load(path) -> PoemModel:
+    """The model stored at `path` (F16 / BF16 weights come back as their float32 values)."""
+    tensors, meta = read_safetensors(path)
+    model = PoemModel(PoemConfig.from_json(meta[CONFIG_KEY]))
+    model.load_state_dict(tensors)
+    return model
+
+
+def round_to(model: PoemModel, dtype: str) -> PoemModel:
+    """Round the weights in place to what an F16 / BF16 export stores (for reference outputs)."""
+    t = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}[dtype]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(t).to(torch.float32))
+    return model

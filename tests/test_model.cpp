@@ -1,0 +1,492 @@
+// model/: parity with the PyTorch golden fixtures, the safetensors reader (F16/BF16, every corrupt-file
+// case), the GEMM and softmax kernels against their references, threads sharing one model, errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "poem/core/rng.hpp"
+#include "poem/core/workspace.hpp"
+#include "poem/model/model.hpp"
+#include "poem/model/safetensors.hpp"
+
+namespace {
+
+using Catch::Matchers::Contains;
+using nlohmann::json;
+
+const std::string fixture_dir = std::string(POEM_SOURCE_DIR) + "/tests/fixtures/model/";
+
+std::vector<char> read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    REQUIRE(in);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+json read_json(const std::string& path) {
+    const auto b = read_bytes(path);
+    return json::parse(b.begin(), b.end());
+}
+
+// One request of a fixture, as the arrays a host would hold.
+struct request {
+    std::size_t n = 0, lc = 0, lp = 0, k = 0, f = 0;
+    std::vector<std::uint64_t> cand_ids, chrono_ids, po_ids;
+    std::vector<float> cand_fused, cand_rank, cand_obj, chrono_age, chrono_feats, po_fused, po_rank, po_age;
+    std::vector<std::uint32_t> cand_level, po_level;
+    std::vector<std::uint8_t> chrono_mask, po_mask;
+    std::vector<double> expected;
+
+    poem::candidate_view cand() const {
+        return {cand_ids, cand_fused, cand_rank, cand_level, poem::matrix_view<const float>(cand_obj.data(), k, n)};
+    }
+    poem::chrono_view chrono() const {
+        return {chrono_ids, chrono_age, poem::matrix_view<const float>(chrono_feats.data(), lc, f), chrono_mask};
+    }
+    poem::po_view po() const { return {po_ids, po_fused, po_rank, po_level, po_age, po_mask}; }
+};
+
+request from_json(const json& c, const poem::model_config& cfg) {
+    request r;
+    r.n = c["n"];
+    r.lc = c["lc"];
+    r.lp = c["lp"];
+    r.k = cfg.n_objectives;
+    r.f = cfg.chrono_feats;
+    auto get = [&](const char* key, auto& v) { v = c[key].get<std::decay_t<decltype(v)>>(); };
+    get("cand_ids", r.cand_ids);
+    get("cand_fused", r.cand_fused);
+    get("cand_rank_pct", r.cand_rank);
+    get("cand_level", r.cand_level);
+    get("cand_objectives", r.cand_obj);
+    get("chrono_ids", r.chrono_ids);
+    get("chrono_age", r.chrono_age);
+    get("chrono_feats", r.chrono_feats);
+    get("chrono_mask", r.chrono_mask);
+    get("po_ids", r.po_ids);
+    get("po_fused", r.po_fused);
+    get("po_rank_pct", r.po_rank);
+    get("po_level", r.po_level);
+    get("po_age", r.po_age);
+    get("po_mask", r.po_mask);
+    get("expected", r.expected);
+    return r;
+}
+
+// A random request for a config (not a fixture): for threads and workspace reuse.
+request random_request(const poem::model_config& cfg, std::size_t n, std::size_t lc, std::size_t lp,
+                       std::uint64_t seed) {
+    poem::rng g(seed);
+    request r;
+    r.n = n, r.lc = lc, r.lp = lp, r.k = cfg.n_objectives, r.f = cfg.chrono_feats;
+    for (std::size_t i = 0; i < n; ++i) {
+        r.cand_ids.push_back(g());
+        r.cand_fused.push_back(g.uniform_float());
+        r.cand_rank.push_back(g.uniform_float());
+        r.cand_level.push_back(static_cast<std::uint32_t>(g.below(10)));
+    }
+    for (std::size_t i = 0; i < n * r.k; ++i) r.cand_obj.push_back(g.uniform_float());
+    for (std::size_t i = 0; i < lc; ++i) {
+        r.chrono_ids.push_back(g());
+        r.chrono_age.push_back(g.uniform_float() * 1e5f);
+        r.chrono_mask.push_back(g.below(4) != 0);
+    }
+    for (std::size_t i = 0; i < lc * r.f; ++i) r.chrono_feats.push_back(g.uniform_float() - 0.5f);
+    for (std::size_t i = 0; i < lp; ++i) {
+        r.po_ids.push_back(g());
+        r.po_fused.push_back(g.uniform_float());
+        r.po_rank.push_back(g.uniform_float());
+        r.po_level.push_back(static_cast<std::uint32_t>(g.below(10)));
+        r.po_age.push_back(g.uniform_float() * 1e5f);
+        r.po_mask.push_back(g.below(4) != 0);
+    }
+    return r;
+}
+
+void check_parity(const std::string& fixture) {
+    const json fx = read_json(fixture_dir + fixture);
+    const poem::model m = poem::model::load(fixture_dir + fx["model"].get<std::string>());
+    REQUIRE(m.outputs() == fx["outputs"].get<std::size_t>());
+    poem::workspace ws;
+    std::size_t index = 0;
+    for (const auto& c : fx["cases"]) {
+        const request r = from_json(c, m.config());
+        const poem::prediction p = m.predict(r.cand(), r.chrono(), r.po(), ws);
+        REQUIRE(p.rows == r.n);
+        REQUIRE(p.cols == m.outputs());
+        REQUIRE(p.values.size() == r.expected.size());
+        double worst = 0;
+        for (std::size_t i = 0; i < p.values.size(); ++i) {
+            REQUIRE(std::isfinite(p.values[i]));
+            worst = std::max(worst, std::abs(static_cast<double>(p.values[i]) - r.expected[i]));
+        }
+        INFO(fixture << " case " << index << " (N=" << r.n << ", Lc=" << r.lc << ", Lp=" << r.lp
+                     << "): max |C++ - PyTorch| = " << worst);
+        CHECK(worst <= 1e-5);
+        ++index;
+    }
+}
+
+// ---- a safetensors writer for the corrupt-file cases ---------------------------------------------
+
+std::vector<char> make_file(const std::string& header, const std::vector<char>& buffer, std::uint64_t len_override = 0,
+                            bool override_len = false) {
+    std::vector<char> out(8);
+    const std::uint64_t n = override_len ? len_override : header.size();
+    for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+    out.insert(out.end(), header.begin(), header.end());
+    out.insert(out.end(), buffer.begin(), buffer.end());
+    return out;
+}
+
+poem::safetensors_file parse(const std::vector<char>& bytes) {
+    return poem::safetensors_file::from_bytes(bytes.data(), bytes.size(), "test.safetensors");
+}
+
+// The po_f32 fixture, its JSON header, and its data buffer, to mutate.
+struct fixture_file {
+    std::vector<char> bytes;
+    json header;
+    std::vector<char> buffer;
+    fixture_file() {
+        bytes = read_bytes(fixture_dir + "po_f32.safetensors");
+        std::uint64_t n = 0;
+        for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+        header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+        buffer.assign(bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n), bytes.end());
+    }
+    std::vector<char> with(const json& h) const { return make_file(h.dump(), buffer); }
+};
+
+}  // namespace
+
+// ---- parity ----------------------------------------------------------------------------------------
+
+TEST_CASE("model: parity with PyTorch, partial-order model (N=37, N=1, masked sequences, L=100+100)") {
+    check_parity("po_f32.json");
+}
+
+TEST_CASE("model: parity with PyTorch, chronological-only baseline (use_po = false, 2 heads)") {
+    check_parity("chrono_f32.json");
+}
+
+TEST_CASE("model: parity with PyTorch, 4 heads, d=16, odd MLP widths, F32 / F16 / BF16 files") {
+    check_parity("small_f32.json");
+    check_parity("small_f16.json");
+    check_parity("small_bf16.json");
+}
+
+TEST_CASE("model: the hash matches the Python reference's rows") {
+    // hash_ids([0, 1, 2**64-1, 12345678901234567890], 1000) in python/poem_ref
+    CHECK(poem::hash_row(0, 1000) == 0);
+    CHECK(poem::hash_row(1, 1000) == 789);
+    CHECK(poem::hash_row(~std::uint64_t(0), 1000) == 67);
+    CHECK(poem::hash_row(12345678901234567890ull, 1000) == 279);
+}
+
+// ---- safetensors reader ----------------------------------------------------------------------------
+
+TEST_CASE("safetensors: F16 and BF16 conversions are exact") {
+    CHECK(poem::half_to_float(0x3C00) == 1.0f);
+    CHECK(poem::half_to_float(0xC000) == -2.0f);
+    CHECK(poem::half_to_float(0x7BFF) == 65504.0f);
+    CHECK(poem::half_to_float(0x0001) == std::ldexp(1.0f, -24));
+    CHECK(poem::half_to_float(0x03FF) == std::ldexp(1023.0f, -24));
+    CHECK(std::isinf(poem::half_to_float(0x7C00)));
+    CHECK(std::isnan(poem::half_to_float(0x7E00)));
+    CHECK(std::signbit(poem::half_to_float(0x8000)));
+    CHECK(poem::bf16_to_float(0x3F80) == 1.0f);
+    CHECK(poem::bf16_to_float(0xC0A0) == -5.0f);
+
+    // The same weights in the three dtypes: F16 / BF16 within their rounding of the F32 values.
+    const auto f32 = poem::safetensors_file::open(fixture_dir + "small_f32.safetensors");
+    const auto f16 = poem::safetensors_file::open(fixture_dir + "small_f16.safetensors");
+    const auto bf16 = poem::safetensors_file::open(fixture_dir + "small_bf16.safetensors");
+    REQUIRE(f32.tensors().size() == f16.tensors().size());
+    REQUIRE(f32.tensors().size() == bf16.tensors().size());
+    for (const auto& t : f32.tensors()) {
+        CHECK(f16.at(t.name).dtype == poem::st_dtype::f16);
+        CHECK(bf16.at(t.name).dtype == poem::st_dtype::bf16);
+        const auto a = f32.to_f32(t);
+        const auto b = f16.to_f32(t.name);
+        const auto c = bf16.to_f32(t.name);
+        REQUIRE(a.size() == b.size());
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            CHECK(std::abs(a[i] - b[i]) <= std::abs(a[i]) * 0x1p-11f + 0x1p-24f);
+            CHECK(std::abs(a[i] - c[i]) <= std::abs(a[i]) * 0x1p-8f);
+        }
+    }
+    CHECK(f32.metadata().count("poem_config") == 1);
+}
+
+TEST_CASE("safetensors: a valid hand-written file reads back") {
+    std::vector<char> buf(4 * 6 + 2 * 2);
+    const float v[6] = {1, 2, 3, 4, 5, 6};
+    std::memcpy(buf.data(), v, sizeof v);
+    const std::uint16_t h[2] = {0x3C00, 0x4000};
+    std::memcpy(buf.data() + 24, h, sizeof h);
+    const auto f = parse(make_file(
+        R"({"b":{"dtype":"F16","shape":[2],"data_offsets":[24,28]},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"e":{"dtype":"F32","shape":[0],"data_offsets":[24,24]},"__metadata__":{"k":"v"}})",
+        buf));
+    REQUIRE(f.tensors().size() == 3);
+    CHECK(f.tensors()[0].name == "a");
+    CHECK(f.at("a").shape == std::vector<std::size_t>{2, 3});
+    CHECK(f.to_f32("a") == std::vector<float>{1, 2, 3, 4, 5, 6});
+    CHECK(f.to_f32("b") == std::vector<float>{1, 2});
+    CHECK(f.to_f32("e").empty());
+    CHECK(f.metadata().at("k") == "v");
+    CHECK(f.find("zz") == nullptr);
+    CHECK_THROWS_WITH(f.at("zz"), Contains("'zz' is missing"));
+}
+
+TEST_CASE("safetensors: corrupt files throw poem::error naming the tensor or offset") {
+    const fixture_file fx;
+    const std::string name = "test.safetensors";
+
+    SECTION("missing file") {
+        CHECK_THROWS_AS(poem::safetensors_file::open(fixture_dir + "no_such_file.safetensors"), poem::error);
+        CHECK_THROWS_WITH(poem::model::load(fixture_dir + "no_such_file.safetensors"), Contains("cannot open"));
+    }
+    SECTION("shorter than the header length field") {
+        CHECK_THROWS_WITH(parse(std::vector<char>(5, 0)), Contains("too short for the 8-byte header length"));
+        CHECK_THROWS_WITH(parse({}), Contains(name));
+    }
+    SECTION("truncated: the last tensor runs past the end") {
+        auto b = fx.bytes;
+        b.resize(b.size() - 100);
+        CHECK_THROWS_WITH(parse(b), Contains("run past the data buffer") && Contains("tower.4.weight"));
+    }
+    SECTION("truncated inside the header") {
+        auto b = fx.bytes;
+        b.resize(300);
+        CHECK_THROWS_WITH(parse(b), Contains("runs past the end of the file"));
+    }
+    SECTION("lying header length: longer than the file") {
+        CHECK_THROWS_WITH(parse(make_file(fx.header.dump(), fx.buffer, 1ull << 62, true)),
+                          Contains("header length 4611686018427387904") && Contains("bytes 0..7"));
+    }
+    SECTION("lying header length: shorter than the JSON") {
+        CHECK_THROWS_WITH(parse(make_file(fx.header.dump(), fx.buffer, 40, true)), Contains("header JSON (bytes 8..48)"));
+    }
+    SECTION("bad JSON") {
+        CHECK_THROWS_WITH(parse(make_file("{\"a\": [1, 2", {})), Contains("is invalid"));
+        CHECK_THROWS_WITH(parse(make_file("[1, 2, 3]", {})), Contains("is not an object"));
+        CHECK_THROWS_WITH(parse(make_file("{\"a\": 3}", {})), Contains("tensor 'a': entry is not an object"));
+    }
+    SECTION("wrong dtype") {
+        json h = fx.header;
+        h["head.bias"]["dtype"] = "I64";
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("tensor 'head.bias'") && Contains("unsupported dtype 'I64'"));
+        h["head.bias"]["dtype"] = "F64";
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("unsupported dtype 'F64'"));
+    }
+    SECTION("shape disagrees with the offsets") {
+        json h = fx.header;
+        h["head.bias"]["shape"] = {4};
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("tensor 'head.bias'") && Contains("needs 16 bytes"));
+        h["head.bias"]["shape"] = {-3};
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("not a non-negative integer"));
+        h["head.bias"]["shape"] = {1ull << 40, 1ull << 40, 1ull << 40};
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("overflows"));
+    }
+    SECTION("overlapping offsets") {
+        json h = fx.header;
+        auto o = h["head.weight"]["data_offsets"];
+        h["head.bias"]["data_offsets"] = {o[0].get<std::size_t>() + 4, o[0].get<std::size_t>() + 16};
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("overlap") && Contains("head.bias") && Contains("head.weight"));
+    }
+    SECTION("out-of-range and reversed offsets") {
+        json h = fx.header;
+        h["head.bias"]["data_offsets"] = {fx.buffer.size() - 4, fx.buffer.size() + 8};
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("tensor 'head.bias'") && Contains("run past the data buffer"));
+        h["head.bias"]["data_offsets"] = {20, 8};
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("reversed"));
+        h["head.bias"]["data_offsets"] = {8};
+        CHECK_THROWS_WITH(parse(fx.with(h)), Contains("data_offsets is not a pair"));
+    }
+    SECTION("duplicate tensor names") {
+        std::vector<char> buf(8, 0);
+        CHECK_THROWS_WITH(parse(make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                          R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                          buf)),
+                          Contains("'a' appears more than once"));
+    }
+    SECTION("metadata that is not string -> string") {
+        CHECK_THROWS_WITH(parse(make_file(R"({"__metadata__":{"x":3}})", {})), Contains("'x' is not a string"));
+    }
+    SECTION("missing tensor") {
+        json h = fx.header;
+        h.erase("po_attn.v.bias");
+        const auto f = parse(fx.with(h));  // a valid file, but not a complete model
+        CHECK_THROWS_WITH(poem::model::from_file(f), Contains("tensor 'po_attn.v.bias' is missing"));
+    }
+    SECTION("wrong shape for the config") {
+        json h = fx.header;
+        h["head.bias"]["shape"] = {1, 3};
+        const auto f = parse(fx.with(h));
+        CHECK_THROWS_WITH(poem::model::from_file(f),
+                          Contains("tensor 'head.bias' has shape [1, 3], the config needs [3]"));
+    }
+    SECTION("missing or bad config") {
+        json h = fx.header;
+        h["__metadata__"].erase("poem_config");
+        CHECK_THROWS_WITH(poem::model::from_file(parse(fx.with(h))), Contains("no 'poem_config'"));
+        json cfg = json::parse(fx.header["__metadata__"]["poem_config"].get<std::string>());
+        cfg["d"] = 30;
+        cfg["n_heads"] = 4;
+        h["__metadata__"]["poem_config"] = cfg.dump();
+        CHECK_THROWS_WITH(poem::model::from_file(parse(fx.with(h))), Contains("not a multiple of n_heads"));
+        cfg = json::parse(fx.header["__metadata__"]["poem_config"].get<std::string>());
+        cfg.erase("mlp");
+        h["__metadata__"]["poem_config"] = cfg.dump();
+        CHECK_THROWS_WITH(poem::model::from_file(parse(fx.with(h))), Contains("field 'mlp'"));
+        h["__metadata__"]["poem_config"] = "{nope";
+        CHECK_THROWS_WITH(poem::model::from_file(parse(fx.with(h))), Contains("not a JSON object"));
+    }
+}
+
+// ---- kernels ---------------------------------------------------------------------------------------
+
+TEST_CASE("gemm: the SIMD kernel and the packed scalar path equal the naive reference on odd sizes") {
+    poem::rng g(7);
+    for (std::size_t m : {1u, 5u, 12u, 13u, 37u, 100u})
+        for (std::size_t k : {1u, 3u, 17u, 103u})
+            for (std::size_t n : {1u, 3u, 16u, 33u, 70u, 128u})
+                for (bool relu : {false, true}) {
+                    const std::size_t lda = k + 3, ldc = n + 5;
+                    std::vector<float> a(m * lda), w(n * k), bias(n);
+                    for (auto& x : a) x = g.uniform_float() * 2 - 1;
+                    for (auto& x : w) x = g.uniform_float() * 2 - 1;
+                    for (auto& x : bias) x = g.uniform_float() - 0.5f;
+                    std::vector<float> ref(m * ldc, -7.0f), got(m * ldc, -7.0f), sc(m * ldc, -7.0f);
+                    poem::detail::gemm_naive(m, n, k, a.data(), lda, w.data(), bias.data(), relu, ref.data(), ldc);
+                    const poem::detail::packed_b pb(w.data(), bias.data(), n, k);
+                    poem::detail::gemm(m, a.data(), lda, pb.view(), relu, got.data(), ldc);
+                    const poem::detail::packed_b ps(w.data(), bias.data(), n, k, 16);
+                    poem::detail::gemm_scalar(m, a.data(), lda, ps.view(), relu, sc.data(), ldc);
+                    // the row-scaled epilogue: C = s_i (A B + bias), then ReLU
+                    std::vector<float> scale(m), scaled(m * ldc, -7.0f);
+                    for (auto& x : scale) x = g.uniform_float() * 2 - 0.5f;
+                    poem::detail::gemm(m, a.data(), lda, pb.view(), poem::detail::epilogue(relu, scale.data()),
+                                       scaled.data(), ldc);
+                    INFO("m=" << m << " k=" << k << " n=" << n << " relu=" << relu);
+                    for (std::size_t i = 0; i < m * ldc; ++i) {
+                        const bool pad = i % ldc >= n;
+                        if (pad) {  // nothing written outside the n columns
+                            REQUIRE(got[i] == -7.0f);
+                            REQUIRE(sc[i] == -7.0f);
+                        } else {
+                            REQUIRE(std::abs(got[i] - ref[i]) <= 1e-5f * static_cast<float>(k));
+                            REQUIRE(std::abs(sc[i] - ref[i]) <= 1e-5f * static_cast<float>(k));
+                            float want;  // recompute without ReLU, then scale, then ReLU
+                            poem::detail::gemm_naive(1, 1, k, a.data() + (i / ldc) * lda, lda,
+                                                     w.data() + (i % ldc) * k, bias.data() + (i % ldc), false, &want, 1);
+                            want *= scale[i / ldc];
+                            if (relu && !(want > 0.0f)) want = 0.0f;
+                            REQUIRE(std::abs(scaled[i] - want) <= 2e-5f * static_cast<float>(k));
+                        }
+                    }
+                }
+}
+
+TEST_CASE("softmax: the SIMD kernel equals the scalar reference, rows sum to 1") {
+    poem::rng g(3);
+    for (std::size_t cols : {1u, 2u, 7u, 16u, 33u, 100u}) {
+        const std::size_t rows = 5, ld = (cols + 63) / 64 * 64;
+        std::vector<float> a(rows * ld), b;
+        for (auto& x : a) x = (g.uniform_float() - 0.5f) * 40;
+        b = a;
+        std::vector<float> c = a, inv(rows);
+        poem::detail::softmax_rows(a.data(), rows, cols, ld);
+        poem::detail::softmax_rows_scalar(b.data(), rows, cols, ld);
+        poem::detail::softmax_rows(c.data(), rows, cols, ld, inv.data());  // unnormalised + 1 / sum
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < cols; ++j) REQUIRE(std::abs(c[r * ld + j] * inv[r] - b[r * ld + j]) <= 1e-6f);
+        for (std::size_t r = 0; r < rows; ++r) {
+            double sum = 0;
+            for (std::size_t j = 0; j < cols; ++j) {
+                REQUIRE(std::abs(a[r * ld + j] - b[r * ld + j]) <= 1e-6f);
+                sum += a[r * ld + j];
+            }
+            REQUIRE(std::abs(sum - 1.0) < 1e-5);
+        }
+    }
+}
+
+// ---- threads, workspace reuse, input errors ---------------------------------------------------------
+
+TEST_CASE("model: threads sharing one model give the single-thread results, bit for bit") {
+    const poem::model m = poem::model::load(fixture_dir + "po_f32.safetensors");
+    std::vector<request> reqs;
+    for (std::uint64_t s = 0; s < 8; ++s) reqs.push_back(random_request(m.config(), 1 + 29 * s, 100, 100, s));
+    std::vector<poem::prediction> want;
+    {
+        poem::workspace ws;
+        for (const auto& r : reqs) want.push_back(m.predict(r.cand(), r.chrono(), r.po(), ws));
+    }
+    const std::size_t threads = 4;
+    std::vector<int> ok(threads, 0);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            poem::workspace ws;
+            bool same = true;
+            for (int round = 0; round < 20; ++round)
+                for (std::size_t i = 0; i < reqs.size(); ++i) {
+                    const auto& r = reqs[(i + t + static_cast<std::size_t>(round)) % reqs.size()];
+                    const auto p = m.predict(r.cand(), r.chrono(), r.po(), ws);
+                    same = same && p.values == want[(i + t + static_cast<std::size_t>(round)) % reqs.size()].values;
+                }
+            ok[t] = same ? 1 : 0;
+        });
+    for (auto& th : pool) th.join();
+    for (std::size_t t = 0; t < threads; ++t) CHECK(ok[t] == 1);
+}
+
+TEST_CASE("model: a reused workspace gives the same results; bad inputs throw") {
+    const poem::model m = poem::model::load(fixture_dir + "po_f32.safetensors");
+    const request big = random_request(m.config(), 300, 100, 100, 1);
+    const request small = random_request(m.config(), 3, 7, 0, 2);
+    poem::workspace ws, fresh;
+    const auto a = m.predict(big.cand(), big.chrono(), big.po(), ws);
+    const auto b = m.predict(small.cand(), small.chrono(), small.po(), ws);
+    CHECK(m.predict(big.cand(), big.chrono(), big.po(), ws).values == a.values);
+    CHECK(m.predict(small.cand(), small.chrono(), small.po(), fresh).values == b.values);
+
+    // A candidate's score does not depend on the other candidates of the request.
+    request one = big;
+    one.n = 1;
+    one.cand_ids.resize(1), one.cand_fused.resize(1), one.cand_rank.resize(1), one.cand_level.resize(1);
+    one.cand_obj.clear();
+    for (std::size_t k = 0; k < big.k; ++k) one.cand_obj.push_back(big.cand_obj[k * big.n]);
+    const auto p1 = m.predict(one.cand(), one.chrono(), one.po(), ws);
+    for (std::size_t c = 0; c < m.outputs(); ++c) CHECK(std::abs(p1(0, c) - a(0, c)) <= 1e-6f);
+
+    // No candidates: no rows.
+    request none = small;
+    none.n = 0;
+    none.cand_ids.clear(), none.cand_fused.clear(), none.cand_rank.clear(), none.cand_level.clear(),
+        none.cand_obj.clear();
+    CHECK(m.predict(none.cand(), none.chrono(), none.po(), ws).rows == 0);
+
+    request bad = small;
+    bad.cand_fused.pop_back();
+    CHECK_THROWS_WITH(m.predict(bad.cand(), bad.chrono(), bad.po(), ws), Contains("candidates.fused_score"));
+    bad = small;
+    bad.chrono_mask.pop_back();
+    CHECK_THROWS_WITH(m.predict(bad.cand(), bad.chrono(), bad.po(), ws), Contains("chrono.mask"));
+    bad = big;
+    bad.po_level.pop_back();
+    CHECK_THROWS_WITH(m.predict(bad.cand(), bad.chrono(), bad.po(), ws), Contains("po.level"));
+    bad = small;
+    bad.k = 1;
+    CHECK_THROWS_WITH(m.predict(bad.cand(), bad.chrono(), bad.po(), ws), Contains("candidates.objectives"));
+}
