@@ -1,0 +1,87 @@
+"""The poem module's order/ and sample/ calls: levels, state, sequences, pairs and losses."""
+import unittest
+
+import numpy as np
+
+import poem
+
+
+class OrderBindings(unittest.TestCase):
+    def setUp(self):
+        rng = np.random.default_rng(5)
+        self.scores = rng.random((3, 40)).astype(np.float32)
+        self.spec = poem.FusionSpec([poem.ObjectiveSpec()] * 3)
+        self.lspec = poem.LevelSpec(poem.LevelMethod.pareto, [poem.Direction.higher_is_better] * 3)
+
+    def test_pareto_levels_are_layers(self):
+        fused = poem.fuse(self.scores, self.spec)
+        lv = poem.assign_levels(self.scores, fused["fused"], self.lspec)
+        s = self.scores.T
+        dominates = lambda a, b: np.all(s[a] >= s[b]) and np.any(s[a] > s[b])
+        for b in range(40):
+            self.assertFalse(any(dominates(a, b) for a in range(40) if lv[a] == lv[b]))
+            if lv[b] > 0:
+                self.assertTrue(any(dominates(a, b) for a in range(40) if lv[a] == lv[b] - 1))
+
+    def test_state_sequence_and_serialisation(self):
+        state = poem.PartialOrderState(64, 4)
+        ids = np.arange(100, 140, dtype=np.uint64)
+        for t in (10, 20, 30):
+            fused = poem.fuse(self.scores, self.spec)
+            lv = poem.assign_levels(self.scores, fused["fused"], self.lspec)
+            tokens = poem.quintuples(ids + t, t, fused, lv)
+            self.assertEqual(tokens.dtype, poem.QUINTUPLE_DTYPE)
+            state.record(poem.sample_levels(tokens, self.lspec, seed=t))
+        seq = state.sequence(35, 16)
+        self.assertEqual(int(seq["mask"].sum()), 16)
+        newest = seq["request_index"][:seq["count"]] == 0
+        self.assertEqual(int(newest[:11].sum()), 11)  # newest request first: its 4 + 3 + 2 + 1 + 1 tokens
+        self.assertTrue(np.all(seq["item_id"][:11] >= 130))
+        self.assertTrue(np.all(np.diff(seq["level"][:11].astype(int)) >= 0))
+        again = poem.PartialOrderState.deserialize(state.serialize())
+        np.testing.assert_array_equal(again.sequence(35, 16)["item_id"], seq["item_id"])
+        with self.assertRaises(poem.Error):
+            poem.PartialOrderState.deserialize(state.serialize()[:-3])
+
+    def test_chronological_sequence(self):
+        log = poem.EngagementLog()
+        log.extend(np.array([1, 2, 3], np.uint64), np.array([10, 20, 30], np.int64), np.array([1, 30, 5], np.float32),
+                   np.array([60, 60, 60], np.float32), np.array([0, 0, 1], bool), np.zeros(3, bool), np.zeros(3, bool))
+        seq = log.sequence(25, 4, poem.EngagementRule())
+        self.assertEqual(seq["count"], 1)  # item 2 (long view); item 3 is in the future
+        self.assertEqual(int(seq["item_id"][0]), 2)
+
+
+class SampleBindings(unittest.TestCase):
+    def test_hierarchical_pairs_respect_tiers(self):
+        users = np.repeat(np.arange(50, dtype=np.uint64), 4)
+        items = np.random.default_rng(2).integers(0, 30, 200).astype(np.uint32)
+        graph = poem.ItemGraph.build(users, items, np.arange(200, dtype=np.int64), 30, poem.GraphConfig())
+        pop = poem.popularity_alias(np.bincount(items, minlength=30).astype(np.float64) + 1)
+        n = 8
+        hs = poem.hierarchical_samples(np.arange(n, dtype=np.uint32), np.arange(n, dtype=np.uint32),
+                                       np.array([1] + [0] * 7, bool), np.zeros(n, bool), np.zeros(n, bool),
+                                       np.zeros(n, bool), np.zeros(n, np.float32), np.array([0], np.uint32),
+                                       graph, pop, poem.HierarchyConfig(base_margin=0.25), seed=1)
+        t = hs["tiers"]
+        self.assertEqual(t[0], 0)
+        self.assertTrue(np.all(t[hs["pair_i"]] < t[hs["pair_j"]]))
+        np.testing.assert_allclose(hs["pair_margin"], 0.25 * (t[hs["pair_j"]] - t[hs["pair_i"]]), rtol=1e-6)
+
+    def test_pairwise_loss_matches_numpy(self):
+        rng = np.random.default_rng(9)
+        s = rng.normal(size=20).astype(np.float32)
+        i, j = rng.integers(0, 20, 50).astype(np.int32), rng.integers(0, 20, 50).astype(np.int32)
+        m = np.full(50, 0.3, np.float32)
+        loss, grad = poem.pairwise_loss(s, i, j, m)
+        z = m - (s[i] - s[j])
+        self.assertAlmostEqual(loss, float(np.maximum(z, 0).mean()), places=5)
+        ref = np.zeros(20)
+        active = (z > 0).astype(np.float64) / 50.0
+        np.add.at(ref, i, -active)
+        np.add.at(ref, j, active)
+        np.testing.assert_allclose(grad, ref, atol=1e-6)
+
+
+if __name__ == "__main__":
+    unittest.main()
