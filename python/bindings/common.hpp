@@ -49,6 +49,7 @@ py::array_t<T> copy_numpy(const std::vector<T>& v) {
 }
 
 void bind_fusion(py::module_& m);
+void bind_model(py::module_& m);
 void bind_order(py::module_& m);
 void bind_sample(py::module_& m);
 

@@ -11,4 +11,5 @@ PYBIND11_MODULE(poem, m) {
     poem_py::bind_fusion(m);
     poem_py::bind_order(m);
     poem_py::bind_sample(m);
+    poem_py::bind_model(m);
 }

@@ -3,8 +3,8 @@
 The C++ forward pass (include/poem/model/) reproduces `PoemModel.forward` on the weights written by
 `export.export`; `python/tools/make_golden.py` writes the fixtures the C++ parity tests compare with.
 """
-from .model import PoemConfig, PoemModel, hash_ids
+from .model import PoemConfig, PoemModel, hash_ids, lively
 from .safetensors_io import read_safetensors, write_safetensors
 from .export import export, load
 
-__all__ = ["PoemConfig", "PoemModel", "hash_ids", "read_safetensors", "write_safetensors", "export", "load"]
+__all__ = ["PoemConfig", "PoemModel", "hash_ids", "lively", "read_safetensors", "write_safetensors", "export", "load"]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from poem_ref import PoemConfig, PoemModel, hash_ids  # noqa: E402
+from poem_ref import PoemConfig, PoemModel, hash_ids, lively  # noqa: E402
 from poem_ref.export import export, load, round_to  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,20 +39,6 @@ MODELS = {
               ["F32", "F16", "BF16"],
               [dict(n=37, lc=11, lp=12), dict(n=1, lc=2, lp=3)]),
 }
-
-
-def lively(model: PoemModel) -> PoemModel:
-    """Variance-preserving weights and non-zero biases, so outputs are O(1) and every term matters
-    (PyTorch's default init shrinks activations layer by layer, which would make 1e-5 a weak test)."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.uniform_(-0.2, 0.2)
-            elif name.endswith("emb.weight"):
-                p.normal_(0.0, 0.5)
-            else:
-                p.normal_(0.0, (1.0 / p.shape[1]) ** 0.5)
-    return model
 
 
 def make_inputs(cfg: PoemConfig, rs: np.random.RandomState, n, lc, lp, chrono_masked=False, po_masked=False):

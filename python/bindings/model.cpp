@@ -1,0 +1,132 @@
+// model/: the POEM forward pass on numpy arrays, scoring a request's N candidates in one call.
+#include "common.hpp"
+
+#include <pybind11/stl/filesystem.h>
+
+#include <filesystem>
+#include <limits>
+
+#include "poem/model/model.hpp"
+
+namespace poem_py {
+
+namespace {
+
+constexpr std::size_t any_length = std::numeric_limits<std::size_t>::max();
+
+// A 1-D array of `n` elements. Checked here so that errors name the Python keyword; view() alone would
+// silently flatten a 2-D array.
+template <class T>
+poem::span<const T> vector_arg(const carray<T>& a, const char* what, std::size_t n = any_length) {
+    poem::check(a.ndim() == 1, what, ": expected a 1-D array, got ", a.ndim(), " dimensions");
+    poem::check(n == any_length || static_cast<std::size_t>(a.size()) == n, what, ": expected ",
+                n, " elements, got ", a.size());
+    return view(a);
+}
+
+template <class T>
+poem::matrix_view<const T> matrix_arg(const carray<T>& a, const char* what, std::size_t rows, std::size_t cols,
+                                      const char* rows_name, const char* cols_name) {
+    const auto m = matrix(a, what);
+    poem::check(m.rows() == rows && m.cols() == cols, what, ": expected shape (", rows, ", ", cols, ") = (",
+                rows_name, ", ", cols_name, "), got (", m.rows(), ", ", m.cols(), ")");
+    return m;
+}
+
+py::dict config_dict(const poem::model_config& c) {
+    py::dict d;
+    d["vocab"] = c.vocab;
+    d["d"] = c.d;
+    d["n_heads"] = c.n_heads;
+    d["n_objectives"] = c.n_objectives;
+    d["n_levels"] = c.n_levels;
+    d["chrono_feats"] = c.chrono_feats;
+    d["mlp"] = c.mlp;
+    d["heads"] = c.heads;
+    d["use_po"] = c.use_po;
+    return d;
+}
+
+}  // namespace
+
+void bind_model(py::module_& m) {
+    py::class_<poem::model>(m, "Model",
+                            "The POEM model's forward pass (docs/model.md). Immutable once loaded: share one "
+                            "across threads, with one Workspace per thread.")
+        .def_static(
+            "load",
+            [](const std::filesystem::path& path) {
+                py::gil_scoped_release release;  // reading and packing a large embedding takes a while
+                return poem::model::load(path.string());
+            },
+            py::arg("path"), "Load a model from a safetensors file written by poem_ref.export.")
+        .def_static(
+            "from_bytes",
+            [](const py::bytes& data) {
+                // The bytes object is immutable and kept alive by the caller's frame, so its buffer stays
+                // valid without the GIL; from_bytes copies it once.
+                char* p = nullptr;
+                py::ssize_t size = 0;
+                if (PYBIND11_BYTES_AS_STRING_AND_SIZE(data.ptr(), &p, &size) != 0) throw py::error_already_set();
+                py::gil_scoped_release release;
+                return poem::model::from_file(
+                    poem::safetensors_file::from_bytes(p, static_cast<std::size_t>(size), "<bytes>"));
+            },
+            py::arg("data"), "Load a model from the bytes of a safetensors file.")
+        .def_property_readonly("config", [](const poem::model& self) { return config_dict(self.config()); })
+        .def_property_readonly("outputs", &poem::model::outputs, "Columns of predict's result (len(heads)).")
+        .def(
+            "predict",
+            [](const poem::model& self, const carray<std::uint64_t>& cand_item_id, const carray<float>& cand_fused,
+               const carray<float>& cand_rank_pct, const carray<std::uint32_t>& cand_level,
+               const carray<float>& objectives, const carray<std::uint64_t>& chrono_item_id,
+               const carray<float>& chrono_age, const carray<float>& chrono_features,
+               const carray<std::uint8_t>& chrono_mask, const carray<std::uint64_t>& po_item_id,
+               const carray<float>& po_fused, const carray<float>& po_rank_pct, const carray<std::uint32_t>& po_level,
+               const carray<float>& po_age, const carray<std::uint8_t>& po_mask, poem::workspace* ws) {
+                const poem::model_config& c = self.config();
+                const auto ids = vector_arg(cand_item_id, "cand_item_id");
+                const std::size_t n = ids.size();
+                const poem::candidate_view cand{
+                    ids, vector_arg(cand_fused, "cand_fused", n), vector_arg(cand_rank_pct, "cand_rank_pct", n),
+                    vector_arg(cand_level, "cand_level", n),
+                    matrix_arg(objectives, "objectives", c.n_objectives, n, "n_objectives", "N")};
+
+                const auto chrono_ids = vector_arg(chrono_item_id, "chrono_item_id");
+                const std::size_t lc = chrono_ids.size();
+                const poem::chrono_view chrono{
+                    chrono_ids, vector_arg(chrono_age, "chrono_age", lc),
+                    matrix_arg(chrono_features, "chrono_features", lc, c.chrono_feats, "Lc", "chrono_feats"),
+                    vector_arg(chrono_mask, "chrono_mask", lc)};
+
+                // A chronological-only model ignores the partial-order arrays, as the C++ call does.
+                const auto po_ids = vector_arg(po_item_id, "po_item_id");
+                const std::size_t lp = c.use_po ? po_ids.size() : any_length;
+                const poem::po_view po{po_ids,
+                                       vector_arg(po_fused, "po_fused", lp),
+                                       vector_arg(po_rank_pct, "po_rank_pct", lp),
+                                       vector_arg(po_level, "po_level", lp),
+                                       vector_arg(po_age, "po_age", lp),
+                                       vector_arg(po_mask, "po_mask", lp)};
+
+                // The result is written straight into the numpy array, allocated while the GIL is held.
+                py::array_t<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(c.outputs())});
+                const poem::matrix_view<float> out_view(out.mutable_data(), n, c.outputs());
+                poem::workspace local;
+                {
+                    py::gil_scoped_release release;
+                    self.predict_into(cand, chrono, po, ws ? *ws : local, out_view);
+                }
+                return out;
+            },
+            py::arg("cand_item_id"), py::arg("cand_fused"), py::arg("cand_rank_pct"), py::arg("cand_level"),
+            py::arg("objectives"), py::arg("chrono_item_id"), py::arg("chrono_age"), py::arg("chrono_features"),
+            py::arg("chrono_mask"), py::arg("po_item_id"), py::arg("po_fused"), py::arg("po_rank_pct"),
+            py::arg("po_level"), py::arg("po_age"), py::arg("po_mask"), py::arg("workspace") = nullptr,
+            "Score the N candidates of one request: returns an N x outputs float32 array (columns in "
+            "config['heads'] order). objectives is n_objectives x N, chrono_features Lc x chrono_feats; masks "
+            "are 0 for padding. Runs without the GIL: share the Model across threads, but give each thread "
+            "its own Workspace.");
+}
+
+}  // namespace poem_py
