@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "naive_order.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/order/order.hpp"
 
@@ -17,6 +18,8 @@ namespace {
 
 using matrix = std::vector<float>;
 using poem::direction;
+using poem_bench::naive_levels;
+using poem_bench::naive_state;
 
 // 16 K x N requests: uniform predicted rates in [0, 1), or correlated ones (a shared base per
 // candidate plus a little noise per objective, as scores of related objectives are).
@@ -37,53 +40,6 @@ std::vector<direction> dirs_for(std::size_t k) {
     std::vector<direction> d(k);
     for (std::size_t j = 0; j < k; ++j) d[j] = j % 3 == 2 ? direction::lower_is_better : direction::higher_is_better;
     return d;
-}
-
-// ---- naive: Deb's fast non-dominated sort, O(K N^2) time and up to O(N^2) memory ------------------
-
-struct naive_state {
-    std::vector<std::vector<std::uint32_t>> dominated;  // S_p
-    std::vector<std::uint32_t> count;                   // n_p
-    std::vector<std::uint32_t> front, next;
-    std::vector<std::uint32_t> level;
-};
-
-void naive_levels(const float* s, std::size_t k, std::size_t n, const std::vector<direction>& d, naive_state& st) {
-    st.dominated.resize(n);
-    for (auto& v : st.dominated) v.clear();
-    st.count.assign(n, 0);
-    st.level.assign(n, 0);
-    for (std::size_t p = 0; p < n; ++p)
-        for (std::size_t q = p + 1; q < n; ++q) {
-            bool p_better = false, q_better = false;
-            for (std::size_t j = 0; j < k; ++j) {
-                float a = s[j * n + p], b = s[j * n + q];
-                if (d[j] == direction::lower_is_better) std::swap(a, b);
-                p_better |= a > b;
-                q_better |= b > a;
-            }
-            if (p_better && !q_better) {
-                st.dominated[p].push_back(static_cast<std::uint32_t>(q));
-                ++st.count[q];
-            } else if (q_better && !p_better) {
-                st.dominated[q].push_back(static_cast<std::uint32_t>(p));
-                ++st.count[p];
-            }
-        }
-    st.front.clear();
-    for (std::size_t p = 0; p < n; ++p)
-        if (st.count[p] == 0) st.front.push_back(static_cast<std::uint32_t>(p));
-    std::uint32_t l = 0;
-    while (!st.front.empty()) {
-        st.next.clear();
-        for (auto p : st.front) {
-            st.level[p] = l;
-            for (auto q : st.dominated[p])
-                if (--st.count[q] == 0) st.next.push_back(q);
-        }
-        st.front.swap(st.next);
-        ++l;
-    }
 }
 
 void pareto_args(benchmark::internal::Benchmark* b) {

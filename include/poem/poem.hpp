@@ -22,3 +22,4 @@
 #include "poem/loss/pairwise.hpp"
 #include "poem/model/safetensors.hpp"
 #include "poem/model/model.hpp"
+#include "poem/serve/request_ranker.hpp"

@@ -1,0 +1,273 @@
+// Replays real KuaiRand requests through POEM's C++ serving path (poem::request_ranker): for each
+// request in time order, fusion of the upstream scores, Pareto levels, the user's partial-order and
+// chronological sequences, and the trained model's forward pass; then the request joins the user's
+// state and its exposures the user's log. Prints per-request latency (p50, p99), the long-view and click
+// AUC of the model on the sample's test-day exposures beside the upstream scores' own, and one
+// request's ranked candidates.
+//
+//   replay_requests [sample_dir] [--predictions FILE]
+//
+// sample_dir (default data/kuairand_sample) holds requests.csv and poem_model.safetensors, written by
+// `python -m poem_eval.run --export-sample` (python/poem_eval/sample.py documents the columns). The
+// ranker's settings mirror python/poem_eval/pipeline.py, which built the model's training data;
+// tests/test_replay.py checks that this replay and the Python one predict the same.
+//
+// Data: KuaiRand (Gao et al., CIKM 2022, https://kuairand.com), CC BY-SA 4.0; see the sample's README.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <poem/poem.hpp>
+#include <poem/serve/request_ranker.hpp>
+
+namespace {
+
+// One candidate row of requests.csv.
+struct row {
+    std::int64_t request = 0, user = 0, time = 0;
+    std::string split;
+    std::uint64_t item = 0;
+    float p_click = 0, p_long_view = 0, pred_watch_s = 0;
+    bool exposed = false;
+    float time_offset_s = 0, play_time_s = 0, duration_s = 0;
+    bool click = false, long_view = false, like = false, follow = false;
+};
+
+const char* const columns[] = {"request_id", "user_id", "time_s", "split", "item_id", "p_click", "p_long_view",
+                               "pred_watch_s", "exposed", "time_offset_s", "play_time_s", "duration_s",
+                               "click", "long_view", "like", "follow"};
+constexpr std::size_t n_columns = sizeof(columns) / sizeof(columns[0]);
+
+std::vector<row> read_rows(const std::string& path) {
+    std::ifstream in(path);
+    poem::check(bool(in), path, ": cannot open (run `make demo` from the repository root)");
+    std::vector<row> rows;
+    std::string line;
+    std::size_t line_no = 0;
+    bool header = true;
+    while (std::getline(in, line)) {
+        ++line_no;
+        if (line.empty() || line[0] == '#') continue;
+        std::vector<std::string> f;
+        std::stringstream ss(line);
+        for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+        poem::check(f.size() == n_columns, path, ":", line_no, ": ", f.size(), " fields, expected ", n_columns);
+        if (header) {
+            for (std::size_t i = 0; i < n_columns; ++i)
+                poem::check(f[i] == columns[i], path, ":", line_no, ": column ", i, " is '", f[i], "', expected '",
+                            columns[i], "'");
+            header = false;
+            continue;
+        }
+        auto num = [&](std::size_t i) {
+            char* end = nullptr;
+            const double v = std::strtod(f[i].c_str(), &end);
+            poem::check(end != f[i].c_str() && *end == '\0', path, ":", line_no, ": ", columns[i], " = '", f[i],
+                        "' is not a number");
+            return v;
+        };
+        row r;
+        r.request = static_cast<std::int64_t>(num(0));
+        r.user = static_cast<std::int64_t>(num(1));
+        r.time = static_cast<std::int64_t>(num(2));
+        r.split = f[3];
+        r.item = static_cast<std::uint64_t>(num(4));
+        r.p_click = float(num(5)), r.p_long_view = float(num(6)), r.pred_watch_s = float(num(7));
+        r.exposed = num(8) != 0;
+        r.time_offset_s = float(num(9)), r.play_time_s = float(num(10)), r.duration_s = float(num(11));
+        r.click = num(12) != 0, r.long_view = num(13) != 0, r.like = num(14) != 0, r.follow = num(15) != 0;
+        if (!rows.empty()) {
+            const row& p = rows.back();
+            poem::check(r.request == p.request || r.time >= p.time, path, ":", line_no,
+                        ": requests must come in time order");
+        }
+        rows.push_back(r);
+    }
+    poem::check(!rows.empty(), path, ": no rows");
+    return rows;
+}
+
+// The settings of python/poem_eval/pipeline.py (fusion_spec, level_spec, PipelineConfig).
+poem::ranker_config pipeline_config() {
+    poem::ranker_config c;
+    using poem::normalization;
+    c.fusion.method = poem::fusion_method::weighted_rank;
+    c.fusion.objectives = {{poem::direction::higher_is_better, normalization::rank_pct, 1.0f},        // p_click
+                           {poem::direction::higher_is_better, normalization::rank_pct, 2.0f},        // p_long_view
+                           {poem::direction::higher_is_better, normalization::log1p_min_max, 1.0f}};  // watch s
+    c.levels.method = poem::level_method::pareto;
+    c.levels.directions = poem::directions_of(c.fusion);
+    c.levels.tiers = 4;
+    c.raw_features = {poem::raw_transform::identity, poem::raw_transform::identity, poem::raw_transform::log1p};
+    c.po_length = 32;
+    c.chrono_length = 32;
+    c.state_tokens = 128;
+    c.state_requests = 16;
+    return c;
+}
+
+// ROC AUC with ties counted 1/2; NaN when a class is missing.
+double auc(const std::vector<bool>& label, const std::vector<float>& score) {
+    std::vector<std::size_t> idx(label.size());
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });
+    double pos = 0, rank_sum = 0;
+    for (std::size_t i = 0; i < idx.size();) {
+        std::size_t j = i;
+        while (j < idx.size() && score[idx[j]] == score[idx[i]]) ++j;
+        const double mid = (double(i) + double(j - 1)) / 2.0 + 1.0;
+        for (std::size_t t = i; t < j; ++t)
+            if (label[idx[t]]) pos += 1, rank_sum += mid;
+        i = j;
+    }
+    const double neg = double(label.size()) - pos;
+    if (pos == 0 || neg == 0) return std::nan("");
+    return (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg);
+}
+
+double percentile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * double(v.size())))];
+}
+
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    std::string dir = "data/kuairand_sample", predictions_path;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--predictions" && i + 1 < argc) predictions_path = argv[++i];
+        else if (!a.empty() && a[0] != '-') dir = a;
+        else {
+            std::fprintf(stderr, "usage: %s [sample_dir] [--predictions FILE]\n", argv[0]);
+            return 2;
+        }
+    }
+    const std::vector<row> rows = read_rows(dir + "/requests.csv");
+    const poem::model model = poem::model::load(dir + "/poem_model.safetensors");
+    const poem::request_ranker ranker(model, pipeline_config());
+
+    std::map<std::int64_t, poem::user_history> users;
+    poem::workspace ws;
+    poem::ranked_request out;
+    std::vector<std::uint64_t> ids;
+    std::vector<float> scores;
+    std::vector<double> latency_us;
+    std::vector<float> pred(rows.size() * model.outputs());
+    std::size_t requests = 0, shown = rows.size(), shown_exposed = 0;
+
+    for (std::size_t a = 0; a < rows.size();) {
+        std::size_t b = a;
+        while (b < rows.size() && rows[b].request == rows[a].request) ++b;
+        const std::size_t n = b - a;
+        ids.resize(n);
+        scores.resize(3 * n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const row& r = rows[a + i];
+            ids[i] = r.item;
+            scores[i] = r.p_click, scores[n + i] = r.p_long_view, scores[2 * n + i] = r.pred_watch_s;
+        }
+        auto it = users.find(rows[a].user);
+        if (it == users.end()) it = users.emplace(rows[a].user, ranker.new_user()).first;
+        poem::user_history& user = it->second;
+
+        const auto t0 = std::chrono::steady_clock::now();
+        ranker.rank(user, rows[a].time, ids, poem::matrix_view<const float>(scores.data(), 3, n), ws, out);
+        const auto t1 = std::chrono::steady_clock::now();
+        latency_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        std::copy(out.scores.values.begin(), out.scores.values.end(), pred.begin() + a * model.outputs());
+
+        // The request to show: the test-day request with the most exposures.
+        std::size_t exposed = 0;
+        for (std::size_t i = a; i < b; ++i) exposed += rows[i].exposed;
+        if (rows[a].split == "test" && exposed > shown_exposed) shown = a, shown_exposed = exposed;
+
+        ranker.record(user, out, ws);
+        for (std::size_t i = a; i < b; ++i) {
+            const row& r = rows[i];
+            if (!r.exposed) continue;
+            ranker.log(user, {r.item, r.time + static_cast<std::int64_t>(r.time_offset_s), r.play_time_s, r.duration_s,
+                              r.click, r.like, r.follow});
+        }
+        ++requests;
+        a = b;
+    }
+
+    // The metric: AUC on the test-day exposures, the model's heads against the upstream scores.
+    std::vector<bool> lv, click;
+    std::vector<float> m_lv, m_click, u_lv, u_click;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (rows[i].split != "test" || !rows[i].exposed) continue;
+        lv.push_back(rows[i].long_view), click.push_back(rows[i].click);
+        m_lv.push_back(pred[i * model.outputs() + 0]), m_click.push_back(pred[i * model.outputs() + 1]);
+        u_lv.push_back(rows[i].p_long_view), u_click.push_back(rows[i].p_click);
+    }
+    const auto& mc = model.config();
+    std::printf("poem %s: replayed %zu KuaiRand requests of %zu users (%zu candidates) through fusion, Pareto "
+                "levels,\npartial-order state, sequences (%zu + %zu tokens) and the model (d = %zu, tower",
+                POEM_VERSION_STRING, requests, users.size(), rows.size(), ranker.config().po_length,
+                ranker.config().chrono_length, mc.d);
+    for (auto w : mc.mlp) std::printf(" %zu", w);
+    std::printf(")\n\nlatency per request (rank(), one thread): p50 %.1f us, p99 %.1f us, max %.1f us\n",
+                percentile(latency_us, 0.5), percentile(latency_us, 0.99), percentile(latency_us, 1.0));
+    std::printf("\ntest-day exposures: %zu (%zu long views, %zu clicks)\n", lv.size(),
+                std::size_t(std::count(lv.begin(), lv.end(), true)),
+                std::size_t(std::count(click.begin(), click.end(), true)));
+    std::printf("  AUC long view: model %.4f   upstream p_long_view %.4f\n", auc(lv, m_lv), auc(lv, u_lv));
+    std::printf("  AUC click:     model %.4f   upstream p_click     %.4f\n", auc(click, m_click), auc(click, u_click));
+
+    if (shown < rows.size()) {
+        // Re-rank the shown request's rows by the model's long-view head, as rank() ordered them.
+        std::size_t b = shown;
+        while (b < rows.size() && rows[b].request == rows[shown].request) ++b;
+        std::vector<std::size_t> idx;
+        for (std::size_t i = shown; i < b; ++i) idx.push_back(i);
+        std::stable_sort(idx.begin(), idx.end(),
+                         [&](std::size_t x, std::size_t y) { return pred[x * model.outputs()] > pred[y * model.outputs()]; });
+        std::printf("\nrequest %lld of user %lld (%zu candidates, %zu exposed), by the model's long-view score:\n",
+                    static_cast<long long>(rows[shown].request), static_cast<long long>(rows[shown].user),
+                    b - shown, shown_exposed);
+        std::printf("%4s %8s %9s %9s %9s %9s %7s %6s %7s %5s\n", "rank", "item", "model_lv", "model_clk",
+                    "up_lv", "up_click", "up_wt_s", "expo", "long_v", "click");
+        for (std::size_t r = 0; r < idx.size(); ++r) {
+            const row& x = rows[idx[r]];
+            if (r >= 10 && !x.exposed) continue;  // the top ten, then the exposed ones wherever they are
+            const float* p = pred.data() + idx[r] * model.outputs();
+            std::printf("%4zu %8llu %9.4f %9.4f %9.4f %9.4f %7.1f %6s %7s %5s\n", r + 1,
+                        static_cast<unsigned long long>(x.item), sigmoid(p[0]), sigmoid(p[1]), x.p_long_view,
+                        x.p_click, x.pred_watch_s, x.exposed ? "yes" : "", x.long_view ? "yes" : "",
+                        x.click ? "yes" : "");
+        }
+    }
+
+    if (!predictions_path.empty()) {
+        std::ofstream f(predictions_path);
+        poem::check(bool(f), predictions_path, ": cannot write");
+        f << "request_id,item_id";
+        for (const auto& h : mc.heads) f << ',' << h;
+        f << '\n';
+        char buf[64];
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            f << rows[i].request << ',' << rows[i].item;
+            for (std::size_t h = 0; h < model.outputs(); ++h) {
+                std::snprintf(buf, sizeof buf, ",%.9g", pred[i * model.outputs() + h]);
+                f << buf;
+            }
+            f << '\n';
+        }
+        std::printf("\npredictions of every candidate: %s\n", predictions_path.c_str());
+    }
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "replay_requests: %s\n", e.what());
+    return 1;
+}
