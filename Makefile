@@ -15,7 +15,7 @@ NATIVE_FLAGS := -O2 -march=native
 BASELINE_FLAGS := -O2
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all deps deps-bench demo test bench clean native baseline sanitize \
+.PHONY: all deps deps-bench demo evaluation test bench clean native baseline sanitize \
         test-native test-baseline test-sanitize
 
 all: native
@@ -46,6 +46,7 @@ sanitize: deps
 	$(call build_flavour,sanitize,$(SAN_FLAGS),-DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF)
 
 test-native: native
+	@scripts/local-openblas.sh > /dev/null
 	cd build/native && ctest --output-on-failure -j $(JOBS)
 
 test-baseline: baseline
@@ -59,8 +60,19 @@ test-sanitize: sanitize
 test: test-native test-baseline test-sanitize
 	@echo "poem: all test builds passed (native, baseline, sanitize)"
 
-demo: native
-	build/native/examples/fuse_request data/sample_request.csv
+# Replays the shipped KuaiRand requests through the C++ serving path with the shipped model; builds
+# only the demo, so a fresh machine gets there in about a minute once the packages are in.
+demo: deps
+	@mkdir -p build
+	cmake -S . -B build/native $(CMAKE_COMMON) -DCMAKE_CXX_FLAGS="$(NATIVE_FLAGS)" > build/native.configure.log \
+	  || { cat build/native.configure.log; exit 1; }
+	cmake --build build/native -j $(JOBS) --target replay_requests
+	build/native/examples/replay_requests data/kuairand_sample
+
+# The KuaiRand evaluation (docs/evaluation.md): table, plots, and the demo's sample and model.
+evaluation: native
+	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/native/python:python \
+	  $(PYTHON) -m poem_eval.run --export-sample data/kuairand_sample
 
 bench: deps-bench
 	@mkdir -p build

@@ -76,24 +76,105 @@ def build_graph(poem, data: EvalData):
     engaged = (data.log_click + data.log_long_view + data.log_like + data.log_follow) > 0
     sel &= engaged
     n_items = int(max(data.cand_item.max(), data.log_item.max())) + 1
-    cfg = poem.GraphConfig(window_items=5, window_seconds=3600.0, top_m=32)
+    # Users engage a few times a day: a one-hour window links almost nothing, two days link sessions.
+    cfg = poem.GraphConfig(window_items=5, window_seconds=2 * 86400, top_m=32)
     return poem.ItemGraph.build(data.log_user[sel].astype(np.uint64), data.log_item[sel].astype(np.uint32),
                                 data.log_time_s[sel].astype(np.int64), n_items, cfg)
 
 
+N_CAND_OBJECTIVES = 6  # the model's per-candidate "objective" features: 3 normalised + 3 raw scores
+
+
+def candidate_features(scores: np.ndarray, fused: dict, levels: np.ndarray) -> np.ndarray:
+    """N x (3 + 6) candidate features: fused score, fused rank percentile, level, the three objectives
+    normalised within the request, then the raw scores (p_click, p_long_view, log1p(watch s)).
+
+    The normalised ones say how a candidate compares with the rest of its request; the raw ones keep
+    what normalising drops, how good it is in absolute terms, which is what a label across requests
+    (AUC) depends on. The C++ replay (examples/replay_requests.cpp) builds the same matrix."""
+    n = scores.shape[1]
+    raw = np.stack([scores[0], scores[1], np.log1p(np.maximum(scores[2], 0.0))])
+    return np.concatenate([fused["fused"][:, None], (1.0 - (fused["fused_rank"] + 0.5) / n)[:, None],
+                           levels[:, None].astype(np.float32), fused["normalized"].T, raw.T], axis=1).astype(np.float32)
+
+
+class Replayer:
+    """What serving holds per user, replayed in time order: the Python twin of poem::request_ranker.
+
+    request() reads a user's state and log and returns one request's fusion, levels, candidate
+    features and sequences; record() then adds the request's sampled quintuples to the state and its
+    exposures to the log. Calling them in that order, request by request, is what keeps look-ahead out."""
+
+    def __init__(self, cfg: PipelineConfig):
+        self.poem = _poem()
+        self.cfg = cfg
+        self.fspec, self.lspec = fusion_spec(self.poem), level_spec(self.poem, cfg)
+        self.ws = self.poem.Workspace()
+        self.rule = self.poem.EngagementRule()
+        self.states, self.logs = {}, {}
+
+    def request(self, u: int, t: int, items: np.ndarray, scores: np.ndarray, sequences: bool = True) -> dict:
+        poem, cfg = self.poem, self.cfg
+        items = np.ascontiguousarray(items, np.uint64)
+        scores = np.ascontiguousarray(scores, np.float32)
+        fused = poem.fuse(scores, self.fspec, self.ws)
+        levels = poem.assign_levels(scores, fused["fused"], self.lspec, self.ws)
+        out = dict(items=items, t=t, fused=fused, levels=levels)
+        if sequences:
+            state, log = self.states.get(u), self.logs.get(u)
+            out["feats"] = candidate_features(scores, fused, levels)
+            out["po"] = state.sequence(t, cfg.lp) if state is not None else None
+            out["ch"] = log.sequence(t, cfg.lc, self.rule) if log is not None else None
+        return out
+
+    def record(self, u: int, req: dict, seed: int, exposed=None):
+        """`exposed`: dict of the request's exposures (item, time, play, duration, click, like, follow)."""
+        poem, cfg = self.poem, self.cfg
+        state = self.states.get(u)
+        if state is None:
+            state = self.states[u] = poem.PartialOrderState(cfg.state_tokens, cfg.state_requests)
+        tokens = poem.quintuples(req["items"], req["t"], req["fused"], req["levels"])
+        state.record(poem.sample_levels(tokens, self.lspec, seed))
+        if exposed is not None and len(exposed["item"]):
+            log = self.logs.get(u)
+            if log is None:
+                log = self.logs[u] = poem.EngagementLog()
+            log.extend(exposed["item"].astype(np.uint64), exposed["time"].astype(np.int64),
+                       exposed["play"].astype(np.float32), exposed["duration"].astype(np.float32),
+                       exposed["click"].astype(bool), exposed["like"].astype(bool), exposed["follow"].astype(bool))
+
+    def po_arrays(self, po):
+        L = self.cfg.lp
+        if po is None:
+            return np.zeros(L, np.uint64), np.zeros((L, 4), np.float32), np.zeros(L, np.uint8)
+        return po["item_id"], np.stack([po["fused_score"], po["rank_pct"], po["level"].astype(np.float32),
+                                        po["age_seconds"]], axis=1).astype(np.float32), po["mask"]
+
+    def chrono_arrays(self, ch):
+        L = self.cfg.lc
+        if ch is None:
+            return np.zeros(L, np.uint64), np.zeros((L, 2), np.float32), np.zeros(L, np.uint8)
+        return ch["item_id"], np.stack([ch["age_seconds"], ch["play_ratio"]], axis=1).astype(np.float32), ch["mask"]
+
+
+def exposures(data: EvalData, r: int, idx: np.ndarray) -> dict:
+    """The engagement events of request r's exposed candidates `idx`."""
+    return dict(item=data.cand_item[idx], time=data.req_time_s[r] + data.cand_time_offset_s[idx],
+                play=data.cand_play_time_s[idx], duration=data.cand_duration_s[idx], click=data.cand_click[idx],
+                like=data.cand_like[idx], follow=data.cand_follow[idx])
+
+
 def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_progress: bool = True) -> dict:
     """Replays every request; returns the arrays of the training and test requests."""
-    poem = _poem()
-    fspec, lspec = fusion_spec(poem), level_spec(poem, cfg)
-    ws = poem.Workspace()
+    rp = Replayer(cfg)
+    poem = rp.poem
     rng = np.random.default_rng(cfg.seed)
     graph = build_graph(poem, data)
     popularity = poem.popularity_alias(np.maximum(data.item_pop_counts.astype(np.float64), 0.0), 0.75)
     hcfg = poem.HierarchyConfig(system_top_k=cfg.system_top_k, hard_negatives=cfg.hard_negatives, hops=cfg.hops,
                                 random_negatives=cfg.random_negatives, base_margin=cfg.base_margin,
                                 max_pairs=cfg.max_pairs)
-    rule = poem.EngagementRule()
-    states, logs, history = {}, {}, {}
+    history = {}
 
     out = {k: [] for k in ("req", "row_item", "row_cand", "row_feats", "row_tier", "po_ids", "po_feats", "po_mask",
                            "ch_ids", "ch_feats", "ch_mask", "pair_i", "pair_j", "pair_margin")}
@@ -109,21 +190,11 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
         t = int(data.req_time_s[r])
         sl = data.candidates(r)
         items = data.cand_item[sl].astype(np.uint64)
-        s = np.ascontiguousarray(scores[:, sl])
-        fused = poem.fuse(s, fspec, ws)
-        levels = poem.assign_levels(s, fused["fused"], lspec, ws)
-        tokens = poem.quintuples(items, t, fused, levels)
-
-        state = states.get(u)
-        if state is None:
-            state = states[u] = poem.PartialOrderState(cfg.state_tokens, cfg.state_requests)
+        req = rp.request(u, t, items, scores[:, sl], sequences=split != SPLIT_UPSTREAM)
+        fused = req["fused"]
         if split != SPLIT_UPSTREAM:
-            po = state.sequence(t, cfg.lp)
-            log = logs.get(u)
-            ch = log.sequence(t, cfg.lc, rule) if log is not None else None
             exposed = data.cand_exposed[sl].astype(bool)
-            feats = np.concatenate([fused["fused"][:, None], (1.0 - (fused["fused_rank"] + 0.5) / len(items))[:, None],
-                                    levels[:, None].astype(np.float32), fused["normalized"].T], axis=1).astype(np.float32)
+            feats = req["feats"]
             if split == SPLIT_TEST:
                 keep = np.flatnonzero(exposed)
                 rows_items, rows_cand, rows_feats = items[keep], sl.start + keep, feats[keep]
@@ -151,46 +222,23 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
                 pi, pj, pm = hs["pair_i"], hs["pair_j"], hs["pair_margin"]
                 counts["hard_negatives"] += int(hs["tier_sizes"][3])
                 counts["random_negatives"] += int(hs["tier_sizes"][4])
+            po_ids, po_feats, po_mask = rp.po_arrays(req["po"])
+            ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req["ch"])
             counts["requests"] += 1
             counts["pairs"] += len(pi)
-            counts["po_tokens"] += int(po["mask"].sum())
-            out["req"].append(r)
-            out["row_item"].append(rows_items)
-            out["row_cand"].append(rows_cand)
-            out["row_feats"].append(rows_feats)
-            out["row_tier"].append(rows_tier)
-            out["pair_i"].append(pi)
-            out["pair_j"].append(pj)
-            out["pair_margin"].append(pm)
+            counts["po_tokens"] += int(po_mask.sum())
+            for k, v in (("req", r), ("row_item", rows_items), ("row_cand", rows_cand), ("row_feats", rows_feats),
+                         ("row_tier", rows_tier), ("pair_i", pi), ("pair_j", pj), ("pair_margin", pm),
+                         ("po_ids", po_ids), ("po_feats", po_feats), ("po_mask", po_mask),
+                         ("ch_ids", ch_ids), ("ch_feats", ch_feats), ("ch_mask", ch_mask)):
+                out[k].append(v)
             row_offsets.append(row_offsets[-1] + len(rows_items))
             pair_offsets.append(pair_offsets[-1] + len(pi))
-            out["po_ids"].append(po["item_id"])
-            out["po_feats"].append(np.stack([po["fused_score"], po["rank_pct"], po["level"].astype(np.float32),
-                                             po["age_seconds"]], axis=1))
-            out["po_mask"].append(po["mask"])
-            if ch is None:
-                out["ch_ids"].append(np.zeros(cfg.lc, np.uint64))
-                out["ch_feats"].append(np.zeros((cfg.lc, 2), np.float32))
-                out["ch_mask"].append(np.zeros(cfg.lc, np.uint8))
-            else:
-                out["ch_ids"].append(ch["item_id"])
-                out["ch_feats"].append(np.stack([ch["age_seconds"], ch["play_ratio"]], axis=1))
-                out["ch_mask"].append(ch["mask"])
 
         # After the request: its sampled tokens go into the state, its exposures into the user's log.
-        state.record(poem.sample_levels(tokens, lspec, cfg.seed * 7_919 + r))
         exp_idx = sl.start + np.flatnonzero(data.cand_exposed[sl])
+        rp.record(u, req, cfg.seed * 7_919 + r, exposures(data, r, exp_idx))
         if len(exp_idx):
-            log = logs.get(u)
-            ev_t = (data.req_time_s[r] + data.cand_time_offset_s[exp_idx]).astype(np.int64)
-            ev = dict(item=data.cand_item[exp_idx].astype(np.uint64), time=ev_t,
-                      play=data.cand_play_time_s[exp_idx].astype(np.float32),
-                      duration=data.cand_duration_s[exp_idx].astype(np.float32),
-                      click=data.cand_click[exp_idx].astype(bool), like=data.cand_like[exp_idx].astype(bool),
-                      follow=data.cand_follow[exp_idx].astype(bool))
-            if log is None:
-                log = logs[u] = poem.EngagementLog()
-            log.extend(ev["item"], ev["time"], ev["play"], ev["duration"], ev["click"], ev["like"], ev["follow"])
             engaged = (data.cand_click[exp_idx] + data.cand_long_view[exp_idx] + data.cand_like[exp_idx]
                        + data.cand_follow[exp_idx]) > 0
             history.setdefault(u, set()).update(int(i) for i in data.cand_item[exp_idx[engaged]])

@@ -1,11 +1,11 @@
 """The KuaiRand evaluation of POEM against a chronological baseline, with ablations and the floor.
 
-    PYTHONPATH=build/native/python:python /usr/bin/python3 -m poem_eval.run            # full: docs/evaluation.md
-    PYTHONPATH=build/native/python:python /usr/bin/python3 -m poem_eval.run --quick    # < 3 min, for the tests
+    make evaluation     # full: docs/evaluation.md's table and plots, and the demo's sample and model
+    PYTHONPATH=build/native/python:python /usr/bin/python3 -m poem_eval.run --quick    # < 3 min, the tests'
 
-(`make evaluation` runs the first.) Full mode: every variant of train.VARIANTS with three seeds; the
-table gives mean and spread (min..max) over seeds, beside the floor (each item's smoothed rate from
-the training days). Quick mode: a fifth of the users, POEM and the baseline, one seed, one epoch.
+Full mode: every variant of train.VARIANTS with three seeds, one epoch each; the table gives mean and
+spread (min..max) over seeds, beside the floor (each item's smoothed rate from the training days) and
+the upstream ranker's own scores. Quick mode: a fifth of the users, POEM and the baseline, one seed.
 """
 import argparse
 import json
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics, upstream
-from .data import EvalConfig, build_eval_data
+from .data import SPLIT_TEST, EvalConfig, build_eval_data
 from .pipeline import PipelineConfig, build_inputs
 from .train import VARIANTS, TrainConfig, evaluate, train_variant
 
@@ -39,19 +39,38 @@ def run(quick: bool, seeds, variants, epochs: int, out_dir: Path, log=print):
         log(f"inputs ({levels}): {c['requests']} requests, {c['pairs']} pairs, {c['hard_negatives']} hard and "
             f"{c['random_negatives']} random negatives, {c['po_tokens'] / max(c['requests'], 1):.1f} PO tokens per "
             f"request, graph {inputs[levels]['graph_edges']} edges ({time.time() - t1:.0f} s)")
-    tc = TrainConfig(epochs=epochs)
+    tc = TrainConfig(epochs=epochs, batch=64 if quick else 128)  # quick: a fifth of the data, more steps
     results, histories, models = {}, {}, {}
     for v in variants:
         for seed in seeds:
-            model, batches, hist = train_variant(v, inputs, data, tc, seed, log=log)
+            model, batches, hist = train_variant(v, inputs, data, tc, seed, log=log, show_progress=not quick)
             m = evaluate(model, batches, data, inputs[VARIANTS[v]["levels"]])
             results.setdefault(v, []).append(m)
             histories[(v, seed)] = hist
             models[(v, seed)] = model
             log(f"{v} seed {seed}: " + ", ".join(f"{k} {m[k]:.4f}" for k, _ in METRICS))
     floor = metrics.floor_report(data)
+    floor["upstream"] = upstream_report(data, ups.scores)
     return dict(results=results, histories=histories, models=models, floor=floor, inputs=inputs, data=data,
                 seconds=time.time() - t0, train_config=tc)
+
+
+def upstream_report(data, scores) -> dict:
+    """The upstream ranker's own scores on the test days' exposures: what POEM's inputs already know."""
+    te = (data.cand_exposed == 1) & (data.req_split[data.cand_request] == SPLIT_TEST)
+    return metrics.evaluate(data.cand_user[te], data.cand_click[te], data.cand_long_view[te],
+                            data.cand_play_time_s[te], scores[0, te], scores[1, te], np.maximum(scores[2, te], 0.0))
+
+
+def loss_summary(histories) -> dict:
+    """Per run: the mean training loss (pointwise + pairwise) over its first and last 10% of steps."""
+    out = {}
+    for (v, seed), h in histories.items():
+        h = np.array(h)
+        k = max(1, len(h) // 10)
+        total = h[:, 1] + h[:, 2]
+        out[f"{v}/{seed}"] = {"first": float(total[:k].mean()), "last": float(total[-k:].mean()), "steps": len(h)}
+    return out
 
 
 def summarise(res) -> str:
@@ -65,6 +84,8 @@ def summarise(res) -> str:
     f = res["floor"]["metrics"]
     rows.append("| floor: item's smoothed rate | " + " | ".join(
         f"{f.get(k, float('nan')):.4f}" for k, _ in METRICS) + " |")
+    u = res["floor"]["upstream"]
+    rows.append("| upstream ranker's scores (input to all) | " + " | ".join(f"{u[k]:.4f}" for k, _ in METRICS) + " |")
     return "\n".join(rows)
 
 
@@ -86,12 +107,16 @@ def plots(res, out_dir: Path):
     fig.savefig(out_dir / "evaluation_metrics.png", dpi=110)
     plt.close(fig)
     fig, a = plt.subplots(figsize=(6, 4))
+    first_seed = min(s for (_, s) in res["histories"])
     for (v, seed), h in res["histories"].items():
-        if seed == min(s for (_, s) in res["histories"]) and h:
+        if seed == first_seed and h:
             h = np.array(h)
-            a.plot(h[:, 0], h[:, 1], label=f"{v} pointwise")
+            w = max(1, len(h) // 50)  # a moving mean over 2% of the run
+            smooth = np.convolve(h[:, 1] + h[:, 2], np.ones(w) / w, mode="valid")
+            a.plot(h[w - 1:, 0], smooth, label=v)
     a.set_xlabel("epoch")
-    a.set_ylabel("training loss (running mean)")
+    a.set_ylabel("training loss (pointwise + pairwise), moving mean")
+    a.set_title(f"training loss, seed {first_seed}")
     a.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out_dir / "evaluation_loss.png", dpi=110)
@@ -105,25 +130,33 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--variants", default=None, help="comma-separated, default: all (quick: poem,chrono_baseline)")
     ap.add_argument("--out", default=str(ROOT / "docs"))
-    ap.add_argument("--json", default=None)
-    ap.add_argument("--export-model", default=None, help="write the seed-0 POEM model as safetensors here")
+    ap.add_argument("--json", default=None, help="write the metrics, floor and loss curves' ends here")
+    ap.add_argument("--export-sample", default=None, metavar="DIR",
+                    help="write the demo's request sample and the seed-0 POEM model here (data/kuairand_sample)")
     args = ap.parse_args(argv)
     variants = args.variants.split(",") if args.variants else (["poem", "chrono_baseline"] if args.quick else list(VARIANTS))
     seeds = list(range(args.seeds if args.seeds else (1 if args.quick else 3)))
-    epochs = args.epochs if args.epochs else (1 if args.quick else 2)
+    epochs = args.epochs if args.epochs else 1  # full mode: one epoch is 5x the quick steps
     res = run(args.quick, seeds, variants, epochs, Path(args.out))
     table = summarise(res)
     print(table)
     print(f"total {res['seconds']:.0f} s")
+    report = {"results": res["results"], "floor": res["floor"], "seconds": res["seconds"],
+              "loss": loss_summary(res["histories"]), "inputs": {k: v["counts"] for k, v in res["inputs"].items()},
+              "graph_edges": {k: int(v["graph_edges"]) for k, v in res["inputs"].items()},
+              "epochs": epochs, "seeds": seeds, "quick": args.quick}
     if args.json:
-        Path(args.json).write_text(json.dumps({"results": res["results"], "floor": res["floor"],
-                                               "seconds": res["seconds"]}, indent=1, default=float))
+        Path(args.json).write_text(json.dumps(report, indent=1, default=float))
     if not args.quick:
         plots(res, Path(args.out))
         (Path(args.out) / "evaluation_table.md").write_text(table + "\n")
-    if args.export_model:
-        from poem_ref.export import export
-        export(res["models"][("poem", seeds[0])], args.export_model)
+        (Path(args.out) / "evaluation_results.json").write_text(json.dumps(report, indent=1, default=float))
+    if args.export_sample:
+        from .sample import write_sample
+        from . import upstream as up
+        info = write_sample(res["data"], up.build_upstream_scores(res["data"], show_progress=False).scores,
+                            args.export_sample, model=res["models"].get(("poem", seeds[0])))
+        print(f"demo sample: {info} in {args.export_sample}")
     return 0
 
 

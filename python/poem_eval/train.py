@@ -19,6 +19,9 @@ import torch.nn.functional as F
 
 from poem_ref.model import PoemConfig, PoemModel, hash_ids
 
+from .data import progress
+from .pipeline import N_CAND_OBJECTIVES
+
 VARIANTS = {
     "poem": dict(use_po=True, pairwise=True, hard=True, levels="pareto"),
     "chrono_baseline": dict(use_po=False, pairwise=False, hard=True, levels="pareto"),
@@ -42,7 +45,7 @@ class TrainConfig:
 
 
 def model_config(tc: TrainConfig, use_po: bool) -> PoemConfig:
-    return PoemConfig(vocab=tc.vocab, d=tc.d, n_heads=1, n_objectives=3, n_levels=8, chrono_feats=1,
+    return PoemConfig(vocab=tc.vocab, d=tc.d, n_heads=1, n_objectives=N_CAND_OBJECTIVES, n_levels=8, chrono_feats=1,
                       mlp=list(tc.mlp), heads=["long_view", "click", "watch_time"], use_po=use_po)
 
 
@@ -67,40 +70,35 @@ class Batches:
         return len(self.inp["req"])
 
     def make(self, idx):
+        """The batch of requests `idx`: B x n row tensors (n = the longest request), pairs flattened."""
         inp = self.inp
+        idx = np.asarray(idx)
         ro, po = inp["row_offsets"], inp["pair_offsets"]
-        n = max(1, max(int(ro[i + 1] - ro[i]) for i in idx))
-        B = len(idx)
-        cand_ids = np.zeros((B, n), np.int64)
-        cand_feats = np.zeros((B, n, 6), np.float32)
-        valid = np.zeros((B, n), bool)
-        exposed = np.zeros((B, n), bool)
-        lv = np.zeros((B, n), np.float32)
-        click = np.zeros((B, n), np.float32)
-        watch = np.zeros((B, n), np.float32)
-        pb, pi, pj, pm = [], [], [], []
-        for b, r in enumerate(idx):
-            a, e = ro[r], ro[r + 1]
-            k = e - a
-            cand_ids[b, :k] = self.row_rows[a:e]
-            cand_feats[b, :k] = inp["row_feats"][a:e]
-            valid[b, :k] = self.keep[a:e]
-            exposed[b, :k] = self.exposed[a:e]
-            lv[b, :k], click[b, :k], watch[b, :k] = self.lv[a:e], self.click[a:e], self.watch[a:e]
-            i, j, m = inp["pair_i"][po[r]:po[r + 1]], inp["pair_j"][po[r]:po[r + 1]], inp["pair_margin"][po[r]:po[r + 1]]
-            ok = self.keep[a + i] & self.keep[a + j]
-            pb.append(np.full(ok.sum(), b))
-            pi.append(i[ok])
-            pj.append(j[ok])
-            pm.append(m[ok])
+        lens = ro[idx + 1] - ro[idx]
+        n = max(1, int(lens.max()))
+        pos = np.arange(n)
+        inside = pos[None, :] < lens[:, None]
+        rows = np.where(inside, ro[idx][:, None] + pos[None, :], 0)   # B x n, padding reads row 0
+        cand_ids = np.where(inside, self.row_rows[rows], 0)
+        cand_feats = np.where(inside[..., None], inp["row_feats"][rows], 0.0).astype(np.float32)
+        valid = inside & self.keep[rows]
+        exposed = inside & self.exposed[rows]
+        lv, click, watch = (np.where(inside, a[rows], 0.0).astype(np.float32) for a in (self.lv, self.click, self.watch))
+        # Pairs of every request, flattened: request b's pairs are po[idx[b]] .. po[idx[b] + 1].
+        counts = po[idx + 1] - po[idx]
+        pb = np.repeat(np.arange(len(idx)), counts)
+        k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(po[idx], counts)
+        pi, pj, pm = inp["pair_i"][k], inp["pair_j"][k], inp["pair_margin"][k]
+        base = ro[idx][pb]
+        ok = self.keep[base + pi] & self.keep[base + pj]
         t = torch.from_numpy
         return dict(
-            cand_ids=t(cand_ids), cand_feats=t(cand_feats), valid=t(valid), exposed=t(exposed),
+            cand_ids=t(cand_ids.astype(np.int64)), cand_feats=t(cand_feats), valid=t(valid), exposed=t(exposed),
             lv=t(lv), click=t(click), watch=t(watch),
             chrono_ids=t(self.ch_rows[idx]), chrono_feats=t(inp["ch_feats"][idx]), chrono_mask=t(inp["ch_mask"][idx] > 0),
             po_ids=t(self.po_rows[idx]), po_feats=t(inp["po_feats"][idx]), po_mask=t(inp["po_mask"][idx] > 0),
-            pair_b=t(np.concatenate(pb).astype(np.int64)), pair_i=t(np.concatenate(pi).astype(np.int64)),
-            pair_j=t(np.concatenate(pj).astype(np.int64)), pair_m=t(np.concatenate(pm).astype(np.float32)))
+            pair_b=t(pb[ok].astype(np.int64)), pair_i=t(pi[ok].astype(np.int64)),
+            pair_j=t(pj[ok].astype(np.int64)), pair_m=t(pm[ok].astype(np.float32)))
 
 
 def forward(model, b):
@@ -121,7 +119,7 @@ def losses(out, b, pairwise: bool):
     return point, pair
 
 
-def train_variant(name: str, inputs: dict, data, tc: TrainConfig, seed: int, log=print):
+def train_variant(name: str, inputs: dict, data, tc: TrainConfig, seed: int, log=print, show_progress: bool = False):
     v = VARIANTS[name]
     torch.manual_seed(seed)
     torch.set_num_threads(tc.threads)
@@ -131,13 +129,14 @@ def train_variant(name: str, inputs: dict, data, tc: TrainConfig, seed: int, log
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
     batches = Batches(inp, data, tc.vocab, v["hard"])
     rng = np.random.default_rng(seed)
-    history = []
+    history = []  # (epoch as a float, pointwise loss, pairwise loss) of every step
     t0 = time.time()
+    steps_per_epoch = max(1, math.ceil(len(train_idx) / tc.batch))
     for epoch in range(tc.epochs):
         perm = rng.permutation(train_idx)
-        run_p = run_q = 0.0
-        steps = 0
-        for s in range(0, len(perm), tc.batch):
+        bar = progress(range(0, len(perm), tc.batch), enabled=show_progress, desc=f"{name} seed {seed} epoch {epoch + 1}",
+                       mininterval=1.0)
+        for step, s in enumerate(bar):
             b = batches.make(perm[s:s + tc.batch])
             out = forward(model, b)
             point, pair = losses(out, b, v["pairwise"])
@@ -145,14 +144,10 @@ def train_variant(name: str, inputs: dict, data, tc: TrainConfig, seed: int, log
             opt.zero_grad()
             loss.backward()
             opt.step()
-            run_p += float(point)
-            run_q += float(pair)
-            steps += 1
-            if steps % 100 == 0:
-                history.append((epoch + s / len(perm), run_p / steps, run_q / steps))
-        history.append((epoch + 1.0, run_p / max(steps, 1), run_q / max(steps, 1)))
-        log(f"  {name} seed {seed} epoch {epoch + 1}: pointwise {run_p / max(steps, 1):.4f} "
-            f"pairwise {run_q / max(steps, 1):.4f} ({time.time() - t0:.0f} s)")
+            history.append((epoch + (step + 1) / steps_per_epoch, float(point), float(pair)))
+        h = np.array(history[-steps_per_epoch:])
+        log(f"  {name} seed {seed} epoch {epoch + 1}: pointwise {h[:, 1].mean():.4f} "
+            f"pairwise {h[:, 2].mean():.4f} ({time.time() - t0:.0f} s)")
     return model, batches, history
 
 

@@ -5,10 +5,13 @@ from .model import CONFIG_KEY, PoemConfig, PoemModel
 from .safetensors_io import read_safetensors, write_safetensors
 
 
-def export(model: PoemModel, path, dtype: str = "F32") -> None:
-    """Write every parameter under its state_dict name; the config as JSON under __metadata__."""
+def export(model: PoemModel, path, dtype: str = "F32", extra_metadata: dict = None) -> None:
+    """Write every parameter under its state_dict name; the config as JSON under __metadata__, beside
+    `extra_metadata` (string values: provenance, attribution)."""
     tensors = {k: v for k, v in model.state_dict().items()}
-    write_safetensors(path, tensors, {CONFIG_KEY: model.config.to_json(), "format": "poem"}, dtype=dtype)
+    meta = dict(extra_metadata or {})
+    meta.update({CONFIG_KEY: model.config.to_json(), "format": "poem"})
+    write_safetensors(path, tensors, meta, dtype=dtype)
 
 
 def load(path) -> PoemModel:

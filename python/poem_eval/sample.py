@@ -1,0 +1,125 @@
+"""The demo's data: a small sample of real KuaiRand requests and the trained model, and its Python replay.
+
+write_sample() picks `users` users (seeded) among those with at least `min_test_requests` test-day
+requests and writes every request of theirs, in time order, to ``<dir>/requests.csv``, one row per
+candidate, with the upstream ranker's scores; the trained POEM model goes beside it as
+``poem_model.safetensors`` and the attribution as README.md. Columns of requests.csv:
+
+  request_id, user_id, time_s (request time, seconds), split (upstream / poem_train / test),
+  item_id, p_click, p_long_view, pred_watch_s (the upstream ranker's three scores),
+  exposed (0/1: shown to the user; the others are popularity-drawn candidates), time_offset_s (the
+  exposure's whole seconds after request start), play_time_s, duration_s, click, long_view, like, follow.
+
+replay_sample() replays such a directory with the `poem` bindings and poem_ref's PyTorch model, the
+same Replayer that built the training data: the reference that examples/replay_requests.cpp (the C++
+serving path) must match (tests/test_replay.py).
+
+Data: KuaiRand (Gao et al., CIKM 2022, https://kuairand.com), CC BY-SA 4.0.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from .data import ATTRIBUTION, SPLIT_NAMES, SPLIT_TEST, EvalData
+from .pipeline import PipelineConfig, Replayer
+
+COLUMNS = ["request_id", "user_id", "time_s", "split", "item_id", "p_click", "p_long_view", "pred_watch_s",
+           "exposed", "time_offset_s", "play_time_s", "duration_s", "click", "long_view", "like", "follow"]
+
+README = """# A sample of KuaiRand requests for the poem demo
+
+`requests.csv`: every request of {users} users of KuaiRand-Pure ({requests} requests, {test} of them on the
+test days; {rows} candidates), in time order, one row per candidate, with the scores of the
+evaluation's upstream ranker (python/poem_eval/upstream.py). `poem_model.safetensors`: the POEM model
+trained by `make evaluation` (python/poem_eval/train.py, variant `poem`, seed 0; F16 weights). Written by
+`python -m poem_eval.run --export-sample`; the columns are described in python/poem_eval/sample.py.
+`make demo` replays the requests through the C++ serving path (examples/replay_requests.cpp).
+
+## Attribution and license
+
+{attribution}
+
+The requests, the upstream scores and the model weights here are derived from that data and are
+distributed under the same license, CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/).
+"""
+
+
+def pick_users(data: EvalData, users: int, min_test_requests: int, seed: int) -> np.ndarray:
+    te = data.req_split == SPLIT_TEST
+    n_test = np.bincount(data.req_user[te], minlength=int(data.req_user.max()) + 1)
+    pool = np.flatnonzero(n_test >= min_test_requests)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(pool, size=min(users, len(pool)), replace=False))
+
+
+def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, users: int = 24,
+                 min_test_requests: int = 5, seed: int = 0) -> dict:
+    """Writes requests.csv (and poem_model.safetensors when a model is given) and README.md."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chosen = pick_users(data, users, min_test_requests, seed)
+    reqs = np.flatnonzero(np.isin(data.req_user, chosen) & np.isin(data.req_split, list(SPLIT_NAMES))
+                          & (data.req_split >= 0))
+    lines = [",".join(COLUMNS)]
+    n_test = 0
+    for r in reqs:  # requests are stored in time order
+        sl = data.candidates(r)
+        split = SPLIT_NAMES[int(data.req_split[r])]
+        n_test += split == "test"
+        for c in range(sl.start, sl.stop):
+            lines.append(",".join([
+                str(r), str(int(data.req_user[r])), str(int(data.req_time_s[r])), split, str(int(data.cand_item[c])),
+                f"{scores[0, c]:.7g}", f"{scores[1, c]:.7g}", f"{scores[2, c]:.7g}", str(int(data.cand_exposed[c])),
+                str(int(data.cand_time_offset_s[c])), f"{data.cand_play_time_s[c]:.9g}", f"{data.cand_duration_s[c]:.9g}",
+                str(int(data.cand_click[c])), str(int(data.cand_long_view[c])), str(int(data.cand_like[c])),
+                str(int(data.cand_follow[c]))]))
+    (out_dir / "requests.csv").write_text("\n".join(lines) + "\n")
+    if model is not None:
+        from poem_ref.export import export
+        export(model, out_dir / "poem_model.safetensors", dtype="F16", extra_metadata={"attribution": ATTRIBUTION})
+    info = dict(users=len(chosen), requests=len(reqs), rows=len(lines) - 1, test=n_test)
+    (out_dir / "README.md").write_text(README.format(attribution=ATTRIBUTION, **info))
+    return info
+
+
+def read_sample(path) -> dict:
+    """requests.csv as numpy columns."""
+    import pandas as pd
+    df = pd.read_csv(Path(path) / "requests.csv", comment="#")
+    if list(df.columns) != COLUMNS:
+        raise ValueError(f"{path}/requests.csv: columns {list(df.columns)}, expected {COLUMNS}")
+    return {c: df[c].to_numpy() for c in COLUMNS}
+
+
+def replay_sample(path, cfg: PipelineConfig = PipelineConfig()):
+    """Every candidate's model outputs (rows x heads, in file order), replayed as the C++ demo does."""
+    import torch
+    from poem_ref.export import load
+    from poem_ref.model import hash_ids
+
+    s = read_sample(path)
+    model = load(Path(path) / "poem_model.safetensors").eval()
+    vocab = model.config.vocab
+    rp = Replayer(cfg)
+    req_id = s["request_id"]
+    starts = np.flatnonzero(np.r_[True, req_id[1:] != req_id[:-1]])
+    ends = np.r_[starts[1:], len(req_id)]
+    out = np.zeros((len(req_id), len(model.config.heads)), np.float32)
+    t_ = torch.from_numpy
+    for a, b in zip(starts, ends):
+        u, t = int(s["user_id"][a]), int(s["time_s"][a])
+        scores = np.stack([s["p_click"][a:b], s["p_long_view"][a:b], s["pred_watch_s"][a:b]]).astype(np.float32)
+        req = rp.request(u, t, s["item_id"][a:b].astype(np.uint64), scores)
+        po_ids, po_feats, po_mask = rp.po_arrays(req["po"])
+        ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req["ch"])
+        with torch.no_grad():
+            o = model(t_(hash_ids(req["items"], vocab))[None], t_(req["feats"])[None],
+                      t_(hash_ids(ch_ids, vocab))[None], t_(ch_feats[:, :1 + model.config.chrono_feats])[None],
+                      t_(ch_mask > 0)[None], t_(hash_ids(po_ids, vocab))[None], t_(po_feats)[None], t_(po_mask > 0)[None])
+        out[a:b] = o[0].numpy()
+        e = a + np.flatnonzero(s["exposed"][a:b] > 0)
+        exposed = dict(item=s["item_id"][e], time=t + s["time_offset_s"][e].astype(np.int64),
+                       play=s["play_time_s"][e], duration=s["duration_s"][e], click=s["click"][e] > 0,
+                       like=s["like"][e] > 0, follow=s["follow"][e] > 0)
+        rp.record(u, req, 0, exposed)
+    return s, out
