@@ -86,6 +86,17 @@ def summarise(res) -> str:
         f"{f.get(k, float('nan')):.4f}" for k, _ in METRICS) + " |")
     u = res["floor"]["upstream"]
     rows.append("| upstream ranker's scores (input to all) | " + " | ".join(f"{u[k]:.4f}" for k, _ in METRICS) + " |")
+    # The same metrics on the requests whose partial-order sequence was full.
+    first = next(iter(res["results"].values()))[0]["long_history"]
+    rows += ["", f"Requests with a full partial-order sequence ({first['n']} test exposures, "
+             f"{first['gauc_users_long_view']} users in the GAUC):", "",
+             "| model | " + " | ".join(n for _, n in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
+    for v, ms in res["results"].items():
+        cells = []
+        for k, _ in METRICS:
+            x = np.array([m["long_history"][k] for m in ms])
+            cells.append(f"{x.mean():.4f}" + (f" ({x.min():.4f}..{x.max():.4f})" if len(x) > 1 else ""))
+        rows.append(f"| {v} (x{len(ms)}) | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -100,6 +111,7 @@ def plots(res, out_dir: Path):
         vals = [[m[k] for m in res["results"][v]] for v in names]
         a.boxplot(vals, labels=names, showmeans=True)
         a.axhline(res["floor"]["metrics"][k], color="grey", ls="--", label="floor (item rate)")
+        a.axhline(res["floor"]["upstream"][k], color="tab:red", ls=":", label="upstream scores")
         a.set_title(f"{label}, test days (seeds)")
         a.tick_params(axis="x", rotation=30)
         a.legend()

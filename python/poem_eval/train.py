@@ -168,13 +168,21 @@ def predict(model, batches: Batches, idx: np.ndarray, batch: int = 512):
 
 
 def evaluate(model, batches: Batches, data, inp: dict):
+    """The metrics on the test days' exposures; under "long_history", the same on the exposures of
+    requests whose partial-order sequence was full (the users POEM has the most to say about)."""
     from . import metrics
     test_idx = np.flatnonzero(~inp["is_train"])
     out = predict(model, batches, test_idx)
     ro = inp["row_offsets"]
+    lens = ro[test_idx + 1] - ro[test_idx]
     rows = np.concatenate([np.arange(ro[r], ro[r + 1]) for r in test_idx])
     c = inp["row_cand"][rows]
     users = data.cand_user[c]
-    sig = lambda x: 1 / (1 + np.exp(-x))
-    return metrics.evaluate(users, data.cand_click[c], data.cand_long_view[c], data.cand_play_time_s[c],
-                            sig(out[:, 1]), sig(out[:, 0]), np.expm1(np.maximum(out[:, 2], 0)))
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    p_click, p_lv, watch = sig(out[:, 1]), sig(out[:, 0]), np.expm1(np.maximum(out[:, 2], 0))
+    res = metrics.evaluate(users, data.cand_click[c], data.cand_long_view[c], data.cand_play_time_s[c],
+                           p_click, p_lv, watch)
+    full = np.repeat(inp["po_mask"][test_idx].sum(axis=1) == inp["po_mask"].shape[1], lens)
+    res["long_history"] = metrics.evaluate(users[full], data.cand_click[c[full]], data.cand_long_view[c[full]],
+                                           data.cand_play_time_s[c[full]], p_click[full], p_lv[full], watch[full])
+    return res
