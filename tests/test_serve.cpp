@@ -1,15 +1,25 @@
-// serve/: request_ranker against the composition of the layers it calls, its history contract (rank()
-// reads, record() and log() write; no request sees itself or a later one), NaN scores, config errors,
-// determinism.
+// serve/: request_ranker against the composition of the layers it calls (fuse, assign_levels, the
+// objective rows, both sequences, the forward pass, the final sort), its history contract (rank()
+// reads, record() and log() write; no request sees itself or a later one), the log's trimming, NaN
+// scores, config errors, determinism and threads sharing one ranker.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <numeric>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "poem/core/rng.hpp"
+#include "poem/model/safetensors.hpp"
 #include "poem/serve/request_ranker.hpp"
 
 namespace {
@@ -17,10 +27,79 @@ namespace {
 using Catch::Matchers::Contains;
 
 const std::string fixture_dir = std::string(POEM_SOURCE_DIR) + "/tests/fixtures/model/";
+const float nan_f = std::numeric_limits<float>::quiet_NaN();
+const float inf_f = std::numeric_limits<float>::infinity();
 
 // small_f32: 2 objective rows, 1 chrono feature, partial-order branch, 3 heads.
 const poem::model& small_model() {
     static const poem::model m = poem::model::load(fixture_dir + "small_f32.safetensors");
+    return m;
+}
+
+// chrono_f32: 3 objective rows, no chrono feature, no partial-order branch.
+const poem::model& chrono_model() {
+    static const poem::model m = poem::model::load(fixture_dir + "chrono_f32.safetensors");
+    return m;
+}
+
+// What the synthetic model's first output (head 0) is.
+enum class head0 {
+    random,    // random weights, as the other heads
+    constant,  // zero weights: the bias, the same for every candidate (all tie)
+    overflow,  // +3e38 on three hidden units, -3e38 on three, 0 elsewhere: finite, +-inf or NaN (inf - inf)
+};
+
+// A model with `n_objectives` rows and `chrono_feats` features per chronological token, random weights,
+// built in memory: no fixture has 2 objectives + 2 raw rows with at most one chrono feature.
+poem::model synthetic_model(std::size_t n_objectives, std::size_t chrono_feats, std::uint64_t seed,
+                            head0 first = head0::random) {
+    const std::size_t vocab = 97, d = 8, n_levels = 4, hidden = 12, heads = 3;
+    const std::size_t tower_in = 3 * d + 3 + n_objectives;
+    std::vector<std::pair<std::string, std::vector<std::size_t>>> tensors = {
+        {"item_emb.weight", {vocab, d}}, {"chrono_in.weight", {d, 1 + chrono_feats}}, {"chrono_in.bias", {d}},
+        {"level_emb.weight", {n_levels, d}}, {"po_in.weight", {d, 3}}, {"po_in.bias", {d}},
+        {"tower.0.weight", {hidden, tower_in}}, {"tower.0.bias", {hidden}},
+        {"head.weight", {heads, hidden}}, {"head.bias", {heads}}};
+    for (const char* branch : {"chrono_attn", "po_attn"})
+        for (const char* p : {".q", ".k", ".v"}) {
+            tensors.push_back({std::string(branch) + p + ".weight", {d, d}});
+            tensors.push_back({std::string(branch) + p + ".bias", {d}});
+        }
+    nlohmann::json header, cfg;
+    cfg["vocab"] = vocab;
+    cfg["d"] = d;
+    cfg["n_heads"] = 2;
+    cfg["n_objectives"] = n_objectives;
+    cfg["n_levels"] = n_levels;
+    cfg["chrono_feats"] = chrono_feats;
+    cfg["mlp"] = {hidden};
+    cfg["heads"] = {"long_view", "click", "watch_time"};
+    cfg["use_po"] = true;
+    header["__metadata__"]["poem_config"] = cfg.dump();
+    poem::rng g(seed);
+    std::vector<float> buffer;
+    for (const auto& [name, shape] : tensors) {
+        std::size_t numel = 1;
+        for (auto s : shape) numel *= s;
+        header[name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {4 * buffer.size(), 4 * (buffer.size() + numel)}}};
+        for (std::size_t i = 0; i < numel; ++i) buffer.push_back(g.uniform_float() - 0.5f);
+        if (name == "head.weight" && first != head0::random)  // row 0: the first `hidden` weights
+            for (std::size_t i = 0; i < hidden; ++i)
+                buffer[buffer.size() - numel + i] = first == head0::constant || i >= 5 ? 0.0f : i < 3 ? 3e38f : -3e38f;
+    }
+    const std::string h = header.dump();
+    std::vector<char> bytes(8);
+    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<char>(std::uint64_t(h.size()) >> (8 * i));
+    bytes.insert(bytes.end(), h.begin(), h.end());
+    const std::size_t at = bytes.size();
+    bytes.resize(at + 4 * buffer.size());
+    std::memcpy(bytes.data() + at, buffer.data(), 4 * buffer.size());
+    return poem::model::from_file(poem::safetensors_file::from_bytes(bytes.data(), bytes.size(), "synthetic"));
+}
+
+// 2 objectives + 2 raw rows, 1 chrono feature.
+const poem::model& four_row_model() {
+    static const poem::model m = synthetic_model(4, 1, 17);
     return m;
 }
 
@@ -45,17 +124,29 @@ poem::ranker_config config(std::size_t k, std::vector<poem::raw_transform> raw =
 struct request {
     std::vector<std::uint64_t> ids;
     std::vector<float> scores;  // K x N
-    poem::matrix_view<const float> view(std::size_t k) const {
-        return {scores.data(), k, ids.size()};
-    }
+    std::size_t k = 0;
+    poem::matrix_view<const float> view() const { return {scores.data(), k, ids.size()}; }
 };
 
-request make_request(std::size_t k, std::size_t n, std::uint64_t seed) {
+// Row 0 on a 1/8 grid (ties), row 1 in [-10, 80) (negatives for log1p's clamp), the others in [0, 1).
+request make_request(std::size_t k, std::size_t n, std::uint64_t seed, std::uint64_t id_range = 60) {
     poem::rng g(seed);
     request r;
-    for (std::size_t i = 0; i < n; ++i) r.ids.push_back(g.below(60));  // few ids: repeats across requests
-    for (std::size_t i = 0; i < k * n; ++i) r.scores.push_back(g.uniform_float() * (i >= n && i < 2 * n ? 90.0f : 1.0f));
+    r.k = k;
+    for (std::size_t i = 0; i < n; ++i) r.ids.push_back(g.below(id_range));  // few ids: repeats across requests
+    for (std::size_t j = 0; j < k; ++j)
+        for (std::size_t i = 0; i < n; ++i) {
+            const float u = g.uniform_float();
+            r.scores.push_back(j == 0 ? std::floor(u * 8.0f) / 8.0f : j == 1 ? u * 90.0f - 10.0f : u);
+        }
     return r;
+}
+
+// Replaces about one score in `every` by NaN, +inf or -inf.
+void poison(request& r, std::uint64_t seed, std::uint64_t every = 7) {
+    poem::rng g(seed);
+    for (float& x : r.scores)
+        if (g.below(every) == 0) x = std::array<float, 3>{nan_f, inf_f, -inf_f}[g.below(3)];
 }
 
 poem::engagement_event event(std::uint64_t item, std::int64_t t, bool click) {
@@ -68,7 +159,7 @@ poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t k, 
     poem::ranked_request out;
     for (std::int64_t t = 0; t < 5; ++t) {
         const request r = make_request(k, 20 + 7 * std::size_t(t), 100 + std::uint64_t(t));
-        ranker.rank(u, 100 * t, r.ids, r.view(k), ws, out);
+        ranker.rank(u, 100 * t, r.ids, r.view(), ws, out);
         ranker.record(u, out, ws);
         for (std::size_t i = 0; i < 3; ++i) ranker.log(u, event(r.ids[i], 100 * t + 10 + std::int64_t(i), i != 1));
     }
@@ -81,6 +172,20 @@ std::vector<std::uint8_t> bytes_of(const poem::partial_order_state& s) {
     return b;
 }
 
+bool same_log(const std::vector<poem::engagement_event>& a, const std::vector<poem::engagement_event>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].item_id != b[i].item_id || a[i].time != b[i].time || a[i].click != b[i].click ||
+            std::memcmp(&a[i].play_time, &b[i].play_time, sizeof(float)) != 0)
+            return false;
+    return true;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
 // What rank() should produce, computed from the layers directly.
 struct reference {
     poem::fusion_result fused;
@@ -88,17 +193,18 @@ struct reference {
     std::vector<float> rank_pct, objectives, scores;
     poem::po_sequence po;
     poem::chrono_sequence chrono;
+    std::vector<std::uint32_t> order;
 };
 
-reference compose(const poem::request_ranker& ranker, const poem::user_history& u, std::int64_t now, const request& r,
-                  std::size_t k) {
+reference compose(const poem::request_ranker& ranker, const poem::user_history& u, std::int64_t now,
+                  const request& r) {
     const auto& c = ranker.config();
     const poem::model& m = ranker.model();
-    const std::size_t n = r.ids.size(), rows = k + c.raw_features.size();
+    const std::size_t n = r.ids.size(), k = r.k, rows = k + c.raw_features.size();
     poem::workspace ws;
     reference ref;
-    ref.fused = poem::fuse(r.view(k), c.fusion, ws);
-    ref.levels = poem::assign_levels(r.view(k), ref.fused, c.levels, ws);
+    ref.fused = poem::fuse(r.view(), c.fusion, ws);
+    ref.levels = poem::assign_levels(r.view(), ref.fused, c.levels, ws);
     for (std::size_t i = 0; i < n; ++i) ref.rank_pct.push_back(1.0f - (float(ref.fused.fused_rank[i]) + 0.5f) / float(n));
     ref.objectives.assign(ref.fused.normalized.begin(), ref.fused.normalized.end());
     for (std::size_t j = 0; j < c.raw_features.size(); ++j)
@@ -111,16 +217,60 @@ reference compose(const poem::request_ranker& ranker, const poem::user_history& 
         }
     ref.po = u.state.sequence(now, c.po_length);
     ref.chrono = poem::build_chrono_sequence(u.log, now, c.chrono_length, c.engagement);
+    const std::size_t f = m.config().chrono_feats;
+    std::vector<float> chrono_feats;  // L x F: the play ratio, when the model takes it
+    if (f == 1) chrono_feats = ref.chrono.play_ratio;
     ref.scores.resize(n * m.outputs());
     m.predict_into({r.ids, ref.fused.fused, ref.rank_pct, ref.levels.level,
                     poem::matrix_view<const float>(ref.objectives.data(), rows, n)},
                    {ref.chrono.item_id, ref.chrono.age_seconds,
-                    poem::matrix_view<const float>(ref.chrono.play_ratio.data(), c.chrono_length, 1), ref.chrono.mask},
+                    poem::matrix_view<const float>(chrono_feats.data(), f ? c.chrono_length : 0, f), ref.chrono.mask},
                    {ref.po.item_id, ref.po.fused_score, ref.po.rank_pct, ref.po.level, ref.po.age_seconds, ref.po.mask},
                    ws, poem::matrix_view<float>(ref.scores.data(), n, m.outputs()));
+    // The order: the ranking head, best first, ties by index, non-finite last.
+    const std::size_t h = c.rank_head, cols = m.outputs();
+    ref.order.resize(n);
+    std::iota(ref.order.begin(), ref.order.end(), 0u);
+    std::stable_sort(ref.order.begin(), ref.order.end(), [&](std::uint32_t a, std::uint32_t b) {
+        const float x = ref.scores[a * cols + h], y = ref.scores[b * cols + h];
+        if (std::isfinite(x) != std::isfinite(y)) return std::isfinite(x);
+        return std::isfinite(x) && x > y;
+    });
     return ref;
 }
 
+void require_matches(const poem::ranked_request& out, const reference& ref, const request& r, std::int64_t now) {
+    const std::size_t n = r.ids.size();
+    REQUIRE(out.time == now);
+    REQUIRE(out.size() == n);
+    REQUIRE(out.item_id == r.ids);
+    REQUIRE(same_bits(out.fused.fused, ref.fused.fused));
+    REQUIRE(out.fused.fused_rank == ref.fused.fused_rank);
+    REQUIRE(out.levels.level == ref.levels.level);
+    REQUIRE(same_bits(out.rank_pct, ref.rank_pct));
+    REQUIRE(same_bits(out.objectives, ref.objectives));
+    REQUIRE(out.po.length == ref.po.length);
+    REQUIRE(out.po.count == ref.po.count);
+    REQUIRE(out.po.item_id == ref.po.item_id);
+    REQUIRE(same_bits(out.po.fused_score, ref.po.fused_score));
+    REQUIRE(same_bits(out.po.rank_pct, ref.po.rank_pct));
+    REQUIRE(out.po.level == ref.po.level);
+    REQUIRE(same_bits(out.po.age_seconds, ref.po.age_seconds));
+    REQUIRE(out.po.request_index == ref.po.request_index);
+    REQUIRE(out.po.mask == ref.po.mask);
+    REQUIRE(out.chrono.length == ref.chrono.length);
+    REQUIRE(out.chrono.count == ref.chrono.count);
+    REQUIRE(out.chrono.item_id == ref.chrono.item_id);
+    REQUIRE(same_bits(out.chrono.age_seconds, ref.chrono.age_seconds));
+    REQUIRE(same_bits(out.chrono.play_ratio, ref.chrono.play_ratio));
+    REQUIRE(out.chrono.mask == ref.chrono.mask);
+    REQUIRE(out.scores.rows == n);
+    REQUIRE(out.scores.cols == 3);
+    REQUIRE(same_bits(out.scores.values, ref.scores));
+    REQUIRE(out.order == ref.order);
+}
+
+// `order` is a permutation of 0..N-1 by scores(., head) best first, ties by index, non-finite last.
 void require_sorted_permutation(const poem::ranked_request& out, std::size_t head) {
     const std::size_t n = out.size();
     REQUIRE(out.order.size() == n);
@@ -129,7 +279,7 @@ void require_sorted_permutation(const poem::ranked_request& out, std::size_t hea
         REQUIRE(i < n);
         ++seen[i];
     }
-    for (auto s : seen) REQUIRE(s == 1);
+    REQUIRE(std::count(seen.begin(), seen.end(), 1) == std::ptrdiff_t(n));
     for (std::size_t t = 1; t < n; ++t) {
         const float a = out.scores(out.order[t - 1], head), b = out.scores(out.order[t], head);
         if (!std::isfinite(b)) continue;  // non-finite last
@@ -139,176 +289,392 @@ void require_sorted_permutation(const poem::ranked_request& out, std::size_t hea
     }
 }
 
+// record()'s contract, composed by hand: the request's quintuples with their levels, sampled by level
+// from rng(seed ^ request time), recorded into the state.
+std::vector<poem::quintuple> manual_sample(const poem::ranker_config& c, const poem::ranked_request& r) {
+    std::vector<poem::quintuple> tokens = poem::quintuples(r.item_id, r.time, r.fused);
+    poem::write_levels(tokens, r.levels);
+    poem::rng gen(c.seed ^ static_cast<std::uint64_t>(r.time));
+    return poem::sample_levels(tokens, c.levels, gen);
+}
+
 }  // namespace
 
-TEST_CASE("request_ranker: rank() is fusion, levels, sequences and the forward pass, bit for bit") {
-    for (const auto& [k, raw] : {std::pair<std::size_t, std::vector<poem::raw_transform>>{2, {}},
-                                 {1, {poem::raw_transform::identity}}, {1, {poem::raw_transform::log1p}}}) {
-        const poem::request_ranker ranker(small_model(), config(k, raw));
+TEST_CASE("request_ranker: rank() is fusion, levels, feature rows, sequences, forward pass and sort, bit for bit") {
+    using rt = poem::raw_transform;
+    struct variant {
+        const char* name;
+        const poem::model* m;
+        poem::ranker_config c;
+    };
+    std::vector<variant> variants = {
+        {"small K=2", &small_model(), config(2)},
+        {"small K=1 identity", &small_model(), config(1, {rt::identity})},
+        {"small K=1 log1p", &small_model(), config(1, {rt::log1p})},
+        {"synthetic K=2 identity,log1p", &four_row_model(), config(2, {rt::identity, rt::log1p})},
+        {"synthetic K=2 log1p,identity reciprocal topk", &four_row_model(), config(2, {rt::log1p, rt::identity})},
+        {"chrono_f32 K=3 fused tiers (no chrono feature, no po branch)", &chrono_model(), config(3)},
+        {"small K=2 empty sequences", &small_model(), config(2)},
+    };
+    variants[4].c.fusion.method = poem::fusion_method::reciprocal_rank;
+    variants[4].c.levels.method = poem::level_method::topk_tiers;
+    variants[4].c.levels.topk = {3, 10, 40};
+    variants[5].c.fusion.method = poem::fusion_method::weighted_value;
+    variants[5].c.levels.method = poem::level_method::fused_tiers;
+    variants[5].c.levels.tiers = 3;
+    variants[6].c.po_length = variants[6].c.chrono_length = variants[6].c.log_capacity = 0;
+    for (std::size_t v = 0; v < variants.size(); ++v) {
+        variants[v].c.rank_head = v % 3;
+        const poem::request_ranker ranker(*variants[v].m, variants[v].c);
+        const std::size_t k = variants[v].c.fusion.objectives.size();
         poem::workspace ws;
         const poem::user_history u = warm_user(ranker, k, ws);
         REQUIRE(u.state.request_count() > 0);
-        for (std::size_t n : {1, 2, 17, 64, 300}) {
-            const request r = make_request(k, n, 7 * n + k);
-            poem::ranked_request out;
-            ranker.rank(u, 1000, r.ids, r.view(k), ws, out);
-            const reference ref = compose(ranker, u, 1000, r, k);
-            CAPTURE(k, raw.size(), n);
-            REQUIRE(out.size() == n);
-            REQUIRE(out.item_id == r.ids);
-            REQUIRE(out.fused.fused == ref.fused.fused);
-            REQUIRE(out.levels.level == ref.levels.level);
-            REQUIRE(out.rank_pct == ref.rank_pct);
-            REQUIRE(out.objectives == ref.objectives);
-            REQUIRE(out.po.item_id == ref.po.item_id);
-            REQUIRE(out.po.mask == ref.po.mask);
-            REQUIRE(out.chrono.item_id == ref.chrono.item_id);
-            REQUIRE(out.chrono.mask == ref.chrono.mask);
-            REQUIRE(out.po.count > 0);
-            REQUIRE(out.chrono.count > 0);
-            REQUIRE(out.scores.rows == n);
-            REQUIRE(out.scores.cols == 3);
-            REQUIRE(out.scores.values == ref.scores);
-            require_sorted_permutation(out, ranker.config().rank_head);
+        poem::ranked_request out;  // reused across sizes: nothing stale may leak into a smaller request
+        for (std::size_t n : {300, 1, 2, 17, 0, 64, 5, 64}) {
+            request r = make_request(k, n, 7 * n + k + 31 * v);
+            const bool poisoned = n == 64 && out.size() == 64;  // the second N = 64: NaN and +-inf scores
+            if (poisoned) poison(r, n + v);
+            CAPTURE(variants[v].name, n, poisoned);
+            ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+            const reference ref = compose(ranker, u, 1000, r);
+            require_matches(out, ref, r, 1000);
+            if (variants[v].c.po_length > 0) {
+                REQUIRE(out.po.count > 0);
+                REQUIRE(out.chrono.count > 0);
+            }
+            for (float s : out.scores.values) REQUIRE(std::isfinite(s));
+            require_sorted_permutation(out, variants[v].c.rank_head);
         }
     }
 }
 
-TEST_CASE("request_ranker: an empty request ranks to nothing and records nothing") {
+TEST_CASE("request_ranker: an empty request ranks to nothing, still reads the history, and records nothing") {
     const poem::request_ranker ranker(small_model(), config(2));
     poem::workspace ws;
     poem::user_history u = warm_user(ranker, 2, ws);
     const auto before = bytes_of(u.state);
+    const auto log_before = u.log;
     poem::ranked_request out;
     const request r = make_request(2, 0, 1);
-    ranker.rank(u, 1000, r.ids, r.view(2), ws, out);
+    ranker.rank(u, 1000, r.ids, r.view(), ws, out);
     REQUIRE(out.size() == 0);
     REQUIRE(out.order.empty());
+    REQUIRE(out.scores.rows == 0);
     REQUIRE(out.scores.values.empty());
+    REQUIRE(out.objectives.empty());
+    REQUIRE(out.po.count > 0);  // the sequences are the user's, whatever the request holds
+    REQUIRE(out.chrono.count > 0);
     ranker.record(u, out, ws);
     REQUIRE(bytes_of(u.state) == before);
+    REQUIRE(same_log(u.log, log_before));
+
+    // A new user: empty sequences, all padding.
+    const poem::user_history fresh = ranker.new_user();
+    ranker.rank(fresh, 0, r.ids, r.view(), ws, out);
+    REQUIRE(out.po.count == 0);
+    REQUIRE(out.chrono.count == 0);
+    REQUIRE(std::count(out.po.mask.begin(), out.po.mask.end(), 0) == 12);
 }
 
-TEST_CASE("request_ranker: the ranking head decides the order; ties keep candidate order") {
-    auto c = config(2);
-    c.rank_head = 2;
-    const poem::request_ranker ranker(small_model(), c);
-    poem::workspace ws;
-    const poem::user_history u = warm_user(ranker, 2, ws);
-    request r = make_request(2, 40, 3);
-    for (std::size_t i = 20; i < 40; ++i) {  // exact duplicates of the first 20: equal predictions
-        r.ids[i] = r.ids[i - 20];
-        r.scores[i] = r.scores[i - 20];
-        r.scores[40 + i] = r.scores[40 + i - 20];
+TEST_CASE("request_ranker: the ranking head decides the order; ties keep candidate order; non-finite last") {
+    SECTION("each head of small_f32") {
+        std::vector<std::vector<std::uint32_t>> orders;
+        for (std::size_t head = 0; head < 3; ++head) {
+            auto c = config(2);
+            c.rank_head = head;
+            const poem::request_ranker ranker(small_model(), c);
+            poem::workspace ws;
+            const poem::user_history u = warm_user(ranker, 2, ws);
+            const request r = make_request(2, 40, 3);
+            poem::ranked_request out;
+            ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+            CAPTURE(head);
+            require_sorted_permutation(out, head);
+            orders.push_back(out.order);
+        }
+        REQUIRE(orders[0] != orders[1]);  // same request, same predictions: the head is what decides
+        REQUIRE(orders[1] != orders[2]);
     }
-    poem::ranked_request out;
-    ranker.rank(u, 1000, r.ids, r.view(2), ws, out);
-    require_sorted_permutation(out, 2);
+    SECTION("a head that gives every candidate the same output: candidate order") {
+        const poem::model m = synthetic_model(2, 1, 5, head0::constant);
+        const poem::request_ranker ranker(m, config(2));
+        poem::workspace ws;
+        const poem::user_history u = warm_user(ranker, 2, ws);
+        const request r = make_request(2, 70, 4);
+        poem::ranked_request out;
+        ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+        for (std::size_t i = 1; i < 70; ++i) REQUIRE(out.scores(i, 0) == out.scores(0, 0));
+        std::vector<std::uint32_t> identity(70);
+        std::iota(identity.begin(), identity.end(), 0u);
+        REQUIRE(out.order == identity);
+        require_matches(out, compose(ranker, u, 1000, r), r, 1000);
+    }
+    SECTION("a head that overflows: finite outputs best first, then the non-finite ones in candidate order") {
+        const poem::model m = synthetic_model(2, 1, 5, head0::overflow);
+        const poem::request_ranker ranker(m, config(2));
+        poem::workspace ws;
+        const poem::user_history u = warm_user(ranker, 2, ws);
+        std::size_t finite = 0, nonfinite = 0;
+        for (std::uint64_t seed = 0; seed < 4; ++seed) {
+            const request r = make_request(2, 200, 40 + seed);
+            poem::ranked_request out;
+            ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+            std::vector<std::uint32_t> good, bad;  // the reference, built from the outputs alone
+            for (std::uint32_t i = 0; i < 200; ++i) (std::isfinite(out.scores(i, 0)) ? good : bad).push_back(i);
+            std::stable_sort(good.begin(), good.end(),
+                             [&](std::uint32_t a, std::uint32_t b) { return out.scores(a, 0) > out.scores(b, 0); });
+            good.insert(good.end(), bad.begin(), bad.end());
+            REQUIRE(out.order == good);
+            require_sorted_permutation(out, 0);
+            finite += 200 - bad.size();
+            nonfinite += bad.size();
+        }
+        REQUIRE(finite + nonfinite == 800);
+        REQUIRE(nonfinite > 0);  // the overflow did happen (with these weights, to every candidate)
+    }
 }
 
 TEST_CASE("request_ranker: NaN and infinite scores: every candidate comes out, predictions stay finite") {
-    const poem::request_ranker ranker(small_model(), config(1, {poem::raw_transform::log1p}));
-    poem::workspace ws;
-    const poem::user_history u = warm_user(ranker, 1, ws);
-    request r = make_request(1, 50, 9);
-    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
-    r.scores[3] = nan;
-    r.scores[10] = inf;
-    r.scores[11] = -inf;
-    r.scores[12] = -5.0f;  // log1p of a negative raw score: clamped at 0
-    poem::ranked_request out;
-    ranker.rank(u, 1000, r.ids, r.view(1), ws, out);
-    REQUIRE(out.fused.nonfinite_count == 3);
-    REQUIRE(out.objectives[50 + 3] == 0.0f);
-    REQUIRE(out.objectives[50 + 10] == 0.0f);
-    REQUIRE(out.objectives[50 + 11] == 0.0f);
-    REQUIRE(out.objectives[50 + 12] == 0.0f);
-    for (float v : out.scores.values) REQUIRE(std::isfinite(v));
-    require_sorted_permutation(out, 0);
+    SECTION("K = 1, log1p raw row") {
+        const poem::request_ranker ranker(small_model(), config(1, {poem::raw_transform::log1p}));
+        poem::workspace ws;
+        const poem::user_history u = warm_user(ranker, 1, ws);
+        request r = make_request(1, 50, 9);
+        r.scores[3] = nan_f;
+        r.scores[10] = inf_f;
+        r.scores[11] = -inf_f;
+        r.scores[12] = -5.0f;  // log1p of a negative raw score: clamped at 0
+        poem::ranked_request out;
+        ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+        REQUIRE(out.fused.nonfinite_count == 3);
+        for (std::size_t i : {3, 10, 11}) {
+            REQUIRE(out.fused.nonfinite[i] == 1);
+            REQUIRE(out.objectives[i] == 0.0f);       // normalised: non-finite is 0
+            REQUIRE(out.objectives[50 + i] == 0.0f);  // raw: non-finite enters as 0
+        }
+        REQUIRE(out.objectives[50 + 12] == 0.0f);
+        for (float v : out.scores.values) REQUIRE(std::isfinite(v));
+        require_sorted_permutation(out, 0);
+    }
+    SECTION("K = 2, identity and log1p raw rows, every kind of non-finite, and a request of NaN only") {
+        const poem::request_ranker ranker(four_row_model(),
+                                          config(2, {poem::raw_transform::identity, poem::raw_transform::log1p}));
+        poem::workspace ws;
+        const poem::user_history u = warm_user(ranker, 2, ws);
+        poem::ranked_request out;
+        for (int all_nan = 0; all_nan < 2; ++all_nan) {
+            request r = make_request(2, 80, 21);
+            poison(r, 5, 4);
+            if (all_nan) std::fill(r.scores.begin(), r.scores.end(), nan_f);
+            CAPTURE(all_nan);
+            ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+            REQUIRE(out.size() == 80);
+            for (std::size_t j = 0; j < 2; ++j)
+                for (std::size_t i = 0; i < 80; ++i) {
+                    const float x = r.scores[j * 80 + i], raw = out.objectives[(2 + j) * 80 + i];
+                    REQUIRE(std::isfinite(out.objectives[j * 80 + i]));
+                    if (!std::isfinite(x)) REQUIRE(raw == 0.0f);
+                    else REQUIRE(raw == (j == 0 ? x : std::log1p(std::max(x, 0.0f))));
+                }
+            for (float v : out.fused.fused) REQUIRE(std::isfinite(v));
+            for (float v : out.scores.values) REQUIRE(std::isfinite(v));
+            require_sorted_permutation(out, 0);
+            require_matches(out, compose(ranker, u, 1000, r), r, 1000);
+        }
+    }
 }
 
 TEST_CASE("request_ranker: rank() reads the history; record() and log() are what change it") {
-    const poem::request_ranker ranker(small_model(), config(2));
+    const auto c = config(2);
+    const poem::request_ranker ranker(small_model(), c);
     poem::workspace ws;
     poem::user_history u = warm_user(ranker, 2, ws);
     const auto state_before = bytes_of(u.state);
-    const std::size_t log_before = u.log.size();
+    const auto log_before = u.log;
 
-    // A request at t = 1000 whose items are new (ids >= 1000): it must not see itself.
+    // A request at t = 1000 whose items are new (ids >= 1000, distinct): it must not see itself.
     request r = make_request(2, 30, 5);
     for (std::size_t i = 0; i < r.ids.size(); ++i) r.ids[i] = 1000 + i;
     poem::ranked_request out;
-    ranker.rank(u, 1000, r.ids, r.view(2), ws, out);
+    ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+    ranker.rank(u, 1000, r.ids, r.view(), ws, out);  // twice: still nothing of its own
     REQUIRE(bytes_of(u.state) == state_before);
-    REQUIRE(u.log.size() == log_before);
+    REQUIRE(same_log(u.log, log_before));
     for (std::size_t i = 0; i < out.po.length; ++i) REQUIRE((out.po.mask[i] == 0 || out.po.item_id[i] < 1000));
 
+    // record(): exactly the state that the manual sample, recorded, gives.
+    const std::vector<poem::quintuple> sample = manual_sample(c, out);
+    REQUIRE(!sample.empty());
+    REQUIRE(sample.size() <= c.po_length);
+    poem::partial_order_state want = poem::partial_order_state::deserialize(state_before);
+    want.record(sample);
     ranker.record(u, out, ws);
-    REQUIRE(bytes_of(u.state) != state_before);
-    poem::ranked_request later, earlier;
+    REQUIRE(bytes_of(u.state) == bytes_of(want));
+    REQUIRE(u.state.request_time(u.state.request_count() - 1) == 1000);
+    REQUIRE(same_log(u.log, log_before));  // record() leaves the log alone
+
+    // Later requests see the sampled items, as the newest request (index 0), `later - 1000` old.
     const request q = make_request(2, 10, 6);
-    ranker.rank(u, 1001, q.ids, q.view(2), ws, later);
-    std::size_t fresh = 0;
-    for (std::size_t i = 0; i < later.po.length; ++i) fresh += later.po.mask[i] && later.po.item_id[i] >= 1000;
-    REQUIRE(fresh > 0);
-    REQUIRE(later.po.item_id[0] >= 1000);  // the newest request comes first
-    ranker.rank(u, 999, q.ids, q.view(2), ws, earlier);  // a replay behind the clock skips it
+    for (std::int64_t later : {1000, 1001, 1500}) {  // 1000: a request recorded earlier in the same second
+        poem::ranked_request next;
+        ranker.rank(u, later, q.ids, q.view(), ws, next);
+        CAPTURE(later);
+        for (const poem::quintuple& s : sample) {
+            const auto at = std::find(next.po.item_id.begin(), next.po.item_id.end(), s.item_id) - next.po.item_id.begin();
+            REQUIRE(std::size_t(at) < next.po.count);
+            REQUIRE(next.po.request_index[std::size_t(at)] == 0);
+            REQUIRE(next.po.age_seconds[std::size_t(at)] == float(later - 1000));
+            REQUIRE(next.po.fused_score[std::size_t(at)] == s.fused_score);
+            REQUIRE(next.po.level[std::size_t(at)] == s.level);
+        }
+        REQUIRE(next.po.item_id[0] >= 1000);  // the newest request comes first
+    }
+    // A replay behind the clock (t < 1000) skips it, and sees what the user had before.
+    poem::ranked_request earlier;
+    ranker.rank(u, 999, q.ids, q.view(), ws, earlier);
     for (std::size_t i = 0; i < earlier.po.length; ++i)
         REQUIRE((earlier.po.mask[i] == 0 || earlier.po.item_id[i] < 1000));
+    const poem::po_sequence old = poem::partial_order_state::deserialize(state_before).sequence(999, c.po_length);
+    REQUIRE(earlier.po.item_id == old.item_id);
+    REQUIRE(earlier.po.mask == old.mask);
 
     // Engagements enter the chronological sequence only strictly before `now`.
     ranker.log(u, event(5000, 1500, true));
-    ranker.rank(u, 1500, q.ids, q.view(2), ws, out);
+    REQUIRE(bytes_of(u.state) == bytes_of(want));  // log() leaves the state alone
+    ranker.rank(u, 1500, q.ids, q.view(), ws, out);
     for (std::size_t i = 0; i < out.chrono.length; ++i) REQUIRE(out.chrono.item_id[i] != 5000);
-    ranker.rank(u, 1501, q.ids, q.view(2), ws, out);
+    ranker.rank(u, 1501, q.ids, q.view(), ws, out);
     REQUIRE(out.chrono.mask[0] == 1);
     REQUIRE(out.chrono.item_id[0] == 5000);
     REQUIRE(out.chrono.age_seconds[0] == 1.0f);
 }
 
-TEST_CASE("request_ranker: the log keeps the newest log_capacity events once it holds twice that") {
-    const auto c = config(2);  // log_capacity 16
+TEST_CASE("request_ranker: the chronological sequence is the newest engaged events strictly before now") {
+    auto c = config(2);
+    c.log_capacity = 1000;  // no trimming here
     const poem::request_ranker ranker(small_model(), c);
     poem::user_history u = ranker.new_user();
-    for (std::int64_t i = 0; i < 31; ++i) ranker.log(u, event(std::uint64_t(i), i, true));
-    REQUIRE(u.log.size() == 31);
-    ranker.log(u, event(31, 31, true));
-    REQUIRE(u.log.size() == c.log_capacity);
-    for (std::size_t i = 0; i < u.log.size(); ++i) REQUIRE(u.log[i].item_id == 32 - c.log_capacity + i);
+    poem::rng g(77);
+    for (std::uint64_t i = 0; i < 120; ++i) {  // not in time order; repeated times and items
+        poem::engagement_event e;
+        e.item_id = g.below(40);
+        e.time = std::int64_t(g.below(200));
+        e.play_time = std::array<float, 3>{0.0f, 3.0f, 15.0f}[g.below(3)];
+        e.duration = g.below(2) ? 20.0f : 5.0f;
+        e.click = g.below(4) == 0;
+        e.like = g.below(8) == 0;
+        e.follow = g.below(16) == 0;
+        ranker.log(u, e);
+    }
+    REQUIRE(u.log.size() == 120);
+    poem::workspace ws;
+    poem::ranked_request out;
+    const request q = make_request(2, 8, 1);
+    for (std::int64_t now : {0, 1, 50, 100, 150, 199, 200, 400}) {
+        // Brute force: engaged (click, like, follow, or play >= min(duration, 10 s)), time < now,
+        // newest first, ties by log position (later first), at most chrono_length.
+        std::vector<std::size_t> want;
+        for (std::size_t i = 0; i < u.log.size(); ++i) {
+            const auto& e = u.log[i];
+            if (e.time < now && (e.click || e.like || e.follow || e.play_time >= std::min(e.duration, 10.0f)))
+                want.push_back(i);
+        }
+        std::sort(want.begin(), want.end(), [&](std::size_t a, std::size_t b) {
+            return u.log[a].time != u.log[b].time ? u.log[a].time > u.log[b].time : a > b;
+        });
+        want.resize(std::min(want.size(), c.chrono_length));
+        ranker.rank(u, now, q.ids, q.view(), ws, out);
+        CAPTURE(now);
+        REQUIRE(out.chrono.count == want.size());
+        for (std::size_t j = 0; j < c.chrono_length; ++j) {
+            if (j < want.size()) {
+                const auto& e = u.log[want[j]];
+                REQUIRE(out.chrono.mask[j] == 1);
+                REQUIRE(out.chrono.item_id[j] == e.item_id);
+                REQUIRE(out.chrono.age_seconds[j] == float(now - e.time));
+                REQUIRE(out.chrono.play_ratio[j] == std::min(e.play_time / e.duration, 1.0f));
+            } else {
+                REQUIRE(out.chrono.mask[j] == 0);
+            }
+        }
+    }
 }
 
-TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw poem::error") {
+TEST_CASE("request_ranker: the log keeps the newest log_capacity events once it holds twice that") {
+    for (std::size_t cap : {9, 16}) {  // 9 = chrono_length, the smallest capacity allowed
+        auto c = config(2);
+        c.log_capacity = cap;
+        const poem::request_ranker ranker(small_model(), c);
+        poem::user_history u = ranker.new_user();
+        std::size_t size = 0;  // the expected size: grows to 2 cap - 1, then drops to cap
+        for (std::uint64_t i = 0; i < 7 * cap; ++i) {
+            ranker.log(u, event(i, std::int64_t(i), i % 2 == 0));
+            if (++size >= 2 * cap) size = cap;
+            CAPTURE(cap, i);
+            REQUIRE(u.log.size() == size);
+            REQUIRE(u.log.size() < 2 * cap);
+            bool in_order = true;  // the newest `size` events, in arrival order
+            for (std::size_t j = 0; j < size; ++j) in_order = in_order && u.log[j].item_id == i + 1 - size + j;
+            REQUIRE(in_order);
+        }
+    }
+}
+
+TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw poem::error naming the problem") {
+    using rt = poem::raw_transform;
     const poem::model& m = small_model();
-    auto throws = [&](poem::ranker_config c, const char* what) {
-        REQUIRE_THROWS_WITH(poem::request_ranker(m, std::move(c)), Contains(what));
+    auto throws = [&](const poem::model& model, poem::ranker_config c, const char* what) {
+        CAPTURE(what);
+        REQUIRE_THROWS_AS(poem::request_ranker(model, c), poem::error);
+        REQUIRE_THROWS_WITH(poem::request_ranker(model, std::move(c)), Contains(what));
     };
-    throws(config(2, {poem::raw_transform::identity}), "raw_features");
-    throws(config(3), "objective rows");
-    throws(config(1), "objective rows");
+    throws(m, config(2, {rt::identity}), "raw_features: 1 transforms for 2 objectives");
+    throws(four_row_model(), config(2, {rt::identity, rt::log1p, rt::log1p}), "raw_features: 3 transforms");
+    throws(m, config(3), "the model takes 2 objective rows, the config gives 3");
+    throws(m, config(1), "the model takes 2 objective rows, the config gives 1");
+    throws(m, config(2, {rt::identity, rt::identity}), "the config gives 4");
+    throws(four_row_model(), config(2), "the model takes 4 objective rows, the config gives 2");
     auto c = config(2);
     c.rank_head = 3;
-    throws(c, "rank_head");
+    throws(m, c, "rank_head = 3");
     c = config(2);
-    c.log_capacity = 4;
-    throws(c, "log_capacity");
+    c.log_capacity = 8;  // chrono_length 9
+    throws(m, c, "log_capacity (8) < chrono_length (9)");
+    c = config(2);
+    c.po_length = poem::max_chrono_length + 1;
+    throws(m, c, "sequence lengths");
     c = config(2);
     c.levels.directions.pop_back();
-    REQUIRE_THROWS_AS(poem::request_ranker(m, c), poem::error);
+    throws(m, c, "level_spec.directions");
     c = config(2);
     c.fusion.objectives[0].weight = -1.0f;
-    REQUIRE_THROWS_AS(poem::request_ranker(m, c), poem::error);
+    throws(m, c, "weight");
+    c = config(2);
+    c.engagement.long_view_seconds = nan_f;
+    throws(m, c, "long_view_seconds");
 
-    const poem::model po_model = poem::model::load(fixture_dir + "po_f32.safetensors");  // 2 chrono features
-    REQUIRE_THROWS_WITH(poem::request_ranker(po_model, config(4)), Contains("chronological"));
+    // po_f32 wants 2 features per chronological token; the ranker gives 1 (whatever K and raw rows).
+    const poem::model po_model = poem::model::load(fixture_dir + "po_f32.safetensors");
+    REQUIRE(po_model.config().chrono_feats == 2);
+    throws(po_model, config(4), "wants 2 features per chronological token");
+    throws(po_model, config(2, {rt::identity, rt::log1p}), "chronological");
+    // A synthetic model with 2 chrono features is refused the same way; with 0 or 1 it is taken.
+    throws(synthetic_model(2, 2, 3), config(2), "chronological");
+    REQUIRE_NOTHROW(poem::request_ranker(synthetic_model(2, 0, 3), config(2)));
 
     const poem::request_ranker ranker(m, config(2));
     poem::workspace ws;
     poem::ranked_request out;
     const poem::user_history u = ranker.new_user();
     const request r = make_request(2, 10, 1);
+    REQUIRE_THROWS_AS(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 1, 10), ws, out),
+                      poem::error);
     REQUIRE_THROWS_WITH(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 1, 10), ws, out),
-                        Contains("scores are 1 x 10"));
-    REQUIRE_THROWS_WITH(ranker.rank(u, 0, poem::span<const std::uint64_t>(r.ids.data(), 9), r.view(2), ws, out),
+                        Contains("scores are 1 x 10, expected 2 objectives x 10"));
+    REQUIRE_THROWS_WITH(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 3, 5), ws, out),
+                        Contains("scores are 3 x 5"));
+    REQUIRE_THROWS_WITH(ranker.rank(u, 0, poem::span<const std::uint64_t>(r.ids.data(), 9), r.view(), ws, out),
                         Contains("expected 2 objectives x 9"));
 }
 
@@ -319,15 +685,62 @@ TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weight
     const poem::request_ranker a(small_model(), c), b(small_model(), c);
     poem::workspace wa, wb;
     poem::user_history ua = a.new_user(), ub = b.new_user();
+    poem::partial_order_state manual(c.state_tokens, c.state_requests);
     poem::ranked_request oa, ob;
     for (std::int64_t t = 0; t < 12; ++t) {
         const request r = make_request(2, 25 + std::size_t(t), 500 + std::uint64_t(t));
-        a.rank(ua, 10 * t, r.ids, r.view(2), wa, oa);
-        b.rank(ub, 10 * t, r.ids, r.view(2), wb, ob);
-        REQUIRE(oa.scores.values == ob.scores.values);
+        a.rank(ua, 10 * t, r.ids, r.view(), wa, oa);
+        b.rank(ub, 10 * t, r.ids, r.view(), wb, ob);
+        REQUIRE(same_bits(oa.scores.values, ob.scores.values));
         REQUIRE(oa.order == ob.order);
+        REQUIRE(oa.po.item_id == ob.po.item_id);
+        manual.record(manual_sample(c, oa));
         a.record(ua, oa, wa);
         b.record(ub, ob, wb);
         REQUIRE(bytes_of(ua.state) == bytes_of(ub.state));
+        REQUIRE(bytes_of(ua.state) == bytes_of(manual));  // the sample is drawn from rng(seed ^ request time)
     }
+    // Another seed draws other samples (12 requests of 25+ candidates: equal states would be a fluke).
+    c.seed = 100;
+    const poem::request_ranker other(small_model(), c);
+    poem::user_history uo = other.new_user();
+    poem::ranked_request oo;
+    for (std::int64_t t = 0; t < 12; ++t) {
+        const request r = make_request(2, 25 + std::size_t(t), 500 + std::uint64_t(t));
+        other.rank(uo, 10 * t, r.ids, r.view(), wa, oo);
+        other.record(uo, oo, wa);
+    }
+    REQUIRE(bytes_of(uo.state) != bytes_of(ua.state));
+}
+
+TEST_CASE("request_ranker: threads sharing one ranker, a workspace and a ranked_request each, match serial runs") {
+    const poem::request_ranker ranker(four_row_model(),
+                                      config(2, {poem::raw_transform::identity, poem::raw_transform::log1p}));
+    poem::workspace ws;
+    std::vector<poem::user_history> users;
+    for (std::size_t i = 0; i < 3; ++i) users.push_back(warm_user(ranker, 2, ws));
+    std::vector<request> reqs;
+    for (std::uint64_t s = 0; s < 8; ++s) reqs.push_back(make_request(2, 1 + 37 * s, 900 + s));
+    std::vector<poem::ranked_request> want(reqs.size());
+    for (std::size_t i = 0; i < reqs.size(); ++i)
+        ranker.rank(users[i % 3], 1000 + std::int64_t(i), reqs[i].ids, reqs[i].view(), ws, want[i]);
+    const std::size_t threads = 4;
+    std::vector<int> ok(threads, 0);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            poem::workspace tws;
+            poem::ranked_request out;
+            bool same = true;
+            for (std::size_t round = 0; round < 10; ++round)
+                for (std::size_t j = 0; j < reqs.size(); ++j) {
+                    const std::size_t i = (j + t + round) % reqs.size();
+                    ranker.rank(users[i % 3], 1000 + std::int64_t(i), reqs[i].ids, reqs[i].view(), tws, out);
+                    same = same && same_bits(out.scores.values, want[i].scores.values) && out.order == want[i].order &&
+                           out.po.item_id == want[i].po.item_id && out.chrono.item_id == want[i].chrono.item_id;
+                }
+            ok[t] = same ? 1 : 0;
+        });
+    for (auto& th : pool) th.join();
+    for (std::size_t t = 0; t < threads; ++t) CHECK(ok[t] == 1);
 }
