@@ -164,6 +164,7 @@ int main(int argc, char** argv) try {
     std::vector<double> latency_us;
     std::vector<float> pred(rows.size() * model.outputs());
     std::size_t requests = 0, shown = rows.size(), shown_exposed = 0;
+    std::vector<std::uint32_t> shown_order;  // rank()'s order of the request to show
 
     for (std::size_t a = 0; a < rows.size();) {
         std::size_t b = a;
@@ -189,7 +190,10 @@ int main(int argc, char** argv) try {
         // The request to show: the test-day request with the most exposures.
         std::size_t exposed = 0;
         for (std::size_t i = a; i < b; ++i) exposed += rows[i].exposed;
-        if (rows[a].split == "test" && exposed > shown_exposed) shown = a, shown_exposed = exposed;
+        if (rows[a].split == "test" && exposed > shown_exposed) {
+            shown = a, shown_exposed = exposed;
+            shown_order = out.order;
+        }
 
         ranker.record(user, out, ws);
         for (std::size_t i = a; i < b; ++i) {
@@ -226,22 +230,18 @@ int main(int argc, char** argv) try {
     std::printf("  AUC click:     model %.4f   upstream p_click     %.4f\n", auc(click, m_click), auc(click, u_click));
 
     if (shown < rows.size()) {
-        // Re-rank the shown request's rows by the model's long-view head, as rank() ordered them.
         std::size_t b = shown;
         while (b < rows.size() && rows[b].request == rows[shown].request) ++b;
-        std::vector<std::size_t> idx;
-        for (std::size_t i = shown; i < b; ++i) idx.push_back(i);
-        std::stable_sort(idx.begin(), idx.end(),
-                         [&](std::size_t x, std::size_t y) { return pred[x * model.outputs()] > pred[y * model.outputs()]; });
         std::printf("\nrequest %lld of user %lld (%zu candidates, %zu exposed), by the model's long-view score:\n",
                     static_cast<long long>(rows[shown].request), static_cast<long long>(rows[shown].user),
                     b - shown, shown_exposed);
         std::printf("%4s %8s %9s %9s %9s %9s %7s %6s %7s %5s\n", "rank", "item", "model_lv", "model_clk",
                     "up_lv", "up_click", "up_wt_s", "expo", "long_v", "click");
-        for (std::size_t r = 0; r < idx.size(); ++r) {
-            const row& x = rows[idx[r]];
+        for (std::size_t r = 0; r < shown_order.size(); ++r) {
+            const std::size_t i = shown + shown_order[r];
+            const row& x = rows[i];
             if (r >= 10 && !x.exposed) continue;  // the top ten, then the exposed ones wherever they are
-            const float* p = pred.data() + idx[r] * model.outputs();
+            const float* p = pred.data() + i * model.outputs();
             std::printf("%4zu %8llu %9.4f %9.4f %9.4f %9.4f %7.1f %6s %7s %5s\n", r + 1,
                         static_cast<unsigned long long>(x.item), sigmoid(p[0]), sigmoid(p[1]), x.p_long_view,
                         x.p_click, x.pred_watch_s, x.exposed ? "yes" : "", x.long_view ? "yes" : "",

@@ -52,7 +52,7 @@ def run(quick: bool, seeds, variants, epochs: int, out_dir: Path, log=print):
     floor = metrics.floor_report(data)
     floor["upstream"] = upstream_report(data, ups.scores)
     return dict(results=results, histories=histories, models=models, floor=floor, inputs=inputs, data=data,
-                seconds=time.time() - t0, train_config=tc)
+                upstream_scores=ups.scores, seconds=time.time() - t0, train_config=tc)
 
 
 def upstream_report(data, scores) -> dict:
@@ -165,9 +165,8 @@ def main(argv=None) -> int:
         (Path(args.out) / "evaluation_results.json").write_text(json.dumps(report, indent=1, default=float))
     if args.export_sample:
         from .sample import write_sample
-        from . import upstream as up
-        info = write_sample(res["data"], up.build_upstream_scores(res["data"], show_progress=False).scores,
-                            args.export_sample, model=res["models"].get(("poem", seeds[0])))
+        info = write_sample(res["data"], res["upstream_scores"], args.export_sample,
+                            model=res["models"].get(("poem", seeds[0])))
         print(f"demo sample: {info} in {args.export_sample}")
     return 0
 

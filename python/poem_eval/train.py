@@ -81,7 +81,6 @@ class Batches:
         rows = np.where(inside, ro[idx][:, None] + pos[None, :], 0)   # B x n, padding reads row 0
         cand_ids = np.where(inside, self.row_rows[rows], 0)
         cand_feats = np.where(inside[..., None], inp["row_feats"][rows], 0.0).astype(np.float32)
-        valid = inside & self.keep[rows]
         exposed = inside & self.exposed[rows]
         lv, click, watch = (np.where(inside, a[rows], 0.0).astype(np.float32) for a in (self.lv, self.click, self.watch))
         # Pairs of every request, flattened: request b's pairs are po[idx[b]] .. po[idx[b] + 1].
@@ -93,7 +92,7 @@ class Batches:
         ok = self.keep[base + pi] & self.keep[base + pj]
         t = torch.from_numpy
         return dict(
-            cand_ids=t(cand_ids.astype(np.int64)), cand_feats=t(cand_feats), valid=t(valid), exposed=t(exposed),
+            cand_ids=t(cand_ids.astype(np.int64)), cand_feats=t(cand_feats), exposed=t(exposed),
             lv=t(lv), click=t(click), watch=t(watch),
             chrono_ids=t(self.ch_rows[idx]), chrono_feats=t(inp["ch_feats"][idx]), chrono_mask=t(inp["ch_mask"][idx] > 0),
             po_ids=t(self.po_rows[idx]), po_feats=t(inp["po_feats"][idx]), po_mask=t(inp["po_mask"][idx] > 0),
