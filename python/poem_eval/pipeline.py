@@ -93,7 +93,9 @@ def candidate_features(scores: np.ndarray, fused: dict, levels: np.ndarray) -> n
     what normalising drops, how good it is in absolute terms, which is what a label across requests
     (AUC) depends on. The C++ replay (examples/replay_requests.cpp) builds the same matrix."""
     n = scores.shape[1]
-    raw = np.stack([scores[0], scores[1], np.log1p(np.maximum(scores[2], 0.0))])
+    with np.errstate(invalid="ignore"):
+        raw = np.stack([scores[0], scores[1], np.log1p(np.maximum(scores[2], 0.0))])
+    raw[~np.isfinite(raw)] = 0.0  # as the C++ ranker: a non-finite score enters as 0
     return np.concatenate([fused["fused"][:, None], (1.0 - (fused["fused_rank"] + 0.5) / n)[:, None],
                            levels[:, None].astype(np.float32), fused["normalized"].T, raw.T], axis=1).astype(np.float32)
 

@@ -49,7 +49,7 @@ struct ranker_config {
     std::size_t chrono_length = 32;           // chronological sequence length
     std::size_t state_tokens = 128;           // partial_order_state bounds
     std::size_t state_requests = 16;
-    std::size_t log_capacity = 1024;          // engagement events kept per user (newest)
+    std::size_t log_capacity = 1024;          // engaged events kept per user (newest), >= chrono_length
     engagement_rule engagement;               // which events enter the chronological sequence
     std::uint64_t seed = 0;                   // level sampling (level_spec.policy == weighted)
     std::size_t rank_head = 0;                // the model output that orders the candidates
@@ -58,7 +58,7 @@ struct ranker_config {
 // What the ranker remembers of one user.
 struct user_history {
     partial_order_state state;
-    std::vector<engagement_event> log;  // in arrival order
+    std::vector<engagement_event> log;  // engaged events, in arrival order
 };
 
 // One ranked request; reuse it across requests to keep its memory.
@@ -100,6 +100,10 @@ public:
               mc.outputs(), " outputs");
         check(cfg_.po_length <= max_chrono_length && cfg_.chrono_length <= max_chrono_length,
               "ranker_config: sequence lengths must be <= ", max_chrono_length);
+        for (std::size_t j = 0; j < cfg_.raw_features.size(); ++j)
+            check(cfg_.raw_features[j] == raw_transform::identity || cfg_.raw_features[j] == raw_transform::log1p,
+                  "ranker_config.raw_features[", j, "]: unknown transform ", static_cast<int>(cfg_.raw_features[j]));
+        (void)new_user();  // the state bounds: partial_order_state checks them, here rather than per user
         check(cfg_.log_capacity >= cfg_.chrono_length, "ranker_config.log_capacity (", cfg_.log_capacity,
               ") < chrono_length (", cfg_.chrono_length, ")");
     }
@@ -168,8 +172,11 @@ public:
         user.state.record(r.sampled_);
     }
 
-    // What the user did with an item; the oldest events go once the log holds twice log_capacity.
+    // What the user did with an item. Only events the engagement rule counts are kept (no other can
+    // enter a chronological sequence), so trimming never drops an engagement for non-engaged
+    // exposures: the oldest go once the log holds twice log_capacity.
     void log(user_history& user, const engagement_event& e) const {
+        if (!is_engaged(e, cfg_.engagement)) return;
         user.log.push_back(e);
         if (user.log.size() >= 2 * cfg_.log_capacity)
             user.log.erase(user.log.begin(), user.log.end() - static_cast<std::ptrdiff_t>(cfg_.log_capacity));
