@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <set>
 #include <vector>
 
 #include "bench_common.hpp"
 #include "naive_order.hpp"
+#include "../tests/reference/po_state.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/order/order.hpp"
 
@@ -162,56 +162,10 @@ void BM_order_sequence(benchmark::State& state) {
 }
 BENCHMARK(BM_order_sequence)->ArgName("L")->Arg(100);
 
-// Naive: a vector of per-request vectors, std::stable_sort per record, std::set for the dedup.
-struct naive_po_state {
-    std::vector<std::vector<poem::quintuple>> requests;
-    std::size_t max_tokens = 256, max_requests = 32;
-    void record(std::vector<poem::quintuple> s) {
-        std::stable_sort(s.begin(), s.end(), [](const poem::quintuple& a, const poem::quintuple& b) {
-            return a.level != b.level ? a.level < b.level : a.fused_score > b.fused_score;
-        });
-        auto total = [&] {
-            std::size_t t = 0;
-            for (auto& r : requests) t += r.size();
-            return t;
-        };
-        while (!requests.empty() && (total() + s.size() > max_tokens || requests.size() + 1 > max_requests))
-            requests.erase(requests.begin());
-        requests.push_back(std::move(s));
-    }
-    poem::po_sequence sequence(std::int64_t now, std::size_t length) const {
-        poem::po_sequence o;
-        std::set<std::uint64_t> seen;
-        std::uint32_t ri = 0;
-        for (std::size_t r = requests.size(); r-- > 0;) {
-            if (requests[r][0].request_time > now) continue;
-            for (auto& q : requests[r]) {
-                if (o.item_id.size() == length) break;
-                if (!seen.insert(q.item_id).second) continue;
-                o.item_id.push_back(q.item_id);
-                o.fused_score.push_back(q.fused_score);
-                o.rank_pct.push_back(q.rank_pct);
-                o.level.push_back(q.level);
-                o.age_seconds.push_back(static_cast<float>(now - q.request_time));
-                o.request_index.push_back(ri);
-                o.mask.push_back(1);
-            }
-            ++ri;
-        }
-        o.count = o.item_id.size();
-        for (auto* v : {&o.fused_score, &o.rank_pct, &o.age_seconds}) v->resize(length, 0.0f);
-        o.item_id.resize(length, 0);
-        o.level.resize(length, 0);
-        o.request_index.resize(length, 0);
-        o.mask.resize(length, 0);
-        return o;
-    }
-};
-
 void BM_order_sequence_naive(benchmark::State& state) {
     const auto length = static_cast<std::size_t>(state.range(0));
     auto in = samples();
-    naive_po_state st;
+    poem_reference::po_state st{256, 32, {}};  // naive: the tests' plain model of the state
     std::int64_t now = 1'700'000'000;
     for (auto _ : state) {
         now += 7;
