@@ -674,7 +674,7 @@ TEST_CASE("deserialize rejects every truncation and corruption", "[order][state]
         auto bad = bytes;
         const std::size_t flips = 1 + g.below(4);
         for (std::size_t f = 0; f < flips; ++f) bad[g.below(bad.size() - 4)] = static_cast<std::uint8_t>(g());
-        const std::uint32_t crc = poem::detail::crc32(bad.data(), bad.size() - 4);
+        const std::uint32_t crc = poem::crc32(bad.data(), bad.size() - 4);
         for (int i = 0; i < 4; ++i) bad[bad.size() - 4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (8 * i));
         try {
             const auto back = poem::partial_order_state::deserialize(bad);

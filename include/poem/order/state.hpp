@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "poem/core/bits.hpp"
+#include "poem/core/codec.hpp"
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
 #include "poem/fusion/quintuple.hpp"
@@ -64,60 +65,6 @@ struct po_sequence {
     std::vector<std::uint64_t> seen_ids_;
     std::vector<std::uint8_t> seen_used_;
 };
-
-namespace detail {
-
-inline std::uint32_t crc32(const std::uint8_t* p, std::size_t n) noexcept {
-    struct table_t {
-        std::uint32_t t[256];
-        constexpr table_t() : t() {
-            for (std::uint32_t i = 0; i < 256; ++i) {
-                std::uint32_t c = i;
-                for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-                t[i] = c;
-            }
-        }
-    };
-    static constexpr table_t table{};
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (std::size_t i = 0; i < n; ++i) c = table.t[(c ^ p[i]) & 0xFFu] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
-
-inline void put_u16(std::vector<std::uint8_t>& b, std::uint16_t v) {
-    b.push_back(static_cast<std::uint8_t>(v));
-    b.push_back(static_cast<std::uint8_t>(v >> 8));
-}
-inline void put_u32(std::vector<std::uint8_t>& b, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-inline void put_u64(std::vector<std::uint8_t>& b, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-// Bounds-checked little-endian reader; every failure names the byte offset.
-class byte_reader {
-public:
-    explicit byte_reader(span<const std::uint8_t> b) noexcept : b_(b) {}
-    std::size_t offset() const noexcept { return at_; }
-    void need(std::size_t n, const char* what) const {
-        check(b_.size() - at_ >= n, "partial_order_state::deserialize: truncated at byte offset ", at_, ": ", what,
-              " needs ", n, " bytes, ", b_.size() - at_, " left");
-    }
-    std::uint64_t get(std::size_t n, const char* what) {
-        need(n, what);
-        std::uint64_t v = 0;
-        for (std::size_t i = 0; i < n; ++i) v |= std::uint64_t(b_[at_ + i]) << (8 * i);
-        at_ += n;
-        return v;
-    }
-
-private:
-    span<const std::uint8_t> b_;
-    std::size_t at_ = 0;
-};
-
-}  // namespace detail
 
 class partial_order_state {
 public:
@@ -282,28 +229,29 @@ public:
     void serialize_into(std::vector<std::uint8_t>& b) const {
         b.clear();
         b.reserve(header_bytes + req_size_ * request_bytes + tok_size_ * token_bytes + 4);
-        b.push_back('P'); b.push_back('O'); b.push_back('S'); b.push_back('T');
-        detail::put_u16(b, format_version);
-        detail::put_u16(b, 0);
-        detail::put_u32(b, static_cast<std::uint32_t>(max_tokens_));
-        detail::put_u32(b, static_cast<std::uint32_t>(max_requests_));
-        detail::put_u32(b, static_cast<std::uint32_t>(req_size_));
-        detail::put_u32(b, static_cast<std::uint32_t>(tok_size_));
+        byte_writer w(b);
+        w.bytes("POST", 4);
+        w.u16(format_version);
+        w.u16(0);
+        w.u32(static_cast<std::uint32_t>(max_tokens_));
+        w.u32(static_cast<std::uint32_t>(max_requests_));
+        w.u32(static_cast<std::uint32_t>(req_size_));
+        w.u32(static_cast<std::uint32_t>(tok_size_));
         for (std::size_t r = 0; r < req_size_; ++r) {
-            detail::put_u64(b, static_cast<std::uint64_t>(req(r).time));
-            detail::put_u32(b, req(r).count);
+            w.i64(req(r).time);
+            w.u32(req(r).count);
         }
         for (std::size_t r = 0; r < req_size_; ++r) {
             const request_rec& q = req(r);
             for (std::uint32_t t = 0; t < q.count; ++t) {
                 const token& k = tokens_[(q.start + t) % max_tokens_];
-                detail::put_u64(b, k.item_id);
-                detail::put_u32(b, detail::float_bits(k.fused_score));
-                detail::put_u32(b, detail::float_bits(k.rank_pct));
-                detail::put_u32(b, k.level);
+                w.u64(k.item_id);
+                w.f32(k.fused_score);
+                w.f32(k.rank_pct);
+                w.u32(k.level);
             }
         }
-        detail::put_u32(b, detail::crc32(b.data(), b.size()));
+        w.finish();
     }
 
     std::vector<std::uint8_t> serialize() const {
@@ -314,26 +262,23 @@ public:
 
     static partial_order_state deserialize(span<const std::uint8_t> bytes) {
         constexpr const char* where = "partial_order_state::deserialize: ";
-        check(bytes.data() != nullptr || bytes.empty(), where, "null data");
-        detail::byte_reader in(bytes);
-        in.need(4, "magic");
-        const std::uint64_t magic = in.get(4, "magic");
-        check(magic == (0x54534F50ull), where, "bad magic at byte offset 0 (not a poem partial-order state)");
-        const auto version = static_cast<std::uint16_t>(in.get(2, "version"));
+        byte_reader in(bytes, "partial_order_state::deserialize");
+        in.expect_magic("POST", 4, "poem partial-order state");
+        const auto version = in.u16("version");
         check(version == format_version, where, "unsupported format version ", version, " at byte offset 4 (this ",
               "build reads version ", format_version, ")");
-        const auto reserved = in.get(2, "reserved");
+        const auto reserved = in.u16("reserved");
         check(reserved == 0, where, "reserved field at byte offset 6 is ", reserved, ", expected 0");
-        const std::uint64_t max_tokens = in.get(4, "max_tokens");
+        const std::uint64_t max_tokens = in.u32("max_tokens");
         check(max_tokens >= 1 && max_tokens <= max_tokens_limit, where, "max_tokens = ", max_tokens,
               " at byte offset 8, expected 1..", max_tokens_limit);
-        const std::uint64_t max_requests = in.get(4, "max_requests");
+        const std::uint64_t max_requests = in.u32("max_requests");
         check(max_requests >= 1 && max_requests <= max_requests_limit, where, "max_requests = ", max_requests,
               " at byte offset 12, expected 1..", max_requests_limit);
-        const std::uint64_t n_req = in.get(4, "request count");
+        const std::uint64_t n_req = in.u32("request count");
         check(n_req <= max_requests, where, "request count ", n_req, " at byte offset 16 exceeds max_requests ",
               max_requests);
-        const std::uint64_t n_tok = in.get(4, "token count");
+        const std::uint64_t n_tok = in.u32("token count");
         check(n_tok <= max_tokens, where, "token count ", n_tok, " at byte offset 20 exceeds max_tokens ",
               max_tokens);
         check(n_tok >= n_req, where, "token count ", n_tok, " at byte offset 20 is below the request count ", n_req);
@@ -342,18 +287,15 @@ public:
               "announces ", total);
         check(bytes.size() == total, where, total, " bytes expected, ", bytes.size() - total,
               " trailing bytes from byte offset ", total);
-        std::uint32_t stored_crc = 0;
-        for (int i = 0; i < 4; ++i) stored_crc |= std::uint32_t(bytes[total - 4 + i]) << (8 * i);
-        check(stored_crc == detail::crc32(bytes.data(), total - 4), where, "checksum mismatch (CRC-32 at byte ",
-              "offset ", total - 4, "): the bytes are corrupt");
+        in.verify_crc32();
 
         partial_order_state s(static_cast<std::size_t>(max_tokens), static_cast<std::size_t>(max_requests));
         std::uint64_t sum = 0;
         std::int64_t prev_time = std::numeric_limits<std::int64_t>::min();
         for (std::uint64_t r = 0; r < n_req; ++r) {
             const std::size_t at = in.offset();
-            const auto time = static_cast<std::int64_t>(in.get(8, "request_time"));
-            const std::uint64_t count = in.get(4, "request token count");
+            const auto time = in.i64("request_time");
+            const std::uint64_t count = in.u32("request token count");
             check(time >= prev_time, where, "request ", r, " at byte offset ", at, " is older than the one before");
             check(count >= 1 && count <= n_tok - sum, where, "request ", r, " at byte offset ", at + 8, " has ",
                   count, " tokens, ", n_tok - sum, " left to assign");
@@ -364,11 +306,12 @@ public:
         check(sum == n_tok, where, "requests hold ", sum, " tokens, the header at byte offset 20 says ", n_tok);
         for (std::uint64_t t = 0; t < n_tok; ++t) {
             token& k = s.tokens_[t];
-            k.item_id = in.get(8, "item_id");
-            k.fused_score = detail::bits_float(static_cast<std::uint32_t>(in.get(4, "fused_score")));
-            k.rank_pct = detail::bits_float(static_cast<std::uint32_t>(in.get(4, "rank_pct")));
-            k.level = static_cast<std::uint32_t>(in.get(4, "level"));
+            k.item_id = in.u64("item_id");
+            k.fused_score = in.f32("fused_score");
+            k.rank_pct = in.f32("rank_pct");
+            k.level = in.u32("level");
         }
+        in.expect_end();
         s.req_size_ = static_cast<std::size_t>(n_req);
         s.tok_size_ = static_cast<std::size_t>(n_tok);
         return s;
