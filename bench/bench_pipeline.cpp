@@ -79,7 +79,7 @@ poem_bench::rotating<request> requests(std::size_t n) {
 // A user seen for a while: 40 earlier requests in the state, 400 engagement events in the log, so
 // both sequences are full (100 real tokens each).
 poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t n, poem::workspace& ws) {
-    poem::user_history u = ranker.new_user();
+    poem::user_history u = ranker.new_user(1);
     poem::rng g(7);
     poem::ranked_request out;
     auto reqs = requests(n);
@@ -88,9 +88,15 @@ poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t n, 
         ranker.rank(u, 1000 * t, q.ids, poem::matrix_view<const float>(q.scores.data(), k_objectives, n), ws, out);
         ranker.record(u, out, ws);
     }
-    for (std::int64_t e = 0; e < 400; ++e)
-        ranker.log(u, {g.below(1000000), 100 * e, 30.0f * g.uniform_float(), 30.0f, g.uniform_float() < 0.5f,
-                       false, false});
+    for (std::int64_t t = 0; t < 400; ++t) {
+        poem::engagement_event e;
+        e.item_id = g.below(1000000);
+        e.time = 100 * t;
+        e.play_time = 30.0f * g.uniform_float();
+        e.duration = 30.0f;
+        e.click = g.uniform_float() < 0.5f;
+        ranker.log(u, e);
+    }
     return u;
 }
 
@@ -214,7 +220,10 @@ void BM_pipeline_stage(benchmark::State& state) {
                 m.predict_into(cand, cv, pv, ws, poem::matrix_view<float>(o.scores.values.data(), n, m.outputs()));
                 break;
             }
-            default: ranker.record(user, o, ws); break;
+            default:
+                o.state = poem::ranked_request::status::ranked;  // the same request again: record() alone
+                ranker.record(user, o, ws);
+                break;
         }
         benchmark::ClobberMemory();
         now += 1;

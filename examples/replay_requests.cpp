@@ -5,12 +5,14 @@
 // AUC of the model on the sample's test-day exposures beside the upstream scores' own, and one
 // request's ranked candidates.
 //
-//   replay_requests [sample_dir] [--predictions FILE]
+//   replay_requests [sample_dir] [--model FILE] [--predictions FILE] [--histories FILE]
 //
 // sample_dir (default data/kuairand_sample) holds requests.csv and poem_model.safetensors, written by
 // `python -m poem_eval.run --export-sample` (python/poem_eval/sample.py documents the columns). The
-// ranker's settings mirror python/poem_eval/pipeline.py, which built the model's training data;
-// tests/test_replay.py checks that this replay and the Python one predict the same.
+// ranker is built from the model file alone: the file carries the serving config its training data was
+// built with. --predictions writes every candidate's outputs (CSV), --histories every user's history
+// bytes (u64 user id, u32 length, the bytes; by user id); tests/test_replay.py compares both with the
+// Python replay.
 //
 // Data: KuaiRand (Gao et al., CIKM 2022, https://kuairand.com), CC BY-SA 4.0; see the sample's README.
 #include <algorithm>
@@ -94,25 +96,6 @@ std::vector<row> read_rows(const std::string& path) {
     return rows;
 }
 
-// The settings of python/poem_eval/pipeline.py (fusion_spec, level_spec, PipelineConfig).
-poem::ranker_config pipeline_config() {
-    poem::ranker_config c;
-    using poem::normalization;
-    c.fusion.method = poem::fusion_method::weighted_rank;
-    c.fusion.objectives = {{poem::direction::higher_is_better, normalization::rank_pct, 1.0f},        // p_click
-                           {poem::direction::higher_is_better, normalization::rank_pct, 2.0f},        // p_long_view
-                           {poem::direction::higher_is_better, normalization::log1p_min_max, 1.0f}};  // watch s
-    c.levels.method = poem::level_method::pareto;
-    c.levels.directions = poem::directions_of(c.fusion);
-    c.levels.tiers = 4;
-    c.raw_features = {poem::raw_transform::identity, poem::raw_transform::identity, poem::raw_transform::log1p};
-    c.po_length = 32;
-    c.chrono_length = 32;
-    c.state_tokens = 128;
-    c.state_requests = 16;
-    return c;
-}
-
 // ROC AUC with ties counted 1/2; NaN when a class is missing.
 double auc(const std::vector<bool>& label, const std::vector<float>& score) {
     std::vector<std::size_t> idx(label.size());
@@ -139,22 +122,42 @@ double percentile(std::vector<double> v, double q) {
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+// Writes `data` to a temporary file beside `path`, then renames it over `path`: never a partial file.
+void write_file(const std::string& path, const std::string& data) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        poem::check(bool(f), tmp, ": cannot open for writing");
+        f.write(data.data(), static_cast<std::streamsize>(data.size()));
+        f.flush();
+        poem::check(bool(f), tmp, ": write failed");
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        poem::check(false, path, ": cannot rename ", tmp, " over it");
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
-    std::string dir = "data/kuairand_sample", predictions_path;
+    std::string dir = "data/kuairand_sample", model_path, predictions_path, histories_path;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--predictions" && i + 1 < argc) predictions_path = argv[++i];
+        else if (a == "--histories" && i + 1 < argc) histories_path = argv[++i];
+        else if (a == "--model" && i + 1 < argc) model_path = argv[++i];
         else if (!a.empty() && a[0] != '-') dir = a;
         else {
-            std::fprintf(stderr, "usage: %s [sample_dir] [--predictions FILE]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [sample_dir] [--model FILE] [--predictions FILE] [--histories FILE]\n",
+                         argv[0]);
             return 2;
         }
     }
+    if (model_path.empty()) model_path = dir + "/poem_model.safetensors";
     const std::vector<row> rows = read_rows(dir + "/requests.csv");
-    const poem::model model = poem::model::load(dir + "/poem_model.safetensors");
-    const poem::request_ranker ranker(model, pipeline_config());
+    const poem::model model = poem::model::load(model_path);
+    const poem::request_ranker ranker(model);  // the serving config the model was trained with
 
     std::map<std::int64_t, poem::user_history> users;
     poem::workspace ws;
@@ -178,7 +181,8 @@ int main(int argc, char** argv) try {
             scores[i] = r.p_click, scores[n + i] = r.p_long_view, scores[2 * n + i] = r.pred_watch_s;
         }
         auto it = users.find(rows[a].user);
-        if (it == users.end()) it = users.emplace(rows[a].user, ranker.new_user()).first;
+        if (it == users.end())
+            it = users.emplace(rows[a].user, ranker.new_user(static_cast<std::uint64_t>(rows[a].user))).first;
         poem::user_history& user = it->second;
 
         const auto t0 = std::chrono::steady_clock::now();
@@ -199,8 +203,15 @@ int main(int argc, char** argv) try {
         for (std::size_t i = a; i < b; ++i) {
             const row& r = rows[i];
             if (!r.exposed) continue;
-            ranker.log(user, {r.item, r.time + static_cast<std::int64_t>(r.time_offset_s), r.play_time_s, r.duration_s,
-                              r.click, r.like, r.follow});
+            poem::engagement_event e;
+            e.item_id = r.item;
+            e.time = r.time + static_cast<std::int64_t>(r.time_offset_s);
+            e.play_time = r.play_time_s;
+            e.duration = r.duration_s;
+            e.click = r.click;
+            e.like = r.like;
+            e.follow = r.follow;
+            ranker.log(user, e);
         }
         ++requests;
         a = b;
@@ -250,8 +261,7 @@ int main(int argc, char** argv) try {
     }
 
     if (!predictions_path.empty()) {
-        std::ofstream f(predictions_path);
-        poem::check(bool(f), predictions_path, ": cannot write");
+        std::ostringstream f;
         f << "request_id,item_id";
         for (const auto& h : mc.heads) f << ',' << h;
         f << '\n';
@@ -264,7 +274,21 @@ int main(int argc, char** argv) try {
             }
             f << '\n';
         }
+        write_file(predictions_path, f.str());
         std::printf("\npredictions of every candidate: %s\n", predictions_path.c_str());
+    }
+    if (!histories_path.empty()) {
+        std::string bytes;
+        std::vector<std::uint8_t> h;
+        for (const auto& [user, history] : users) {  // std::map: by user id
+            history.serialize(h);
+            unsigned char head[12];
+            poem::detail::put_le(poem::detail::put_le(head, static_cast<std::uint64_t>(user), 8), h.size(), 4);
+            bytes.append(reinterpret_cast<const char*>(head), sizeof head);
+            bytes.append(reinterpret_cast<const char*>(h.data()), h.size());
+        }
+        write_file(histories_path, bytes);
+        std::printf("user histories: %s\n", histories_path.c_str());
     }
     return 0;
 } catch (const std::exception& e) {

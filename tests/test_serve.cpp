@@ -1,7 +1,8 @@
-// serve/: request_ranker against the composition of the layers it calls (fuse, assign_levels, the
-// objective rows, both sequences, the forward pass, the final sort), its history contract (rank()
-// reads, record() and log() write; no request sees itself or a later one), the log's trimming, NaN
-// scores, config errors, determinism and threads sharing one ranker.
+// serve/: request_ranker by its properties (every candidate comes out once, no request sees itself, the
+// order follows the ranking head, the state after N requests is the state built by recording the same
+// selected tokens directly, the model never changes the inputs), its history contract (rank() reads,
+// record() and log() write), the seed derivation, the user_history byte format, the serving config
+// carried by the model file, NaN scores, config errors, determinism and threads sharing one ranker.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -52,7 +54,7 @@ enum class head0 {
 // A model with `n_objectives` rows and `chrono_feats` features per chronological token, random weights,
 // built in memory: no fixture has 2 objectives + 2 raw rows with at most one chrono feature.
 poem::model synthetic_model(std::size_t n_objectives, std::size_t chrono_feats, std::uint64_t seed,
-                            head0 first = head0::random) {
+                            head0 first = head0::random, const std::string& serving = "") {
     const std::size_t vocab = 97, d = 8, n_levels = 4, hidden = 12, heads = 3;
     const std::size_t tower_in = 3 * d + 3 + n_objectives;
     std::vector<std::pair<std::string, std::vector<std::size_t>>> tensors = {
@@ -76,6 +78,7 @@ poem::model synthetic_model(std::size_t n_objectives, std::size_t chrono_feats, 
     cfg["heads"] = {"long_view", "click", "watch_time"};
     cfg["use_po"] = true;
     header["__metadata__"]["poem_config"] = cfg.dump();
+    if (!serving.empty()) header["__metadata__"]["poem_serving"] = serving;
     poem::rng g(seed);
     std::vector<float> buffer;
     for (const auto& [name, shape] : tensors) {
@@ -150,12 +153,19 @@ void poison(request& r, std::uint64_t seed, std::uint64_t every = 7) {
 }
 
 poem::engagement_event event(std::uint64_t item, std::int64_t t, bool click) {
-    return {item, t, click ? 12.0f : 1.0f, 20.0f, click, false, false};
+    poem::engagement_event e;
+    e.item_id = item;
+    e.time = t;
+    e.play_time = click ? 12.0f : 1.0f;
+    e.duration = 20.0f;
+    e.click = click;
+    return e;
 }
 
 // A user with some requests recorded and some engagements logged, all before t = 1000.
-poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t k, poem::workspace& ws) {
-    poem::user_history u = ranker.new_user();
+poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t k, poem::workspace& ws,
+                             std::uint64_t user_id = 1) {
+    poem::user_history u = ranker.new_user(user_id);
     poem::ranked_request out;
     for (std::int64_t t = 0; t < 5; ++t) {
         const request r = make_request(k, 20 + 7 * std::size_t(t), 100 + std::uint64_t(t));
@@ -186,90 +196,6 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
     return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
-// What rank() should produce, computed from the layers directly.
-struct reference {
-    poem::fusion_result fused;
-    poem::levels_result levels;
-    std::vector<float> rank_pct, objectives, scores;
-    poem::po_sequence po;
-    poem::chrono_sequence chrono;
-    std::vector<std::uint32_t> order;
-};
-
-reference compose(const poem::request_ranker& ranker, const poem::user_history& u, std::int64_t now,
-                  const request& r) {
-    const auto& c = ranker.config();
-    const poem::model& m = ranker.model();
-    const std::size_t n = r.ids.size(), k = r.k, rows = k + c.raw_features.size();
-    poem::workspace ws;
-    reference ref;
-    ref.fused = poem::fuse(r.view(), c.fusion, ws);
-    ref.levels = poem::assign_levels(r.view(), ref.fused, c.levels, ws);
-    for (std::size_t i = 0; i < n; ++i) ref.rank_pct.push_back(1.0f - (float(ref.fused.fused_rank[i]) + 0.5f) / float(n));
-    ref.objectives.assign(ref.fused.normalized.begin(), ref.fused.normalized.end());
-    for (std::size_t j = 0; j < c.raw_features.size(); ++j)
-        for (std::size_t i = 0; i < n; ++i) {
-            const float x = r.scores[j * n + i];
-            float v = x;
-            if (!std::isfinite(x)) v = 0.0f;
-            else if (c.raw_features[j] == poem::raw_transform::log1p) v = std::log1p(x > 0.0f ? x : 0.0f);
-            ref.objectives.push_back(v);
-        }
-    ref.po = u.state.sequence(now, c.po_length);
-    ref.chrono = poem::build_chrono_sequence(u.log, now, c.chrono_length, c.engagement);
-    const std::size_t f = m.config().chrono_feats;
-    std::vector<float> chrono_feats;  // L x F: the play ratio, when the model takes it
-    if (f == 1) chrono_feats = ref.chrono.play_ratio;
-    ref.scores.resize(n * m.outputs());
-    m.predict_into({r.ids, ref.fused.fused, ref.rank_pct, ref.levels.level,
-                    poem::matrix_view<const float>(ref.objectives.data(), rows, n)},
-                   {ref.chrono.item_id, ref.chrono.age_seconds,
-                    poem::matrix_view<const float>(chrono_feats.data(), f ? c.chrono_length : 0, f), ref.chrono.mask},
-                   {ref.po.item_id, ref.po.fused_score, ref.po.rank_pct, ref.po.level, ref.po.age_seconds, ref.po.mask},
-                   ws, poem::matrix_view<float>(ref.scores.data(), n, m.outputs()));
-    // The order: the ranking head, best first, ties by index, non-finite last.
-    const std::size_t h = c.rank_head, cols = m.outputs();
-    ref.order.resize(n);
-    std::iota(ref.order.begin(), ref.order.end(), 0u);
-    std::stable_sort(ref.order.begin(), ref.order.end(), [&](std::uint32_t a, std::uint32_t b) {
-        const float x = ref.scores[a * cols + h], y = ref.scores[b * cols + h];
-        if (std::isfinite(x) != std::isfinite(y)) return std::isfinite(x);
-        return std::isfinite(x) && x > y;
-    });
-    return ref;
-}
-
-void require_matches(const poem::ranked_request& out, const reference& ref, const request& r, std::int64_t now) {
-    const std::size_t n = r.ids.size();
-    REQUIRE(out.time == now);
-    REQUIRE(out.size() == n);
-    REQUIRE(out.item_id == r.ids);
-    REQUIRE(same_bits(out.fused.fused, ref.fused.fused));
-    REQUIRE(out.fused.fused_rank == ref.fused.fused_rank);
-    REQUIRE(out.levels.level == ref.levels.level);
-    REQUIRE(same_bits(out.rank_pct, ref.rank_pct));
-    REQUIRE(same_bits(out.objectives, ref.objectives));
-    REQUIRE(out.po.length == ref.po.length);
-    REQUIRE(out.po.count == ref.po.count);
-    REQUIRE(out.po.item_id == ref.po.item_id);
-    REQUIRE(same_bits(out.po.fused_score, ref.po.fused_score));
-    REQUIRE(same_bits(out.po.rank_pct, ref.po.rank_pct));
-    REQUIRE(out.po.level == ref.po.level);
-    REQUIRE(same_bits(out.po.age_seconds, ref.po.age_seconds));
-    REQUIRE(out.po.request_index == ref.po.request_index);
-    REQUIRE(out.po.mask == ref.po.mask);
-    REQUIRE(out.chrono.length == ref.chrono.length);
-    REQUIRE(out.chrono.count == ref.chrono.count);
-    REQUIRE(out.chrono.item_id == ref.chrono.item_id);
-    REQUIRE(same_bits(out.chrono.age_seconds, ref.chrono.age_seconds));
-    REQUIRE(same_bits(out.chrono.play_ratio, ref.chrono.play_ratio));
-    REQUIRE(out.chrono.mask == ref.chrono.mask);
-    REQUIRE(out.scores.rows == n);
-    REQUIRE(out.scores.cols == 3);
-    REQUIRE(same_bits(out.scores.values, ref.scores));
-    REQUIRE(out.order == ref.order);
-}
-
 // `order` is a permutation of 0..N-1 by scores(., head) best first, ties by index, non-finite last.
 void require_sorted_permutation(const poem::ranked_request& out, std::size_t head) {
     const std::size_t n = out.size();
@@ -289,18 +215,19 @@ void require_sorted_permutation(const poem::ranked_request& out, std::size_t hea
     }
 }
 
-// record()'s contract, composed by hand: the request's quintuples with their levels, sampled by level
-// from rng(seed ^ request time), recorded into the state.
-std::vector<poem::quintuple> manual_sample(const poem::ranker_config& c, const poem::ranked_request& r) {
-    std::vector<poem::quintuple> tokens = poem::quintuples(r.item_id, r.time, r.fused);
-    poem::write_levels(tokens, r.levels);
-    poem::rng gen(c.seed ^ static_cast<std::uint64_t>(r.time));
-    return poem::sample_levels(tokens, c.levels, gen);
+// The per-level quotas of `c` summed over the levels of `r`: the most tokens record() can select.
+std::size_t quota_bound(const poem::ranker_config& c, const poem::ranked_request& r) {
+    std::size_t total = 0;
+    for (std::uint32_t l = 0; l < r.levels.count; ++l) {
+        const auto in_level = std::size_t(std::count(r.levels.level.begin(), r.levels.level.end(), l));
+        total += std::min<std::size_t>(c.levels.quota(l), in_level);
+    }
+    return total;
 }
 
 }  // namespace
 
-TEST_CASE("request_ranker: rank() is fusion, levels, feature rows, sequences, forward pass and sort, bit for bit") {
+TEST_CASE("request_ranker: every candidate comes out once, in the order of the ranking head, with inputs the model never changes") {
     using rt = poem::raw_transform;
     struct variant {
         const char* name;
@@ -337,13 +264,58 @@ TEST_CASE("request_ranker: rank() is fusion, levels, feature rows, sequences, fo
             if (poisoned) poison(r, n + v);
             CAPTURE(variants[v].name, n, poisoned);
             ranker.rank(u, 1000, r.ids, r.view(), ws, out);
-            const reference ref = compose(ranker, u, 1000, r);
-            require_matches(out, ref, r, 1000);
+            REQUIRE(out.state == poem::ranked_request::status::ranked);
+            REQUIRE(out.user_id == u.user_id);
+            REQUIRE(out.time == 1000);
+            REQUIRE(out.item_id == r.ids);
+            REQUIRE(out.fused.fused.size() == n);
+            REQUIRE(out.rank_pct.size() == n);
+            REQUIRE(out.levels.level.size() == n);
+            REQUIRE(out.objectives.size() == ranker.config().objective_rows() * n);
+            REQUIRE(out.scores.rows == n);
+            REQUIRE(out.scores.cols == ranker.model().outputs());
+            REQUIRE(out.tokens.size() == n);
+            for (std::size_t i = 0; i < n; ++i) {
+                REQUIRE(out.tokens[i].item_id == r.ids[i]);
+                REQUIRE(out.tokens[i].request_time == 1000);
+                REQUIRE(out.tokens[i].level == out.levels.level[i]);
+                REQUIRE(out.tokens[i].fused_score == out.fused.fused[i]);
+                REQUIRE(out.rank_pct[i] == 1.0f - (float(out.fused.fused_rank[i]) + 0.5f) / float(n));
+                REQUIRE(out.levels.level[i] < out.levels.count);
+            }
+            for (std::uint32_t l = 0; l < out.levels.count; ++l)  // levels are dense
+                REQUIRE(std::find(out.levels.level.begin(), out.levels.level.end(), l) != out.levels.level.end());
+            // The model reads the inputs and never shapes them: a ranker without one builds the same bits,
+            // and orders by fused score.
+            const poem::request_ranker bare(variants[v].c);
+            poem::ranked_request b;
+            bare.rank(u, 1000, r.ids, r.view(), ws, b);
+            REQUIRE(same_bits(b.fused.fused, out.fused.fused));
+            REQUIRE(b.levels.level == out.levels.level);
+            REQUIRE(same_bits(b.objectives, out.objectives));
+            REQUIRE(same_bits(b.rank_pct, out.rank_pct));
+            REQUIRE(b.po.item_id == out.po.item_id);
+            REQUIRE(same_bits(b.po.fused_score, out.po.fused_score));
+            REQUIRE(same_bits(b.po.age_seconds, out.po.age_seconds));
+            REQUIRE(b.po.mask == out.po.mask);
+            REQUIRE(b.chrono.item_id == out.chrono.item_id);
+            REQUIRE(same_bits(b.chrono.play_ratio, out.chrono.play_ratio));
+            REQUIRE(b.scores.cols == 0);
+            REQUIRE(b.order == out.fused.order);
+            // The features a training job reads: fused, rank percentile, level, then the objective rows.
+            const std::size_t rows = ranker.config().objective_rows();
+            std::vector<float> feats(n * (3 + rows));
+            poem::candidate_features(out, poem::matrix_view<float>(feats.data(), n, 3 + rows));
+            for (std::size_t i = 0; i < n; ++i) {
+                REQUIRE(feats[i * (3 + rows) + 0] == out.fused.fused[i]);
+                REQUIRE(feats[i * (3 + rows) + 2] == float(out.levels.level[i]));
+                for (std::size_t j = 0; j < rows; ++j) REQUIRE(feats[i * (3 + rows) + 3 + j] == out.objectives[j * n + i]);
+            }
             if (variants[v].c.po_length > 0) {
                 REQUIRE(out.po.count > 0);
                 REQUIRE(out.chrono.count > 0);
             }
-            for (float s : out.scores.values) REQUIRE(std::isfinite(s));
+            for (float x : out.scores.values) REQUIRE(std::isfinite(x));
             require_sorted_permutation(out, variants[v].c.rank_head);
         }
     }
@@ -370,7 +342,7 @@ TEST_CASE("request_ranker: an empty request ranks to nothing, still reads the hi
     REQUIRE(same_log(u.log, log_before));
 
     // A new user: empty sequences, all padding.
-    const poem::user_history fresh = ranker.new_user();
+    const poem::user_history fresh = ranker.new_user(2);
     ranker.rank(fresh, 0, r.ids, r.view(), ws, out);
     REQUIRE(out.po.count == 0);
     REQUIRE(out.chrono.count == 0);
@@ -408,7 +380,6 @@ TEST_CASE("request_ranker: the ranking head decides the order; ties keep candida
         std::vector<std::uint32_t> identity(70);
         std::iota(identity.begin(), identity.end(), 0u);
         REQUIRE(out.order == identity);
-        require_matches(out, compose(ranker, u, 1000, r), r, 1000);
     }
     SECTION("a head that overflows: finite outputs best first, then the non-finite ones in candidate order") {
         const poem::model m = synthetic_model(2, 1, 5, head0::overflow);
@@ -481,7 +452,6 @@ TEST_CASE("request_ranker: NaN and infinite scores: every candidate comes out, p
             for (float v : out.fused.fused) REQUIRE(std::isfinite(v));
             for (float v : out.scores.values) REQUIRE(std::isfinite(v));
             require_sorted_permutation(out, 0);
-            require_matches(out, compose(ranker, u, 1000, r), r, 1000);
         }
     }
 }
@@ -504,14 +474,20 @@ TEST_CASE("request_ranker: rank() reads the history; record() and log() are what
     REQUIRE(same_log(u.log, log_before));
     for (std::size_t i = 0; i < out.po.length; ++i) REQUIRE((out.po.mask[i] == 0 || out.po.item_id[i] < 1000));
 
-    // record(): exactly the state that the manual sample, recorded, gives.
-    const std::vector<poem::quintuple> sample = manual_sample(c, out);
+    // record(): the selected tokens are the request's own, within the per-level quotas, and the state
+    // is the old one with exactly those recorded.
+    ranker.record(u, out, ws);
+    const std::vector<poem::quintuple> sample = out.recorded;
     REQUIRE(!sample.empty());
-    REQUIRE(sample.size() <= c.po_length);
+    REQUIRE(sample.size() <= quota_bound(c, out));
+    for (const poem::quintuple& q : sample)
+        REQUIRE(std::any_of(out.tokens.begin(), out.tokens.end(), [&](const poem::quintuple& t) {
+            return t.item_id == q.item_id && t.level == q.level && t.fused_score == q.fused_score;
+        }));
     poem::partial_order_state want = poem::partial_order_state::deserialize(state_before);
     want.record(sample);
-    ranker.record(u, out, ws);
     REQUIRE(bytes_of(u.state) == bytes_of(want));
+    REQUIRE_THROWS_WITH(ranker.record(u, out, ws), Contains("already recorded"));
     REQUIRE(u.state.request_time(u.state.request_count() - 1) == 1000);
     REQUIRE(same_log(u.log, log_before));  // record() leaves the log alone
 
@@ -555,7 +531,7 @@ TEST_CASE("request_ranker: the chronological sequence is the newest engaged even
     auto c = config(2);
     c.log_capacity = 1000;  // no trimming here
     const poem::request_ranker ranker(small_model(), c);
-    poem::user_history u = ranker.new_user();
+    poem::user_history u = ranker.new_user(2);
     poem::rng g(77);
     std::vector<poem::engagement_event> all;  // everything logged: the reference reads this, untrimmed
     for (std::uint64_t i = 0; i < 120; ++i) {  // not in time order; repeated times and items
@@ -612,7 +588,7 @@ TEST_CASE("request_ranker: the log keeps engaged events only, the newest log_cap
         auto c = config(2);
         c.log_capacity = cap;
         const poem::request_ranker ranker(small_model(), c);
-        poem::user_history u = ranker.new_user();
+        poem::user_history u = ranker.new_user(2);
         std::vector<std::uint64_t> kept;  // the expected log's item ids
         for (std::uint64_t i = 0; i < 14 * cap; ++i) {
             const bool engaged = i % 2 == 0;
@@ -631,7 +607,7 @@ TEST_CASE("request_ranker: the log keeps engaged events only, the newest log_cap
         auto c = config(2);
         c.log_capacity = c.chrono_length;
         const poem::request_ranker ranker(small_model(), c);
-        poem::user_history u = ranker.new_user();
+        poem::user_history u = ranker.new_user(2);
         ranker.log(u, event(42, 1, true));
         for (std::int64_t t = 2; t < 100; ++t) ranker.log(u, event(7, t, false));
         poem::workspace ws;
@@ -653,10 +629,10 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
     };
     throws(m, config(2, {rt::identity}), "raw_features: 1 transforms for 2 objectives");
     throws(four_row_model(), config(2, {rt::identity, rt::log1p, rt::log1p}), "raw_features: 3 transforms");
-    throws(m, config(3), "the model takes 2 objective rows, the config gives 3");
-    throws(m, config(1), "the model takes 2 objective rows, the config gives 1");
-    throws(m, config(2, {rt::identity, rt::identity}), "the config gives 4");
-    throws(four_row_model(), config(2), "the model takes 4 objective rows, the config gives 2");
+    throws(m, config(3), "takes 2 objective rows; the config gives 3 (fusion.objectives) + 0 (raw_features)");
+    throws(m, config(1), "takes 2 objective rows; the config gives 1 (fusion.objectives)");
+    throws(m, config(2, {rt::identity, rt::identity}), "the config gives 2 (fusion.objectives) + 2 (raw_features)");
+    throws(four_row_model(), config(2), "takes 4 objective rows; the config gives 2");
     auto c = config(2);
     c.rank_head = 3;
     throws(m, c, "rank_head = 3");
@@ -664,8 +640,8 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
     c.log_capacity = 8;  // chrono_length 9
     throws(m, c, "log_capacity (8) < chrono_length (9)");
     c = config(2);
-    c.po_length = poem::max_chrono_length + 1;
-    throws(m, c, "sequence lengths");
+    c.po_length = poem::max_sequence_length + 1;
+    throws(m, c, "ranker_config.po_length");
     c = config(2);
     c.levels.directions.pop_back();
     throws(m, c, "level_spec.directions");
@@ -688,7 +664,7 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
     const poem::request_ranker ranker(m, config(2));
     poem::workspace ws;
     poem::ranked_request out;
-    const poem::user_history u = ranker.new_user();
+    const poem::user_history u = ranker.new_user(2);
     const request r = make_request(2, 10, 1);
     REQUIRE_THROWS_AS(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 1, 10), ws, out),
                       poem::error);
@@ -700,14 +676,14 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
                         Contains("expected 2 objectives x 9"));
 }
 
-TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weighted level sampling too)") {
+TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weighted level selection too)") {
     auto c = config(2);
     c.levels.policy = poem::sample_policy::weighted;
     c.seed = 99;
     const poem::request_ranker a(small_model(), c), b(small_model(), c);
     poem::workspace wa, wb;
-    poem::user_history ua = a.new_user(), ub = b.new_user();
-    poem::partial_order_state manual(c.state_tokens, c.state_requests);
+    poem::user_history ua = a.new_user(5), ub = b.new_user(5);
+    poem::partial_order_state direct(c.state_tokens, c.state_requests);
     poem::ranked_request oa, ob;
     for (std::int64_t t = 0; t < 12; ++t) {
         const request r = make_request(2, 25 + std::size_t(t), 500 + std::uint64_t(t));
@@ -716,16 +692,18 @@ TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weight
         REQUIRE(same_bits(oa.scores.values, ob.scores.values));
         REQUIRE(oa.order == ob.order);
         REQUIRE(oa.po.item_id == ob.po.item_id);
-        manual.record(manual_sample(c, oa));
         a.record(ua, oa, wa);
         b.record(ub, ob, wb);
-        REQUIRE(bytes_of(ua.state) == bytes_of(ub.state));
-        REQUIRE(bytes_of(ua.state) == bytes_of(manual));  // the sample is drawn from rng(seed ^ request time)
+        REQUIRE(oa.recorded.size() <= quota_bound(c, oa));
+        direct.record(oa.recorded);  // the state after N requests: the selected tokens, recorded directly
+        REQUIRE(ua == ub);
+        REQUIRE(bytes_of(ua.state) == bytes_of(direct));
+        REQUIRE(ua.requests_recorded == std::uint64_t(t + 1));
     }
     // Another seed draws other samples (12 requests of 25+ candidates: equal states would be a fluke).
     c.seed = 100;
     const poem::request_ranker other(small_model(), c);
-    poem::user_history uo = other.new_user();
+    poem::user_history uo = other.new_user(5);
     poem::ranked_request oo;
     for (std::int64_t t = 0; t < 12; ++t) {
         const request r = make_request(2, 25 + std::size_t(t), 500 + std::uint64_t(t));
@@ -733,6 +711,53 @@ TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weight
         other.record(uo, oo, wa);
     }
     REQUIRE(bytes_of(uo.state) != bytes_of(ua.state));
+}
+
+TEST_CASE("request_seed: one stream per (seed, user, time, ordinal), whatever the thread or replay order") {
+    // Every input moves the seed.
+    const std::uint64_t s = poem::request_seed(1, 2, 3, 4);
+    REQUIRE(s == poem::request_seed(1, 2, 3, 4));
+    REQUIRE(s != poem::request_seed(0, 2, 3, 4));
+    REQUIRE(s != poem::request_seed(1, 3, 3, 4));
+    REQUIRE(s != poem::request_seed(1, 2, 4, 4));
+    REQUIRE(s != poem::request_seed(1, 2, 3, 5));
+    // Two users ranked in the same second, and one user twice in a second, draw distinct streams.
+    std::vector<std::uint64_t> seeds;
+    for (std::uint64_t user = 0; user < 64; ++user)
+        for (std::uint64_t ordinal = 0; ordinal < 16; ++ordinal) seeds.push_back(poem::request_seed(7, user, 1000, ordinal));
+    std::sort(seeds.begin(), seeds.end());
+    REQUIRE(std::adjacent_find(seeds.begin(), seeds.end()) == seeds.end());
+
+    // Replaying users interleaved in any order, on any number of threads, gives each the same history.
+    auto c = config(2);
+    c.levels.policy = poem::sample_policy::weighted;
+    c.seed = 3;
+    const poem::request_ranker ranker(small_model(), c);
+    auto replay = [&](const std::vector<std::uint64_t>& users_in_order) {
+        std::vector<poem::user_history> users;
+        for (std::uint64_t id = 0; id < 4; ++id) users.push_back(ranker.new_user(id));
+        poem::workspace ws;
+        poem::ranked_request out;
+        std::vector<std::size_t> next(4, 0);
+        for (std::uint64_t id : users_in_order) {
+            const std::size_t step = next[id]++;
+            // All users see the same requests at the same times: only the user id tells them apart.
+            const request r = make_request(2, 30, 700 + step);
+            ranker.rank(users[id], 100 * std::int64_t(step / 2), r.ids, r.view(), ws, out);
+            ranker.record(users[id], out, ws);
+        }
+        std::vector<std::vector<std::uint8_t>> bytes;  // the partial-order states: the user ids aside
+        for (const auto& u : users) bytes.push_back(bytes_of(u.state));
+        return bytes;
+    };
+    std::vector<std::uint64_t> by_user, round_robin;
+    for (std::uint64_t id = 0; id < 4; ++id)
+        for (int i = 0; i < 8; ++i) by_user.push_back(id);
+    for (int i = 0; i < 8; ++i)
+        for (std::uint64_t id = 4; id-- > 0;) round_robin.push_back(id);
+    const auto x = replay(by_user), y = replay(round_robin);
+    REQUIRE(x == y);
+    REQUIRE(x[0] != x[1]);  // same requests, same times, another user: another sample
 }
 
 TEST_CASE("request_ranker: threads sharing one ranker, a workspace and a ranked_request each, match serial runs") {
@@ -773,8 +798,149 @@ TEST_CASE("request_ranker: bad state bounds and unknown raw transforms are refus
     REQUIRE_THROWS_WITH(poem::request_ranker(small_model(), c), Contains("unknown transform 7"));
     c = config(2);
     c.state_tokens = 0;
-    REQUIRE_THROWS_WITH(poem::request_ranker(small_model(), c), Contains("max_tokens"));
+    REQUIRE_THROWS_WITH(poem::request_ranker(small_model(), c), Contains("ranker_config.state_tokens"));
     c = config(2);
     c.state_requests = 0;
-    REQUIRE_THROWS_WITH(poem::request_ranker(small_model(), c), Contains("max_requests"));
+    REQUIRE_THROWS_WITH(poem::request_ranker(small_model(), c), Contains("ranker_config.state_requests"));
+}
+
+TEST_CASE("request_ranker: record() refuses a request that did not complete, one already recorded, another user's") {
+    const poem::request_ranker ranker(small_model(), config(2));
+    poem::workspace ws;
+    poem::user_history u = warm_user(ranker, 2, ws), v = warm_user(ranker, 2, ws, 9);
+    poem::ranked_request out;
+    REQUIRE_THROWS_WITH(ranker.record(u, out, ws), Contains("no completed rank()"));  // none ran
+    const request good = make_request(2, 20, 1);
+    ranker.rank(u, 1000, good.ids, good.view(), ws, out);
+    REQUIRE_THROWS_WITH(ranker.record(v, out, ws), Contains("ranked for user 1, not 9"));
+    // A rank() that throws leaves nothing to record: never the previous request again.
+    const auto before = u.serialize();
+    REQUIRE_THROWS_AS(ranker.rank(u, 1001, good.ids, poem::matrix_view<const float>(good.scores.data(), 1, 20), ws, out),
+                      poem::error);
+    REQUIRE(out.state == poem::ranked_request::status::empty);
+    REQUIRE_THROWS_WITH(ranker.record(u, out, ws), Contains("no completed rank()"));
+    REQUIRE(u.serialize() == before);
+}
+
+TEST_CASE("user_history: one checksummed record; round trips; every truncation and corruption is refused") {
+    const poem::request_ranker ranker(small_model(), config(2));
+    poem::workspace ws;
+    poem::user_history u = warm_user(ranker, 2, ws, 0xFEEDFACECAFEBEEFull);
+    REQUIRE(u.state.request_count() > 0);
+    REQUIRE(!u.log.empty());
+    const std::vector<std::uint8_t> bytes = u.serialize();
+    const poem::user_history back = poem::user_history::deserialize(bytes);
+    REQUIRE(back == u);
+    REQUIRE(back.user_id == 0xFEEDFACECAFEBEEFull);
+    REQUIRE(back.requests_recorded == u.requests_recorded);
+    REQUIRE(bytes_of(back.state) == bytes_of(u.state));
+    REQUIRE(same_log(back.log, u.log));
+    // The restored history ranks exactly as the original.
+    const request r = make_request(2, 40, 3);
+    poem::ranked_request a, b;
+    ranker.rank(u, 2000, r.ids, r.view(), ws, a);
+    ranker.rank(back, 2000, r.ids, r.view(), ws, b);
+    REQUIRE(same_bits(a.scores.values, b.scores.values));
+    REQUIRE(a.po.item_id == b.po.item_id);
+    REQUIRE(a.chrono.item_id == b.chrono.item_id);
+    REQUIRE(poem::user_history::deserialize(ranker.new_user(3).serialize()) == ranker.new_user(3));
+
+    for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+        CAPTURE(cut);
+        REQUIRE_THROWS_AS(poem::user_history::deserialize(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(cut))),
+                          poem::error);
+    }
+    auto longer = bytes;
+    longer.push_back(0);
+    REQUIRE_THROWS_AS(poem::user_history::deserialize(longer), poem::error);
+    for (std::size_t at = 0; at < bytes.size(); ++at)
+        for (std::uint8_t flip : {0x01, 0x80}) {
+            auto bad = bytes;
+            bad[at] ^= flip;
+            CAPTURE(at, int(flip));
+            REQUIRE_THROWS_AS(poem::user_history::deserialize(bad), poem::error);
+        }
+    // Forged bytes with a valid checksum: the structure is still checked, and nothing crashes.
+    std::size_t refused = 0;
+    for (std::size_t at = 0; at + 4 < bytes.size(); ++at) {
+        auto bad = bytes;
+        bad[at] ^= 0x5A;
+        const std::uint32_t crc = poem::crc32(bad.data(), bad.size() - 4);
+        for (int i = 0; i < 4; ++i) bad[bad.size() - 4 + std::size_t(i)] = std::uint8_t(crc >> (8 * i));
+        try {
+            const auto h = poem::user_history::deserialize(bad);
+            REQUIRE(h.serialize() == bad);  // accepted bytes are a history that writes the same bytes
+        } catch (const poem::error&) {
+            ++refused;
+        }
+    }
+    REQUIRE(refused > 0);
+    CHECK_THROWS_WITH(poem::user_history::deserialize(std::vector<std::uint8_t>{'P', 'O', 'U'}), Contains("CRC-32"));
+    auto magic = bytes;
+    magic[0] = 'X';
+    const std::uint32_t crc = poem::crc32(magic.data(), magic.size() - 4);
+    for (int i = 0; i < 4; ++i) magic[magic.size() - 4 + std::size_t(i)] = std::uint8_t(crc >> (8 * i));
+    CHECK_THROWS_WITH(poem::user_history::deserialize(magic), Contains("magic"));
+}
+
+TEST_CASE("ranker_config: JSON round trip, strict fields, and the serving config a model file carries") {
+    using rt = poem::raw_transform;
+    auto c = config(2, {rt::identity, rt::log1p});
+    c.levels.policy = poem::sample_policy::weighted;
+    c.levels.gap_rel = inf_f;
+    c.fusion.objectives[1].weight = 0.1f;  // not exact in decimal: must round-trip by bits
+    c.seed = 0xFFFFFFFFFFFFFFFFull;
+    const std::string text = poem::to_json(c);
+    const poem::ranker_config back = poem::ranker_config_from_json(text);
+    REQUIRE(poem::first_difference(c, back).empty());
+    REQUIRE(poem::to_json(back) == text);
+    REQUIRE(back.fusion.objectives[1].weight == 0.1f);
+    REQUIRE(back.seed == c.seed);
+
+    auto edited = [&](const std::function<void(nlohmann::json&)>& edit) {
+        nlohmann::json j = nlohmann::json::parse(text);
+        edit(j);
+        return j.dump();
+    };
+    auto refused = [&](const std::string& t, const char* what) {
+        CAPTURE(what);
+        REQUIRE_THROWS_AS(poem::ranker_config_from_json(t, "f.safetensors"), poem::error);
+        REQUIRE_THROWS_WITH(poem::ranker_config_from_json(t, "f.safetensors"), Contains(what));
+    };
+    refused(edited([](nlohmann::json& j) { j.erase("po_length"); }), "ranker_config.po_length is missing");
+    refused(edited([](nlohmann::json& j) { j["levels"]["colour"] = 1; }), "unknown field ranker_config.levels.colour");
+    refused(edited([](nlohmann::json& j) { j["fusion"]["method"] = "magic"; }), "ranker_config.fusion.method is not one of");
+    refused(edited([](nlohmann::json& j) { j["fusion"]["objectives"][1]["normalization"] = 7; }),
+            "ranker_config.fusion.objectives[1].normalization");
+    refused(edited([](nlohmann::json& j) { j["raw_features"][0] = "square"; }), "ranker_config.raw_features[0]");
+    refused(edited([](nlohmann::json& j) { j["seed"] = -1; }), "ranker_config.seed");
+    refused(edited([](nlohmann::json& j) { j["version"] = 2; }), "version 2");
+    refused(edited([](nlohmann::json& j) { j["state_tokens"] = 0; }), "ranker_config.state_tokens");
+    refused(edited([](nlohmann::json& j) { j["levels"]["directions"] = {"higher_is_better"}; }), "level_spec.directions");
+    refused("[1, 2", "not valid JSON");
+    refused(std::string(100000, '[') + std::string(100000, ']'), "nested deeper than");
+    refused("{\"fusion\": " + std::string(5000, '[') + std::string(5000, ']') + "}", "nested deeper than");
+
+    SECTION("a ranker from the model file alone; a config that contradicts it names the field") {
+        const poem::model m = synthetic_model(4, 1, 17, head0::random, text);
+        const poem::request_ranker from_file(m);
+        REQUIRE(poem::to_json(from_file.config()) == text);
+        auto same = c;
+        same.rank_head = 2;  // which head orders the candidates, and the log bound, may differ
+        same.log_capacity = 500;
+        REQUIRE_NOTHROW(poem::request_ranker(m, same));
+        auto other = c;
+        other.levels.method = poem::level_method::fused_tiers;
+        REQUIRE_THROWS_WITH(poem::request_ranker(m, other), Contains("ranker_config.levels.method: differs"));
+        other = c;
+        other.raw_features = {rt::log1p, rt::log1p};
+        REQUIRE_THROWS_WITH(poem::request_ranker(m, other), Contains("ranker_config.raw_features: differs"));
+        other = c;
+        other.seed = 1;
+        REQUIRE_THROWS_WITH(poem::request_ranker(m, other), Contains("ranker_config.seed: differs"));
+        // A model without a serving config needs one given.
+        REQUIRE_THROWS_WITH(poem::request_ranker(four_row_model()), Contains("carries no 'poem_serving'"));
+        REQUIRE_THROWS_WITH(poem::request_ranker(synthetic_model(4, 1, 17, head0::random, "{}")),
+                            Contains("ranker_config.version is missing"));
+    }
 }

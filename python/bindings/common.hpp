@@ -52,5 +52,6 @@ void bind_fusion(py::module_& m);
 void bind_model(py::module_& m);
 void bind_order(py::module_& m);
 void bind_sample(py::module_& m);
+void bind_serve(py::module_& m);
 
 }  // namespace poem_py

@@ -12,4 +12,5 @@ PYBIND11_MODULE(poem, m) {
     poem_py::bind_order(m);
     poem_py::bind_sample(m);
     poem_py::bind_model(m);
+    poem_py::bind_serve(m);
 }

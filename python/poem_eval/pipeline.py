@@ -1,13 +1,16 @@
 """POEM's inputs for the KuaiRand evaluation, built with poem's C++ calls (the `poem` module).
 
-Requests are replayed in time order. For each request of user u at time t:
-  1. fusion of the upstream scores (3 x N) and the request's levels (Pareto, or fused-score tiers);
+Requests are replayed in time order through poem.RequestRanker, the C++ orchestration that serves
+(there is no second implementation here). For each request of user u at time t:
+  1. fusion of the upstream scores (3 x N), the request's levels (Pareto, or fused-score tiers) and the
+     model's candidate features;
   2. the partial-order sequence from u's state, which holds only earlier requests (no look-ahead),
      and the chronological sequence of u's engagements before t;
   3. for training requests, hierarchical samples: tiers of the candidates (strong positives,
      system-favoured, other candidates), graph-mined hard negatives and popularity negatives, and the
      margin pairs between tiers;
-  4. then the request's sampled quintuples go into u's state, and its exposures into u's log.
+  4. then the request's selected quintuples go into u's state (RequestRanker.record) and its exposures
+     into u's log (RequestRanker.log).
 The item graph is built from the engagements of the upstream days only, so no later day leaks in.
 
 The output is a flat set of numpy arrays (rows of every request back to back, `row_offsets`), what
@@ -82,81 +85,72 @@ def build_graph(poem, data: EvalData):
                                 data.log_time_s[sel].astype(np.int64), n_items, cfg)
 
 
-N_CAND_OBJECTIVES = 6  # the model's per-candidate "objective" features: 3 normalised + 3 raw scores
+RAW_FEATURES = ("identity", "identity", "log1p")  # the raw rows beside the normalised ones (watch time: log1p)
+N_CAND_OBJECTIVES = 6  # the model's per-candidate "objective" rows: 3 normalised + 3 raw scores
 
 
-def candidate_features(scores: np.ndarray, fused: dict, levels: np.ndarray) -> np.ndarray:
-    """N x (3 + 6) candidate features: fused score, fused rank percentile, level, the three objectives
-    normalised within the request, then the raw scores (p_click, p_long_view, log1p(watch s)).
-
-    The normalised ones say how a candidate compares with the rest of its request; the raw ones keep
-    what normalising drops, how good it is in absolute terms, which is what a label across requests
-    (AUC) depends on. The C++ replay (examples/replay_requests.cpp) builds the same matrix."""
-    n = scores.shape[1]
-    with np.errstate(invalid="ignore"):
-        raw = np.stack([scores[0], scores[1], np.log1p(np.maximum(scores[2], 0.0))])
-    raw[~np.isfinite(raw)] = 0.0  # as the C++ ranker: a non-finite score enters as 0
-    return np.concatenate([fused["fused"][:, None], (1.0 - (fused["fused_rank"] + 0.5) / n)[:, None],
-                           levels[:, None].astype(np.float32), fused["normalized"].T, raw.T], axis=1).astype(np.float32)
+def ranker_config(poem, cfg: PipelineConfig):
+    """The serving configuration of the evaluation's models: what poem.RequestRanker builds from a request
+    (fusion, levels, raw rows, sequence lengths, state bounds, engagement rule, seed). The exported model
+    carries it (metadata "poem_serving"), so the C++ demo serves with exactly it."""
+    return poem.RankerConfig(fusion_spec(poem), level_spec(poem, cfg),
+                             raw_features=[getattr(poem.RawTransform, r) for r in RAW_FEATURES],
+                             po_length=cfg.lp, chrono_length=cfg.lc, state_tokens=cfg.state_tokens,
+                             state_requests=cfg.state_requests, engagement=poem.EngagementRule(), seed=cfg.seed)
 
 
 class Replayer:
-    """What serving holds per user, replayed in time order: the Python twin of poem::request_ranker.
+    """Requests replayed in time order through poem.RequestRanker, the C++ code that serves.
 
-    request() reads a user's state and log and returns one request's fusion, levels, candidate
-    features and sequences; record() then adds the request's sampled quintuples to the state and its
-    exposures to the log. Calling them in that order, request by request, is what keeps look-ahead out."""
+    rank() reads a user's history (never the request itself) and returns the bound RankedRequest: fusion,
+    levels, the model's candidate features and both sequences; record() then adds the request's selected
+    quintuples to the user's state and its exposures to the user's log. Calling them in that order,
+    request by request, keeps look-ahead out. With `model` (a poem.Model) the ranker also scores, with the
+    model file's own serving config unless `config` is given."""
 
-    def __init__(self, cfg: PipelineConfig):
+    def __init__(self, cfg: PipelineConfig = None, model=None, config=None):
         self.poem = _poem()
-        self.cfg = cfg
-        self.fspec, self.lspec = fusion_spec(self.poem), level_spec(self.poem, cfg)
+        self.cfg = cfg or PipelineConfig()
+        if model is not None:
+            self.ranker = self.poem.RequestRanker(model, config) if config is not None else self.poem.RequestRanker(model)
+        else:
+            self.ranker = self.poem.RequestRanker(config if config is not None else ranker_config(self.poem, self.cfg))
+        self.config = self.ranker.config
         self.ws = self.poem.Workspace()
-        self.rule = self.poem.EngagementRule()
-        self.states, self.logs = {}, {}
+        self.users = {}
 
-    def request(self, u: int, t: int, items: np.ndarray, scores: np.ndarray, sequences: bool = True) -> dict:
-        poem, cfg = self.poem, self.cfg
-        items = np.ascontiguousarray(items, np.uint64)
-        scores = np.ascontiguousarray(scores, np.float32)
-        fused = poem.fuse(scores, self.fspec, self.ws)
-        levels = poem.assign_levels(scores, fused["fused"], self.lspec, self.ws)
-        out = dict(items=items, t=t, fused=fused, levels=levels)
-        if sequences:
-            state, log = self.states.get(u), self.logs.get(u)
-            out["feats"] = candidate_features(scores, fused, levels)
-            out["po"] = state.sequence(t, cfg.lp) if state is not None else None
-            out["ch"] = log.sequence(t, cfg.lc, self.rule) if log is not None else None
-        return out
+    def history(self, u: int):
+        h = self.users.get(u)
+        if h is None:
+            h = self.users[u] = self.ranker.new_user(u)
+        return h
 
-    def record(self, u: int, req: dict, seed: int, exposed=None):
-        """`exposed`: dict of the request's exposures (item, time, play, duration, click, like, follow)."""
-        poem, cfg = self.poem, self.cfg
-        state = self.states.get(u)
-        if state is None:
-            state = self.states[u] = poem.PartialOrderState(cfg.state_tokens, cfg.state_requests)
-        tokens = poem.quintuples(req["items"], req["t"], req["fused"], req["levels"])
-        state.record(poem.sample_levels(tokens, self.lspec, seed))
+    def rank(self, u: int, t: int, items: np.ndarray, scores: np.ndarray):
+        return self.ranker.rank(self.history(u), t, np.ascontiguousarray(items, np.uint64),
+                                np.ascontiguousarray(scores, np.float32), self.ws)
+
+    def record(self, u: int, ranked, exposed: dict = None):
+        """`exposed`: the request's exposures (item, time, play, duration, click, like, follow)."""
+        h = self.history(u)
+        self.ranker.record(h, ranked, self.ws)
         if exposed is not None and len(exposed["item"]):
-            log = self.logs.get(u)
-            if log is None:
-                log = self.logs[u] = poem.EngagementLog()
-            log.extend(exposed["item"].astype(np.uint64), exposed["time"].astype(np.int64),
-                       exposed["play"].astype(np.float32), exposed["duration"].astype(np.float32),
-                       exposed["click"].astype(bool), exposed["like"].astype(bool), exposed["follow"].astype(bool))
+            self.ranker.log(h, exposed["item"].astype(np.uint64), exposed["time"].astype(np.int64),
+                            exposed["play"].astype(np.float32), exposed["duration"].astype(np.float32),
+                            exposed["click"].astype(bool), exposed["like"].astype(bool), exposed["follow"].astype(bool))
 
-    def po_arrays(self, po):
-        L = self.cfg.lp
-        if po is None:
-            return np.zeros(L, np.uint64), np.zeros((L, 4), np.float32), np.zeros(L, np.uint8)
-        return po["item_id"], np.stack([po["fused_score"], po["rank_pct"], po["level"].astype(np.float32),
-                                        po["age_seconds"]], axis=1).astype(np.float32), po["mask"]
+    @staticmethod
+    def po_arrays(ranked):
+        """The partial-order sequence as the model's inputs: ids, L x 4 (fused, rank_pct, level, age), mask."""
+        po = ranked.po
+        feats = np.stack([po["fused_score"], po["rank_pct"], po["level"].astype(np.float32), po["age_seconds"]], axis=1)
+        return np.array(po["item_id"]), feats.astype(np.float32), np.array(po["mask"])
 
-    def chrono_arrays(self, ch):
-        L = self.cfg.lc
-        if ch is None:
-            return np.zeros(L, np.uint64), np.zeros((L, 2), np.float32), np.zeros(L, np.uint8)
-        return ch["item_id"], np.stack([ch["age_seconds"], ch["play_ratio"]], axis=1).astype(np.float32), ch["mask"]
+    @staticmethod
+    def chrono_arrays(ranked):
+        """The chronological sequence as the model's inputs: ids, L x 2 (age, play ratio), mask."""
+        ch = ranked.chrono
+        feats = np.stack([ch["age_seconds"], ch["play_ratio"]], axis=1)
+        return np.array(ch["item_id"]), feats.astype(np.float32), np.array(ch["mask"])
 
 
 def exposures(data: EvalData, r: int, idx: np.ndarray) -> dict:
@@ -192,11 +186,11 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
         t = int(data.req_time_s[r])
         sl = data.candidates(r)
         items = data.cand_item[sl].astype(np.uint64)
-        req = rp.request(u, t, items, scores[:, sl], sequences=split != SPLIT_UPSTREAM)
-        fused = req["fused"]
+        req = rp.rank(u, t, items, scores[:, sl])
+        fused_rank = np.array(req.fused_rank)
         if split != SPLIT_UPSTREAM:
             exposed = data.cand_exposed[sl].astype(bool)
-            feats = req["feats"]
+            feats = req.candidate_features()
             if split == SPLIT_TEST:
                 keep = np.flatnonzero(exposed)
                 rows_items, rows_cand, rows_feats = items[keep], sl.start + keep, feats[keep]
@@ -204,13 +198,13 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
                 pi = pj = np.zeros(0, np.int32)
                 pm = np.zeros(0, np.float32)
             else:
-                fav = fused["fused_rank"] < cfg.system_top_k
+                fav = fused_rank < cfg.system_top_k
                 rest = np.flatnonzero(~exposed & ~fav)
                 extra = rng.choice(rest, size=min(cfg.train_unexposed, len(rest)), replace=False) if len(rest) else rest
                 keep = np.sort(np.concatenate([np.flatnonzero(exposed | fav), extra]))
                 c = sl.start + keep
                 hs = poem.hierarchical_samples(
-                    items[keep].astype(np.uint32), fused["fused_rank"][keep].astype(np.uint32),
+                    items[keep].astype(np.uint32), fused_rank[keep].astype(np.uint32),
                     data.cand_long_view[c].astype(bool), data.cand_like[c].astype(bool),
                     data.cand_follow[c].astype(bool), data.cand_click[c].astype(bool),
                     data.cand_play_time_s[c].astype(np.float32),
@@ -224,8 +218,8 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
                 pi, pj, pm = hs["pair_i"], hs["pair_j"], hs["pair_margin"]
                 counts["hard_negatives"] += int(hs["tier_sizes"][3])
                 counts["random_negatives"] += int(hs["tier_sizes"][4])
-            po_ids, po_feats, po_mask = rp.po_arrays(req["po"])
-            ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req["ch"])
+            po_ids, po_feats, po_mask = rp.po_arrays(req)
+            ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req)
             counts["requests"] += 1
             counts["pairs"] += len(pi)
             counts["po_tokens"] += int(po_mask.sum())
@@ -239,7 +233,7 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
 
         # After the request: its sampled tokens go into the state, its exposures into the user's log.
         exp_idx = sl.start + np.flatnonzero(data.cand_exposed[sl])
-        rp.record(u, req, cfg.seed * 7_919 + r, exposures(data, r, exp_idx))
+        rp.record(u, req, exposures(data, r, exp_idx))
         if len(exp_idx):
             engaged = (data.cand_click[exp_idx] + data.cand_long_view[exp_idx] + data.cand_like[exp_idx]
                        + data.cand_follow[exp_idx]) > 0
@@ -264,4 +258,5 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
     res["is_train"] = data.req_split[res["req"]] == SPLIT_POEM_TRAIN
     res["counts"] = counts
     res["graph_edges"] = graph.num_edges
+    res["serving_config"] = rp.config.to_json()
     return res

@@ -166,7 +166,8 @@ def main(argv=None) -> int:
     if args.export_sample:
         from .sample import write_sample
         info = write_sample(res["data"], res["upstream_scores"], args.export_sample,
-                            model=res["models"].get(("poem", seeds[0])))
+                            model=res["models"].get(("poem", seeds[0])),
+                            serving_config=res["inputs"][VARIANTS["poem"]["levels"]]["serving_config"])
         print(f"demo sample: {info} in {args.export_sample}")
     return 0
 

@@ -10,18 +10,20 @@ candidate, with the upstream ranker's scores; the trained POEM model goes beside
   exposed (0/1: shown to the user; the others are popularity-drawn candidates), time_offset_s (the
   exposure's whole seconds after request start), play_time_s, duration_s, click, long_view, like, follow.
 
-replay_sample() replays such a directory with the `poem` bindings and poem_ref's PyTorch model, the
-same Replayer that built the training data: the reference that examples/replay_requests.cpp (the C++
-serving path) must match (tests/test_replay.py).
+replay_sample() replays such a directory through the bound poem.RequestRanker (the Replayer that built
+the training data) and scores it with the ranker's C++ forward pass and with poem_ref's PyTorch model;
+examples/replay_requests.cpp, the C++ host, must give the same predictions and user histories
+(tests/test_replay.py).
 
 Data: KuaiRand (Gao et al., CIKM 2022, https://kuairand.com), CC BY-SA 4.0.
 """
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .data import ATTRIBUTION, SPLIT_NAMES, SPLIT_TEST, EvalData
-from .pipeline import PipelineConfig, Replayer
+from .pipeline import Replayer
 
 COLUMNS = ["request_id", "user_id", "time_s", "split", "item_id", "p_click", "p_long_view", "pred_watch_s",
            "exposed", "time_offset_s", "play_time_s", "duration_s", "click", "long_view", "like", "follow"]
@@ -52,9 +54,10 @@ def pick_users(data: EvalData, users: int, min_test_requests: int, seed: int) ->
     return np.sort(rng.choice(pool, size=min(users, len(pool)), replace=False))
 
 
-def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, users: int = 24,
-                 min_test_requests: int = 5, seed: int = 0) -> dict:
-    """Writes requests.csv (and poem_model.safetensors when a model is given) and README.md."""
+def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, serving_config: str = None,
+                 users: int = 24, min_test_requests: int = 5, seed: int = 0) -> dict:
+    """Writes requests.csv (and poem_model.safetensors when a model is given, carrying `serving_config`,
+    the JSON of the poem.RankerConfig its training data was built with) and README.md."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = pick_users(data, users, min_test_requests, seed)
@@ -73,13 +76,26 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, users:
                 str(int(data.cand_time_offset_s[c])), f"{data.cand_play_time_s[c]:.9g}", f"{data.cand_duration_s[c]:.9g}",
                 str(int(data.cand_click[c])), str(int(data.cand_long_view[c])), str(int(data.cand_like[c])),
                 str(int(data.cand_follow[c]))]))
-    (out_dir / "requests.csv").write_text("\n".join(lines) + "\n")
+    _write_text(out_dir / "requests.csv", "\n".join(lines) + "\n")
     if model is not None:
         from poem_ref.export import export
-        export(model, out_dir / "poem_model.safetensors", dtype="F16", extra_metadata={"attribution": ATTRIBUTION})
+        if serving_config is None:
+            raise ValueError("write_sample: a model needs the serving config its training data was built with")
+        export(model, out_dir / "poem_model.safetensors", dtype="F16",
+               extra_metadata={"attribution": ATTRIBUTION, "poem_serving": serving_config})
     info = dict(users=len(chosen), requests=len(reqs), rows=len(lines) - 1, test=n_test)
-    (out_dir / "README.md").write_text(README.format(attribution=ATTRIBUTION, **info))
+    _write_text(out_dir / "README.md", README.format(attribution=ATTRIBUTION, **info))
     return info
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Writes a temporary file beside `path`, then renames it over: never a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def read_sample(path) -> dict:
@@ -91,35 +107,44 @@ def read_sample(path) -> dict:
     return {c: df[c].to_numpy() for c in COLUMNS}
 
 
-def replay_sample(path, cfg: PipelineConfig = PipelineConfig()):
-    """Every candidate's model outputs (rows x heads, in file order), replayed as the C++ demo does."""
+def replay_sample(path, model_path=None):
+    """Replays a sample directory as serving does, through poem.RequestRanker built from the model file
+    alone (its "poem_serving" config), and scores every candidate twice: the ranker's C++ forward pass
+    and poem_ref's PyTorch model on the features the ranker built. Returns the sample's columns, both
+    predictions (rows x heads, file order) and every user's history bytes (user id -> bytes)."""
     import torch
+    import poem
     from poem_ref.export import load
     from poem_ref.model import hash_ids
 
     s = read_sample(path)
-    model = load(Path(path) / "poem_model.safetensors").eval()
-    vocab = model.config.vocab
-    rp = Replayer(cfg)
+    model_path = Path(model_path or Path(path) / "poem_model.safetensors")
+    torch_model = load(model_path).eval()
+    vocab = torch_model.config.vocab
+    rp = Replayer(model=poem.Model.load(model_path))
     req_id = s["request_id"]
     starts = np.flatnonzero(np.r_[True, req_id[1:] != req_id[:-1]])
     ends = np.r_[starts[1:], len(req_id)]
-    out = np.zeros((len(req_id), len(model.config.heads)), np.float32)
+    heads = len(torch_model.config.heads)
+    cpp, ref = np.zeros((len(req_id), heads), np.float32), np.zeros((len(req_id), heads), np.float32)
     t_ = torch.from_numpy
     for a, b in zip(starts, ends):
         u, t = int(s["user_id"][a]), int(s["time_s"][a])
         scores = np.stack([s["p_click"][a:b], s["p_long_view"][a:b], s["pred_watch_s"][a:b]]).astype(np.float32)
-        req = rp.request(u, t, s["item_id"][a:b].astype(np.uint64), scores)
-        po_ids, po_feats, po_mask = rp.po_arrays(req["po"])
-        ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req["ch"])
+        req = rp.rank(u, t, s["item_id"][a:b].astype(np.uint64), scores)
+        cpp[a:b] = req.scores
+        po_ids, po_feats, po_mask = rp.po_arrays(req)
+        ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req)
         with torch.no_grad():
-            o = model(t_(hash_ids(req["items"], vocab))[None], t_(req["feats"])[None],
-                      t_(hash_ids(ch_ids, vocab))[None], t_(ch_feats[:, :1 + model.config.chrono_feats])[None],
-                      t_(ch_mask > 0)[None], t_(hash_ids(po_ids, vocab))[None], t_(po_feats)[None], t_(po_mask > 0)[None])
-        out[a:b] = o[0].numpy()
+            o = torch_model(t_(hash_ids(np.array(req.item_id), vocab))[None], t_(req.candidate_features())[None],
+                            t_(hash_ids(ch_ids, vocab))[None], t_(ch_feats[:, :1 + torch_model.config.chrono_feats])[None],
+                            t_(ch_mask > 0)[None], t_(hash_ids(po_ids, vocab))[None], t_(po_feats)[None],
+                            t_(po_mask > 0)[None])
+        ref[a:b] = o[0].numpy()
         e = a + np.flatnonzero(s["exposed"][a:b] > 0)
         exposed = dict(item=s["item_id"][e], time=t + s["time_offset_s"][e].astype(np.int64),
                        play=s["play_time_s"][e], duration=s["duration_s"][e], click=s["click"][e] > 0,
                        like=s["like"][e] > 0, follow=s["follow"][e] > 0)
-        rp.record(u, req, 0, exposed)
-    return s, out
+        rp.record(u, req, exposed)
+    histories = {u: h.serialize() for u, h in rp.users.items()}
+    return s, cpp, ref, histories

@@ -7,7 +7,9 @@ contiguous, little-endian; the header is padded with spaces to a multiple of 8 b
 implementation does, so that F32 data is 4-byte aligned in the file.
 """
 import json
+import os
 import struct
+import tempfile
 
 import numpy as np
 import torch
@@ -37,13 +39,44 @@ def write_safetensors(path, tensors: dict, metadata: dict = None, dtype: str = "
         offset += len(data)
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    _write_file(path, header, blobs)
+
+
+def _write_file(path, header: dict, blobs) -> None:
+    """Header + buffer into a temporary file beside `path`, flushed, then renamed over it: a reader
+    sees the old file or the new one, never a part of either."""
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for b in blobs:
-            f.write(b)
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<Q", len(raw)))
+            f.write(raw)
+            for b in blobs:
+                f.write(b)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def update_metadata(path, updates: dict, out_path=None) -> None:
+    """Sets the string metadata `updates` in a safetensors file (`out_path`, default in place), the
+    tensors' bytes untouched."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    meta.update({str(k): str(v) for k, v in updates.items()})
+    header["__metadata__"] = meta
+    _write_file(out_path or path, header, [blob[8 + n:]])
 
 
 def read_safetensors(path):

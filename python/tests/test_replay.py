@@ -1,9 +1,14 @@
-"""The C++ serving path against the Python one on the shipped KuaiRand sample (no train/serve skew).
+"""One serving path: the C++ host against the Python replay on the shipped KuaiRand sample.
 
-examples/replay_requests (poem::request_ranker: fusion, levels, state, sequences, C++ forward pass)
-and poem_eval.sample.replay_sample (the Replayer that built the training data, and poem_ref's PyTorch
-model) replay the same requests; every candidate's every output must agree. The binary comes from
-POEM_REPLAY_BIN, the sample from POEM_SAMPLE_DIR (CTest sets both)."""
+examples/replay_requests (a C++ host: poem::request_ranker built from the model file alone) and
+poem_eval.sample.replay_sample (the bound poem.RequestRanker, the replay that builds training data)
+replay the same requests. They must leave every user with the same history bytes and give every
+candidate the same predictions; poem_ref's PyTorch model, fed the features the ranker built, must agree
+with both. Checked under the model's own serving config (top_fused level selection) and under the
+weighted policy (a copy of the model whose serving config selects tokens by seeded weighted sampling,
+where the seed derivation decides the sequences). POEM_REPLAY_BIN and POEM_SAMPLE_DIR come from CTest;
+PyTorch is installed by `make test`, so its absence is a failure, not a skip."""
+import json
 import os
 import subprocess
 import tempfile
@@ -11,51 +16,111 @@ import unittest
 from pathlib import Path
 
 import numpy as np
+import torch  # noqa: F401  (a missing PyTorch fails here)
+
+import poem
+from poem_eval.sample import replay_sample
+from poem_ref.safetensors_io import read_safetensors, update_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = Path(os.environ.get("POEM_SAMPLE_DIR", ROOT / "data" / "kuairand_sample"))
 BIN = os.environ.get("POEM_REPLAY_BIN")
 
-try:
-    import torch  # noqa: F401
-    HAVE_TORCH = True
-except ImportError:  # pragma: no cover
-    HAVE_TORCH = False
+
+def read_histories(path: Path) -> dict:
+    """replay_requests --histories: (u64 user, u32 length, bytes) records."""
+    blob, out, at = path.read_bytes(), {}, 0
+    while at < len(blob):
+        user = int.from_bytes(blob[at:at + 8], "little")
+        n = int.from_bytes(blob[at + 8:at + 12], "little")
+        out[user] = blob[at + 12:at + 12 + n]
+        at += 12 + n
+    return out
 
 
-@unittest.skipUnless(BIN and HAVE_TORCH, "needs POEM_REPLAY_BIN and PyTorch")
+def cpp_replay(model: Path, out_dir: Path):
+    if not BIN:
+        raise AssertionError("POEM_REPLAY_BIN is not set: run this test through CTest (make test)")
+    pred, hist = out_dir / "pred.csv", out_dir / "histories.bin"
+    run = subprocess.run([BIN, str(SAMPLE), "--model", str(model), "--predictions", str(pred), "--histories", str(hist)],
+                         capture_output=True, text=True, timeout=300)
+    if run.returncode != 0:
+        raise AssertionError(f"replay_requests failed ({run.returncode}): {run.stderr}")
+    import pandas as pd
+    return run.stdout, pd.read_csv(pred), read_histories(hist)
+
+
 class ReplayParity(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        import pandas as pd
-        from poem_eval.sample import replay_sample
-        with tempfile.TemporaryDirectory() as d:
-            pred = Path(d) / "pred.csv"
-            run = subprocess.run([BIN, str(SAMPLE), "--predictions", str(pred)], capture_output=True, text=True,
-                                 timeout=120)
-            cls.stdout = run.stdout
-            if run.returncode != 0:
-                raise AssertionError(f"replay_requests failed ({run.returncode}): {run.stderr}")
-            cls.cpp = pd.read_csv(pred)
-        cls.sample, cls.py = replay_sample(SAMPLE)
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = Path(cls.tmp.name)
+        model = SAMPLE / "poem_model.safetensors"
+        _, meta = read_safetensors(model)
+        cls.shipped_config = meta["poem_serving"]
+        weighted = json.loads(cls.shipped_config)
+        weighted["levels"]["policy"] = "weighted"
+        weighted["seed"] = 20261129
+        cls.weighted_model = d / "weighted.safetensors"
+        update_metadata(model, {"poem_serving": json.dumps(weighted)}, out_path=cls.weighted_model)
+        cls.runs = {}
+        for name, path in (("shipped", model), ("weighted", cls.weighted_model)):
+            (d / name).mkdir()
+            stdout, cpp, cpp_hist = cpp_replay(path, d / name)
+            sample, py_cpp, py_torch, py_hist = replay_sample(SAMPLE, model_path=path)
+            cls.runs[name] = dict(stdout=stdout, cpp=cpp, cpp_hist=cpp_hist, sample=sample, py_cpp=py_cpp,
+                                  py_torch=py_torch, py_hist=py_hist)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_the_model_file_carries_its_serving_config(self):
+        cfg = poem.RankerConfig.from_json(self.shipped_config)
+        ranker = poem.RequestRanker(poem.Model.load(SAMPLE / "poem_model.safetensors"))
+        self.assertEqual(ranker.config.to_json(), cfg.to_json())
+        self.assertEqual(cfg.objective_rows, 6)
 
     def test_same_rows(self):
-        self.assertEqual(len(self.cpp), len(self.sample["request_id"]))
-        np.testing.assert_array_equal(self.cpp.request_id.to_numpy(), self.sample["request_id"])
-        np.testing.assert_array_equal(self.cpp.item_id.to_numpy(), self.sample["item_id"])
+        for name, r in self.runs.items():
+            with self.subTest(name):
+                self.assertEqual(len(r["cpp"]), len(r["sample"]["request_id"]))
+                np.testing.assert_array_equal(r["cpp"].request_id.to_numpy(), r["sample"]["request_id"])
+                np.testing.assert_array_equal(r["cpp"].item_id.to_numpy(), r["sample"]["item_id"])
+
+    def test_same_histories(self):
+        for name, r in self.runs.items():
+            with self.subTest(name):
+                self.assertEqual(sorted(r["cpp_hist"]), sorted(r["py_hist"]))
+                self.assertGreater(len(r["cpp_hist"]), 10)
+                for user, b in r["cpp_hist"].items():
+                    self.assertEqual(b, r["py_hist"][user], f"user {user}: the histories differ")
+                    h = poem.UserHistory.deserialize(b)
+                    self.assertEqual(h.user_id, user)
+                    self.assertGreater(h.request_count, 0)
+        # The weighted policy draws other tokens than the shipped top_fused one: the test would notice a
+        # seed scheme that differs between the two replays.
+        shipped, weighted = self.runs["shipped"]["cpp_hist"], self.runs["weighted"]["cpp_hist"]
+        self.assertGreater(sum(shipped[u] != weighted[u] for u in shipped), len(shipped) // 2)
 
     def test_same_predictions(self):
-        cpp = self.cpp[["long_view", "click", "watch_time"]].to_numpy()
-        self.assertTrue(np.all(np.isfinite(cpp)))
-        err = np.abs(cpp - self.py)
-        self.assertLess(err.max(), 1e-4, f"largest difference {err.max():.3g} at row {err.argmax() // 3}")
-        # the sequences matter: predictions vary within and across requests
-        self.assertGreater(np.std(cpp[:, 0]), 0.1)
+        for name, r in self.runs.items():
+            with self.subTest(name):
+                cpp = r["cpp"][["long_view", "click", "watch_time"]].to_numpy().astype(np.float32)
+                self.assertTrue(np.all(np.isfinite(cpp)))
+                # The CSV holds %.9g: the same float32 bits as the bound ranker's.
+                np.testing.assert_array_equal(cpp, r["py_cpp"])
+                err = np.abs(cpp - r["py_torch"])
+                self.assertLess(err.max(), 1e-4, f"largest difference {err.max():.3g} at row {err.argmax() // 3}")
+                self.assertGreater(np.std(cpp[:, 0]), 0.1)  # the sequences matter: predictions vary
+        # Another selection of tokens, other sequences, other predictions.
+        self.assertFalse(np.array_equal(self.runs["shipped"]["py_cpp"], self.runs["weighted"]["py_cpp"]))
 
     def test_report(self):
+        out = self.runs["shipped"]["stdout"]
         for what in ("p50", "p99", "AUC long view", "AUC click"):
-            self.assertIn(what, self.stdout)
-        auc = float(self.stdout.split("AUC long view: model")[1].split()[0])
+            self.assertIn(what, out)
+        auc = float(out.split("AUC long view: model")[1].split()[0])
         self.assertGreater(auc, 0.5)
 
 

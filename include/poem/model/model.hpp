@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,6 +160,8 @@ public:
               "' entry in the safetensors __metadata__");
         model m;
         m.cfg_ = model_config::from_json(it->second, f.source());
+        m.metadata_ = meta;
+        m.source_ = f.source();
         const model_config& c = m.cfg_;
         const std::size_t d = c.d;
 
@@ -214,6 +217,10 @@ public:
     }
 
     const model_config& config() const noexcept { return cfg_; }
+    // The file's safetensors __metadata__ (string -> string): the config, the serving config, provenance.
+    const std::map<std::string, std::string>& metadata() const noexcept { return metadata_; }
+    // Where the model came from (the file's path), for messages.
+    const std::string& source() const noexcept { return source_; }
     std::size_t outputs() const noexcept { return cfg_.outputs(); }
 
     // Scores the candidates into `out` (N x outputs(), any row stride via matrix_view's cols = outputs()).
@@ -450,6 +457,8 @@ private:
     }
 
     model_config cfg_;
+    std::map<std::string, std::string> metadata_;
+    std::string source_;
     std::vector<float> item_emb_, level_emb_;
     sequence_branch chrono_, po_;
     std::vector<linear> tower_;

@@ -1,16 +1,15 @@
 #pragma once
 // request_ranker: one request through POEM's serving path, the layer that ties the others together.
 //
-//   poem::request_ranker ranker(model, config);       // immutable, share across threads
-//   poem::user_history& user = ...;                   // the host keeps one per user
-//   ranker.rank(user, now, item_ids, scores, ws, out);  // fusion, levels, sequences, forward pass
-//   ranker.record(user, out, ws);                     // after serving: the request joins the state
-//   ranker.log(user, event);                          // later: what the user did with an item
+//   const poem::request_ranker ranker(model);          // the model file's serving config; share across threads
+//   poem::user_history user = ranker.new_user(id);     // or user_history::deserialize(kv bytes)
+//   ranker.rank(user, now, item_ids, scores, ws, out); // fusion, levels, sequences, forward pass
+//   ranker.record(user, out, ws);                      // after serving: the request joins the state
+//   ranker.log(user, event);                           // later: what the user did with an item
 //
 // rank() reads the user's history and writes only `out`, so a request never sees itself: the
 // partial-order sequence holds earlier requests, the chronological one engagements before `now`.
-// The model's candidate features are those of python/poem_eval/pipeline.py (candidate_features):
-// fused score, fused rank percentile, level, then K "objective" rows: the K scores normalised by the
+// The model's candidate features (candidate_features() below, what training reads too): fused score, fused rank percentile, level, then K "objective" rows: the K scores normalised by the
 // fusion spec, followed, when `raw_features` names one transform per objective, by the K raw scores
 // through it (what normalising within a request drops: how good a candidate is in absolute terms).
 // A non-finite raw score enters as 0; fusion ranks it last (the fusion policy, docs/fusion.md).
@@ -32,101 +31,120 @@
 #include "poem/order/level_sampling.hpp"
 #include "poem/order/levels.hpp"
 #include "poem/order/state.hpp"
+#include "poem/serve/ranker_config.hpp"
+#include "poem/serve/user_history.hpp"
 
 namespace poem {
 
-// How an objective's raw score is fed to the model beside its normalised value.
-enum class raw_transform {
-    identity,
-    log1p,  // log1p(max(x, 0)): for unbounded scores such as a predicted watch time in seconds
-};
-
-struct ranker_config {
-    fusion_spec fusion;
-    level_spec levels;                        // directions: one per objective (directions_of(fusion))
-    std::vector<raw_transform> raw_features;  // empty, or one per objective
-    std::size_t po_length = 32;               // partial-order sequence length
-    std::size_t chrono_length = 32;           // chronological sequence length
-    std::size_t state_tokens = 128;           // partial_order_state bounds
-    std::size_t state_requests = 16;
-    std::size_t log_capacity = 1024;          // engaged events kept per user (newest), >= chrono_length
-    engagement_rule engagement;               // which events enter the chronological sequence
-    std::uint64_t seed = 0;                   // level sampling (level_spec.policy == weighted)
-    std::size_t rank_head = 0;                // the model output that orders the candidates
-};
-
-// What the ranker remembers of one user.
-struct user_history {
-    partial_order_state state;
-    std::vector<engagement_event> log;  // engaged events, in arrival order
-};
+// The seed of everything random in one request of one user (level selection under the weighted policy):
+// SplitMix64 steps over (config seed, user id, request time, the user's count of recorded requests).
+// It depends on nothing else, so a request draws the same whichever thread or process ranks it, in
+// whatever order users are replayed; two users ranked in the same second, and two requests of one user
+// in the same second, draw different streams.
+inline std::uint64_t request_seed(std::uint64_t seed, std::uint64_t user_id, std::int64_t time,
+                                  std::uint64_t ordinal) noexcept {
+    std::uint64_t h = rng(seed)();
+    h = rng(h ^ user_id)();
+    h = rng(h ^ static_cast<std::uint64_t>(time))();
+    return rng(h ^ ordinal)();
+}
 
 // One ranked request; reuse it across requests to keep its memory.
 struct ranked_request {
+    enum class status { empty, ranked, recorded };
+
+    std::uint64_t user_id = 0;
     std::int64_t time = 0;
     std::vector<std::uint64_t> item_id;
     fusion_result fused;
     levels_result levels;
-    std::vector<float> rank_pct;       // N: fused rank percentile
-    std::vector<float> objectives;     // model().config().n_objectives x N
+    std::vector<float> rank_pct;        // N: fused rank percentile
+    std::size_t objective_rows = 0;     // the config's: K normalised rows, then the raw feature rows
+    std::vector<float> objectives;      // objective_rows x N
+    std::vector<quintuple> tokens;      // N: the candidates' quintuples, levels filled in
     po_sequence po;
     chrono_sequence chrono;
-    prediction scores;                 // N x heads
-    std::vector<std::uint32_t> order;  // candidates by scores(., rank_head), best first (ties: index;
-                                       // non-finite last)
+    prediction scores;                  // N x heads (N x 0 for a ranker without a model)
+    std::vector<std::uint32_t> order;   // candidates best first: by scores(., rank_head), ties by index,
+                                        // non-finite last; by fused score for a ranker without a model
+    std::vector<quintuple> recorded;    // record(): the tokens that joined the user's state
+    status state = status::empty;       // rank() sets ranked when it completes, record() recorded
 
     std::size_t size() const noexcept { return item_id.size(); }
-    std::vector<float> rank_score_;    // scratch: rank()'s ranking head, record()'s quintuples
-    std::vector<quintuple> tokens_;
-    std::vector<quintuple> sampled_;
 };
+
+// The model's candidate features of a ranked request, N x (3 + objective rows), row-major: fused score,
+// fused rank percentile, level, then the objective rows. The layout of python/poem_ref's `cand_feats`.
+inline void candidate_features(const ranked_request& r, matrix_view<float> out) {
+    const std::size_t n = r.size(), rows = r.objective_rows;
+    check(out.rows() == n && out.cols() == 3 + rows, "candidate_features: out is ", out.rows(), " x ", out.cols(),
+          ", expected ", n, " x ", 3 + rows);
+    for (std::size_t i = 0; i < n; ++i) {
+        out(i, 0) = r.fused.fused[i];
+        out(i, 1) = r.rank_pct[i];
+        out(i, 2) = static_cast<float>(r.levels.level[i]);
+        for (std::size_t k = 0; k < rows; ++k) out(i, 3 + k) = r.objectives[k * n + i];
+    }
+}
 
 class request_ranker {
 public:
-    // The model must outlive the ranker. Throws poem::error when the config and the model disagree.
-    request_ranker(const model& m, ranker_config cfg) : model_(&m), cfg_(std::move(cfg)) {
-        const std::size_t k = cfg_.fusion.objectives.size();
-        validate(cfg_.fusion, k);
-        validate(cfg_.levels, k);
-        validate(cfg_.engagement);
-        const model_config& mc = m.config();
-        check(cfg_.raw_features.empty() || cfg_.raw_features.size() == k, "ranker_config.raw_features: ",
-              cfg_.raw_features.size(), " transforms for ", k, " objectives (0 or ", k, ")");
-        check(mc.n_objectives == k + cfg_.raw_features.size(), "ranker_config: the model takes ",
-              mc.n_objectives, " objective rows, the config gives ", k + cfg_.raw_features.size());
-        check(mc.chrono_feats <= 1, "ranker_config: the model wants ", mc.chrono_feats,
-              " features per chronological token; the ranker gives 1 (play ratio)");
-        check(cfg_.rank_head < mc.outputs(), "ranker_config.rank_head = ", cfg_.rank_head, ", the model has ",
-              mc.outputs(), " outputs");
-        check(cfg_.po_length <= max_chrono_length && cfg_.chrono_length <= max_chrono_length,
-              "ranker_config: sequence lengths must be <= ", max_chrono_length);
-        for (std::size_t j = 0; j < cfg_.raw_features.size(); ++j)
-            check(cfg_.raw_features[j] == raw_transform::identity || cfg_.raw_features[j] == raw_transform::log1p,
-                  "ranker_config.raw_features[", j, "]: unknown transform ", static_cast<int>(cfg_.raw_features[j]));
-        (void)new_user();  // the state bounds: partial_order_state checks them, here rather than per user
-        check(cfg_.log_capacity >= cfg_.chrono_length, "ranker_config.log_capacity (", cfg_.log_capacity,
-              ") < chrono_length (", cfg_.chrono_length, ")");
+    // Serves `m` with the configuration it was trained with (its "poem_serving" metadata); throws
+    // poem::error when the file carries none. The model must outlive the ranker.
+    explicit request_ranker(const model& m) : request_ranker(&m, serving_config_of(m)) {}
+
+    // Serves `m` with `cfg`. When the model carries a serving config, `cfg` must build the same
+    // inputs (it may differ in log_capacity and rank_head only); poem::error names the first field
+    // that differs.
+    request_ranker(const model& m, ranker_config cfg) : request_ranker(&m, std::move(cfg)) {
+        const auto it = m.metadata().find(ranker_config::metadata_key);
+        if (it == m.metadata().end()) return;
+        const ranker_config trained = ranker_config_from_json(it->second, m.source());
+        const std::string field = first_difference(cfg_, trained);
+        check(field.empty(), "ranker_config.", field, ": differs from the serving config the model '", m.source(),
+              "' was trained with");
     }
 
-    const ranker_config& config() const noexcept { return cfg_; }
-    const poem::model& model() const noexcept { return *model_; }
+    // No model: rank() builds everything but the scores (fusion, levels, features, sequences) and orders
+    // by fused score. This is how an offline replay builds a model's training data with the serving code.
+    explicit request_ranker(ranker_config cfg) : request_ranker(nullptr, std::move(cfg)) {}
 
-    user_history new_user() const { return {partial_order_state(cfg_.state_tokens, cfg_.state_requests), {}}; }
+    const ranker_config& config() const noexcept { return cfg_; }
+    bool has_model() const noexcept { return model_ != nullptr; }
+    const poem::model& model() const {
+        check(model_ != nullptr, "request_ranker: this ranker has no model");
+        return *model_;
+    }
+
+    user_history new_user(std::uint64_t user_id) const {
+        user_history h;
+        h.user_id = user_id;
+        h.state = partial_order_state(cfg_.state_tokens, cfg_.state_requests);
+        return h;
+    }
 
     // Scores the request's N candidates (`scores`: K x N, objectives as rows) for `user` at `now`.
+    // Reads the history, writes only `out` (so no request sees itself). A rank() that throws leaves
+    // `out` empty (status::empty): record() refuses it.
     void rank(const user_history& user, std::int64_t now, span<const std::uint64_t> item_ids,
               matrix_view<const float> scores, workspace& ws, ranked_request& out) const {
+        out.state = ranked_request::status::empty;
         const std::size_t n = item_ids.size(), k = cfg_.fusion.objectives.size();
         check(scores.rows() == k && scores.cols() == n, "rank: scores are ", scores.rows(), " x ", scores.cols(),
               ", expected ", k, " objectives x ", n, " candidates");
+        out.user_id = user.user_id;
         out.time = now;
         out.item_id.assign(item_ids.begin(), item_ids.end());
+        out.recorded.clear();
         fuse(scores, cfg_.fusion, ws, out.fused);
         assign_levels(scores, out.fused, cfg_.levels, ws, out.levels);
         out.rank_pct.resize(n);
         for (std::size_t i = 0; i < n; ++i) out.rank_pct[i] = out.fused.fused_rank_pct(i);
+        quintuples(out.item_id, now, out.fused, out.tokens);
+        write_levels(out.tokens, out.levels);
 
-        const std::size_t rows = k + cfg_.raw_features.size();
+        const std::size_t rows = cfg_.objective_rows();
+        out.objective_rows = rows;
         out.objectives.resize(rows * n);
         std::copy(out.fused.normalized.begin(), out.fused.normalized.begin() + k * n, out.objectives.begin());
         for (std::size_t r = 0; r < cfg_.raw_features.size(); ++r) {
@@ -141,11 +159,19 @@ public:
         user.state.sequence_into(now, cfg_.po_length, out.po);
         chrono_sequence_into(user.log, now, cfg_.chrono_length, cfg_.engagement, out.chrono);
 
+        if (model_ == nullptr) {
+            out.scores.rows = n;
+            out.scores.cols = 0;
+            out.scores.values.clear();
+            out.order.assign(out.fused.order.begin(), out.fused.order.end());
+            out.state = ranked_request::status::ranked;
+            return;
+        }
+        const std::size_t chrono_feats = model_->config().chrono_feats;
         const candidate_view cand{out.item_id, out.fused.fused, out.rank_pct, out.levels.level,
                                   matrix_view<const float>(out.objectives.data(), rows, n)};
         const chrono_view chrono{out.chrono.item_id, out.chrono.age_seconds,
-                                 matrix_view<const float>(out.chrono.play_ratio.data(), cfg_.chrono_length,
-                                                          model_->config().chrono_feats),
+                                 matrix_view<const float>(out.chrono.play_ratio.data(), cfg_.chrono_length, chrono_feats),
                                  out.chrono.mask};
         const po_view po{out.po.item_id, out.po.fused_score, out.po.rank_pct, out.po.level, out.po.age_seconds,
                          out.po.mask};
@@ -154,22 +180,29 @@ public:
         out.scores.values.resize(n * out.scores.cols);
         model_->predict_into(cand, chrono, po, ws, matrix_view<float>(out.scores.values.data(), n, out.scores.cols));
 
-        // The final order: fusion's radix sort on the ranking head (ties by index, non-finite last).
-        out.rank_score_.resize(n);
-        for (std::size_t i = 0; i < n; ++i) out.rank_score_[i] = out.scores(i, cfg_.rank_head);
+        // The final order: the ranking head, best first (ties by index, non-finite last).
+        const span<float> head = ws.get<float>(detail::slot_values, n);
+        for (std::size_t i = 0; i < n; ++i) head[i] = out.scores(i, cfg_.rank_head);
         std::size_t nonfinite = 0;
-        const std::uint64_t* sorted = detail::sort_scores(span<const float>(out.rank_score_), true, ws, nonfinite);
+        const std::uint64_t* sorted = detail::sort_scores(span<const float>(head), true, ws, nonfinite);
         out.order.resize(n);
         for (std::size_t i = 0; i < n; ++i) out.order[i] = static_cast<std::uint32_t>(sorted[i]);
+        out.state = ranked_request::status::ranked;
     }
 
-    // After the request is served: its quintuples, sampled by level, join the user's state.
+    // After the request is served: its tokens, selected by level (seeded by request_seed()), join the
+    // user's state (`r.recorded` holds them). Refuses a request that did not complete rank(), one
+    // already recorded, and one ranked for another user.
     void record(user_history& user, ranked_request& r, workspace& ws) const {
-        quintuples(r.item_id, r.time, r.fused, r.tokens_);
-        write_levels(r.tokens_, r.levels);
-        rng gen(cfg_.seed ^ static_cast<std::uint64_t>(r.time));
-        sample_levels(r.tokens_, cfg_.levels, gen, r.sampled_, ws);
-        user.state.record(r.sampled_);
+        check(r.state != ranked_request::status::empty,
+              "record: the ranked_request holds no completed rank() (it threw, or none ran)");
+        check(r.state != ranked_request::status::recorded, "record: this ranked_request is already recorded");
+        check(r.user_id == user.user_id, "record: the request was ranked for user ", r.user_id, ", not ", user.user_id);
+        rng gen(request_seed(cfg_.seed, user.user_id, r.time, user.requests_recorded));
+        sample_levels(r.tokens, cfg_.levels, gen, r.recorded, ws);
+        user.state.record(r.recorded);
+        ++user.requests_recorded;
+        r.state = ranked_request::status::recorded;
     }
 
     // What the user did with an item. Only events the engagement rule counts are kept (no other can
@@ -183,6 +216,27 @@ public:
     }
 
 private:
+    request_ranker(const poem::model* m, ranker_config cfg) : model_(m), cfg_(std::move(cfg)) {
+        validate(cfg_);
+        if (m == nullptr) return;
+        const model_config& mc = m->config();
+        const std::size_t k = cfg_.fusion.objectives.size();
+        check(mc.n_objectives == cfg_.objective_rows(), "ranker_config: the model '", m->source(), "' takes ",
+              mc.n_objectives, " objective rows; the config gives ", k, " (fusion.objectives) + ",
+              cfg_.raw_features.size(), " (raw_features)");
+        check(mc.chrono_feats <= 1, "ranker_config: the model '", m->source(), "' wants ", mc.chrono_feats,
+              " features per chronological token; the ranker gives 1 (play ratio)");
+        check(cfg_.rank_head < mc.outputs(), "ranker_config.rank_head = ", cfg_.rank_head, ", the model '",
+              m->source(), "' has ", mc.outputs(), " outputs");
+    }
+
+    static ranker_config serving_config_of(const poem::model& m) {
+        const auto it = m.metadata().find(ranker_config::metadata_key);
+        check(it != m.metadata().end(), "request_ranker: the model '", m.source(), "' carries no '",
+              ranker_config::metadata_key, "' serving config in its metadata: pass a ranker_config");
+        return ranker_config_from_json(it->second, m.source());
+    }
+
     const poem::model* model_;
     ranker_config cfg_;
 };
