@@ -324,6 +324,7 @@ TEST_CASE("safetensors: corrupt files throw poem::error naming the tensor or off
     }
     SECTION("missing tensor") {
         json h = fx.header;
+        h["po_attn.v.bias_renamed"] = h["po_attn.v.bias"];  // the same bytes under another name
         h.erase("po_attn.v.bias");
         const auto f = parse(fx.with(h));  // a valid file, but not a complete model
         CHECK_THROWS_WITH(poem::model::from_file(f), Contains("tensor 'po_attn.v.bias' is missing"));
@@ -349,6 +350,8 @@ TEST_CASE("safetensors: corrupt files throw poem::error naming the tensor or off
         h["__metadata__"]["poem_config"] = cfg.dump();
         CHECK_THROWS_WITH(poem::model::from_file(parse(fx.with(h))), Contains("field 'mlp'"));
         h["__metadata__"]["poem_config"] = "{nope";
+        CHECK_THROWS_WITH(poem::model::from_file(parse(fx.with(h))), Contains("model config in 'test.safetensors' is invalid"));
+        h["__metadata__"]["poem_config"] = "[1]";
         CHECK_THROWS_WITH(poem::model::from_file(parse(fx.with(h))), Contains("not a JSON object"));
     }
 }

@@ -917,7 +917,7 @@ TEST_CASE("ranker_config: JSON round trip, strict fields, and the serving config
     refused(edited([](nlohmann::json& j) { j["version"] = 2; }), "version 2");
     refused(edited([](nlohmann::json& j) { j["state_tokens"] = 0; }), "ranker_config.state_tokens");
     refused(edited([](nlohmann::json& j) { j["levels"]["directions"] = {"higher_is_better"}; }), "level_spec.directions");
-    refused("[1, 2", "not valid JSON");
+    refused("[1, 2", "is invalid at byte");
     refused(std::string(100000, '[') + std::string(100000, ']'), "nested deeper than");
     refused("{\"fusion\": " + std::string(5000, '[') + std::string(5000, ']') + "}", "nested deeper than");
 

@@ -17,6 +17,12 @@ public:
 
 namespace detail {
 
+// At most `max` characters of `s` for a message, then how long it was: a hostile name or value read
+// from a file cannot make a huge message.
+inline std::string clip(const std::string& s, std::size_t max = 48) {
+    return s.size() <= max ? s : s.substr(0, max) + "...(" + std::to_string(s.size()) + " bytes)";
+}
+
 template <class... Parts>
 [[noreturn]] void fail(Parts&&... parts) {
     std::ostringstream os;

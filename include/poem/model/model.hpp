@@ -27,6 +27,7 @@
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/model/detail/gemm.hpp"
+#include "poem/model/detail/json_guard.hpp"
 #include "poem/model/detail/softmax.hpp"
 #include "poem/model/safetensors.hpp"
 
@@ -55,6 +56,8 @@ struct model_config {
     static model_config from_json(const std::string& text, const std::string& source = "<config>") {
         using nlohmann::json;
         auto bad = [&](auto&&... parts) { detail::fail("poem: model config in '", source, "': ", parts...); };
+        // An object of fields and arrays of values (mlp, heads): nothing deeper, no key twice.
+        detail::json_guard::check(text, 2, "model config in '" + source + "'");
         json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
         if (j.is_discarded() || !j.is_object()) bad("not a JSON object");
         model_config c;
@@ -78,7 +81,7 @@ struct model_config {
         c.mlp.clear();
         for (const auto& w : *mlp) {
             if (!w.is_number_unsigned() || w.get<std::uint64_t>() < 1 || w.get<std::uint64_t>() > max_width)
-                bad("field 'mlp' holds ", w.dump(), ", not a width in [1, ", max_width, "]");
+                bad("field 'mlp' holds ", detail::clip(w.dump()), ", not a width in [1, ", max_width, "]");
             c.mlp.push_back(w.get<std::size_t>());
         }
         const auto heads = j.find("heads");
@@ -86,7 +89,7 @@ struct model_config {
             bad("field 'heads' is not a non-empty array");
         c.heads.clear();
         for (const auto& h : *heads) {
-            if (!h.is_string()) bad("field 'heads' holds ", h.dump(), ", not a name");
+            if (!h.is_string()) bad("field 'heads' holds ", detail::clip(h.dump()), ", not a name");
             c.heads.push_back(h.get<std::string>());
         }
         const auto po = j.find("use_po");
@@ -94,10 +97,10 @@ struct model_config {
         c.use_po = po->get<bool>();
         const auto version = j.find("version");
         if (version != j.end() && !(version->is_number_unsigned() && version->get<std::uint64_t>() == 1))
-            bad("field 'version' = ", version->dump(), " is not 1, the version this reader knows");
+            bad("field 'version' = ", detail::clip(version->dump()), " is not 1, the version this reader knows");
         const auto hash = j.find("hash");
         if (hash != j.end() && !(hash->is_string() && hash->get<std::string>() == "splitmix64"))
-            bad("field 'hash' = ", hash->dump(), " is not \"splitmix64\"");
+            bad("field 'hash' = ", detail::clip(hash->dump()), " is not \"splitmix64\"");
         return c;
     }
 };

@@ -6,22 +6,26 @@
 // to the buffer), and may hold "__metadata__", an object of string -> string.
 //
 // Everything is checked before any tensor is used: the header length against the file size, the JSON
-// (and that tensor names are unique: a JSON parser would silently keep the last duplicate), dtype
-// (F32, F16 and BF16 only), shape (non-negative integers whose product times the dtype size equals the
-// offsets' span, without overflow), offsets inside the buffer and not overlapping. Each failure throws
-// poem::error naming the source, and the tensor or the byte offset.
+// (nested at most max_depth deep, and no key twice in one object: a JSON parser would silently keep
+// the last duplicate), dtype (F32, F16 and BF16 only), shape (non-negative integers whose product times
+// the dtype size equals the offsets' span, without overflow), offsets inside the buffer, and the
+// tensors tiling the buffer exactly (no overlap, no gap, no trailing bytes). Each failure throws
+// poem::error naming the source, and the tensor or the byte offset; names and values quoted in a
+// message are cut to a few dozen characters. Time and memory are linear in the file's size.
 //
 // The file is read once into one buffer; tensor views point into it (no copy). `to_f32` converts a
-// tensor of any supported dtype to float32.
+// tensor of any supported dtype to float32 and refuses one that holds NaN or an infinity (poem reads
+// weights, and a non-finite weight is a broken export).
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +34,7 @@
 
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
+#include "poem/model/detail/json_guard.hpp"
 
 namespace poem {
 
@@ -95,9 +100,16 @@ class safetensors_file {
 public:
     // Largest header accepted (the reference implementation's limit is 100 MB).
     static constexpr std::uint64_t max_header = 100u << 20;
+    // Deepest JSON nesting accepted: header object > tensor entry > shape array.
+    static constexpr int max_depth = 3;
 
     // Reads and validates the file at `path`.
     static safetensors_file open(const std::string& path) {
+        std::error_code ec;
+        const auto status = std::filesystem::status(path, ec);
+        check(!ec && std::filesystem::exists(status), "safetensors: cannot open '", path, "': no such file");
+        check(std::filesystem::is_regular_file(status), "safetensors: '", path, "' is not a regular file",
+              std::filesystem::is_directory(status) ? " (it is a directory)" : "");
         std::ifstream in(path, std::ios::binary | std::ios::ate);
         check(static_cast<bool>(in), "safetensors: cannot open '", path, "'");
         const auto size = static_cast<std::streamoff>(in.tellg());
@@ -135,7 +147,8 @@ public:
     span<const std::byte> bytes(const st_tensor& t) const noexcept {
         return {bytes_.data() + t.begin, t.end - t.begin};
     }
-    // The tensor as float32, converted from its dtype.
+    // The tensor as float32, converted from its dtype; poem::error names the tensor and the first
+    // element that is NaN or infinite.
     std::vector<float> to_f32(const st_tensor& t) const {
         const std::size_t n = t.numel();
         std::vector<float> out(n);
@@ -149,6 +162,10 @@ public:
                 out[i] = t.dtype == st_dtype::f16 ? half_to_float(h) : bf16_to_float(h);
             }
         }
+        for (std::size_t i = 0; i < n; ++i)
+            if (!std::isfinite(out[i]))
+                fail("tensor '", brief(t.name), "' holds a non-finite value (", out[i], ") at element ", i,
+                     " (file offset ", t.begin + i * dtype_size(t.dtype), ")");
         return out;
     }
     std::vector<float> to_f32(const std::string& name) const { return to_f32(at(name)); }
@@ -162,6 +179,12 @@ private:
     template <class... Parts>
     [[noreturn]] void fail(Parts&&... parts) const {
         detail::fail("poem: safetensors '", source_, "': ", std::forward<Parts>(parts)...);
+    }
+
+    static std::string brief(const std::string& s) { return detail::clip(s); }
+    static std::string brief(const nlohmann::json& j) {
+        if (j.is_array() && j.size() > 8) return "[" + std::to_string(j.size()) + " entries]";
+        return detail::clip(j.dump());  // nested at most max_depth deep (json_guard): no deep recursion
     }
 
     static bool as_size(const nlohmann::json& j, std::size_t& out) {
@@ -185,90 +208,90 @@ private:
         data_start_ = 8 + static_cast<std::size_t>(n);
 
         const char* first = reinterpret_cast<const char*>(bytes_.data()) + 8;
-        std::string duplicate;
-        std::set<std::string> seen;
-        json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
-            if (ev == json::parse_event_t::key && depth == 1 && parsed.is_string()) {
-                const auto& k = parsed.get_ref<const std::string&>();
-                if (!seen.insert(k).second && duplicate.empty()) duplicate = k;
-            }
-            return true;
-        };
-        json header;
-        try {
-            header = json::parse(first, first + n, cb, /*allow_exceptions=*/true);
-        } catch (const json::exception& e) {
-            fail("header JSON (bytes 8..", 8 + n, ") is invalid: ", e.what());
-        }
+        // Nesting and duplicate keys first, in one linear pass: the tree parser below then neither
+        // recurses deeply nor drops a duplicate.
+        detail::json_guard::check(first, first + n, max_depth,
+                                  "safetensors '" + source_ + "': header JSON (bytes 8.." + std::to_string(8 + n) + ")");
+        const json header = json::parse(first, first + n, nullptr, /*allow_exceptions=*/false);
+        if (header.is_discarded()) fail("header JSON (bytes 8..", 8 + n, ") is invalid");
         if (!header.is_object()) fail("header JSON (bytes 8..", 8 + n, ") is not an object");
-        if (!duplicate.empty()) fail("tensor name '", duplicate, "' appears more than once in the header");
 
         const std::size_t buffer = size - data_start_;
         for (auto it = header.begin(); it != header.end(); ++it) {
             const std::string& name = it.key();
+            const std::string shown = brief(name);
             const json& v = it.value();
             if (name == "__metadata__") {
                 if (!v.is_object()) fail("__metadata__ is not an object");
                 for (auto m = v.begin(); m != v.end(); ++m) {
-                    if (!m.value().is_string()) fail("__metadata__ entry '", m.key(), "' is not a string");
+                    if (!m.value().is_string()) fail("__metadata__ entry '", brief(m.key()), "' is not a string");
                     metadata_[m.key()] = m.value().get<std::string>();
                 }
                 continue;
             }
-            if (!v.is_object()) fail("tensor '", name, "': entry is not an object");
+            if (!v.is_object()) fail("tensor '", shown, "': entry is not an object");
             st_tensor t;
             t.name = name;
             const auto d = v.find("dtype");
-            if (d == v.end() || !d->is_string()) fail("tensor '", name, "': no dtype string");
+            if (d == v.end() || !d->is_string()) fail("tensor '", shown, "': no dtype string");
             const auto& ds = d->get_ref<const std::string&>();
             if (ds == "F32") t.dtype = st_dtype::f32;
             else if (ds == "F16") t.dtype = st_dtype::f16;
             else if (ds == "BF16") t.dtype = st_dtype::bf16;
-            else fail("tensor '", name, "': unsupported dtype '", ds, "' (F32, F16 and BF16 are read)");
+            else fail("tensor '", shown, "': unsupported dtype '", ds, "' (F32, F16 and BF16 are read)");
 
             const auto s = v.find("shape");
-            if (s == v.end() || !s->is_array()) fail("tensor '", name, "': no shape array");
+            if (s == v.end() || !s->is_array()) fail("tensor '", shown, "': no shape array");
             std::size_t numel = 1;
             bool overflow = false;
             for (const auto& e : *s) {
                 std::size_t dim;
-                if (!as_size(e, dim)) fail("tensor '", name, "': shape entry ", e.dump(), " is not a non-negative integer");
+                if (!as_size(e, dim)) fail("tensor '", shown, "': shape entry ", brief(e), " is not a non-negative integer");
                 if (dim != 0 && numel > std::numeric_limits<std::size_t>::max() / dim) overflow = true;
                 numel *= dim;
                 t.shape.push_back(dim);
             }
-            if (overflow) fail("tensor '", name, "': shape ", s->dump(), " overflows");
+            if (overflow) fail("tensor '", shown, "': shape ", brief(*s), " overflows");
             const std::size_t es = dtype_size(t.dtype);
-            if (numel > std::numeric_limits<std::size_t>::max() / es) fail("tensor '", name, "': shape ", s->dump(), " overflows");
+            if (numel > std::numeric_limits<std::size_t>::max() / es) fail("tensor '", shown, "': shape ", brief(*s), " overflows");
 
             const auto o = v.find("data_offsets");
             std::size_t b = 0, e = 0;
             if (o == v.end() || !o->is_array() || o->size() != 2 || !as_size((*o)[0], b) || !as_size((*o)[1], e))
-                fail("tensor '", name, "': data_offsets is not a pair of non-negative integers");
-            if (b > e) fail("tensor '", name, "': data_offsets [", b, ", ", e, "] are reversed");
+                fail("tensor '", shown, "': data_offsets is not a pair of non-negative integers");
+            if (b > e) fail("tensor '", shown, "': data_offsets [", b, ", ", e, "] are reversed");
             if (e > buffer)
-                fail("tensor '", name, "': data_offsets [", b, ", ", e, "] run past the data buffer (", buffer,
+                fail("tensor '", shown, "': data_offsets [", b, ", ", e, "] run past the data buffer (", buffer,
                      " bytes, file offset ", data_start_, "..", size, ")");
             if (e - b != numel * es)
-                fail("tensor '", name, "': shape ", s->dump(), " of ", to_string(t.dtype), " needs ", numel * es,
+                fail("tensor '", shown, "': shape ", brief(*s), " of ", to_string(t.dtype), " needs ", numel * es,
                      " bytes, data_offsets [", b, ", ", e, "] hold ", e - b);
             t.begin = data_start_ + b;
             t.end = data_start_ + e;
             tensors_.push_back(std::move(t));
         }
 
-        // No two tensors may share bytes.
+        // The tensors tile the buffer: no two share a byte, and in offset order each starts where the
+        // one before ends (empty tensors anywhere), the first at 0 and the last at the buffer's end.
         std::vector<const st_tensor*> by_offset;
-        for (const auto& t : tensors_) by_offset.push_back(&t);
+        for (const auto& t : tensors_)
+            if (t.begin != t.end) by_offset.push_back(&t);
         std::sort(by_offset.begin(), by_offset.end(), [](const st_tensor* a, const st_tensor* b) {
             return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
         });
-        for (std::size_t i = 1; i < by_offset.size(); ++i) {
-            const st_tensor* a = by_offset[i - 1];
-            const st_tensor* b = by_offset[i];
-            if (b->begin < a->end && b->begin != b->end && a->begin != a->end)
-                fail("tensors '", a->name, "' and '", b->name, "' overlap at buffer offset ", b->begin - data_start_);
+        for (std::size_t i = 1; i < by_offset.size(); ++i)
+            if (by_offset[i]->begin < by_offset[i - 1]->end)
+                fail("tensors '", brief(by_offset[i - 1]->name), "' and '", brief(by_offset[i]->name),
+                     "' overlap at buffer offset ", by_offset[i]->begin - data_start_);
+        std::size_t at = data_start_;
+        for (const st_tensor* t : by_offset) {
+            if (t->begin > at)
+                fail("buffer bytes ", at - data_start_, "..", t->begin - data_start_, " (file offset ", at,
+                     ") belong to no tensor: a gap before '", brief(t->name), "'");
+            at = t->end;
         }
+        if (at != size)
+            fail(size - at, " trailing bytes from file offset ", at, " belong to no tensor");
         std::sort(tensors_.begin(), tensors_.end(),
                   [](const st_tensor& a, const st_tensor& b) { return a.name < b.name; });
     }

@@ -18,6 +18,7 @@
 
 #include "poem/core/error.hpp"
 #include "poem/fusion/spec.hpp"
+#include "poem/model/detail/json_guard.hpp"
 #include "poem/order/chrono.hpp"
 #include "poem/order/level_spec.hpp"
 #include "poem/order/state.hpp"
@@ -45,7 +46,7 @@ struct ranker_config {
 
     static constexpr const char* metadata_key = "poem_serving";
     static constexpr int format_version = 1;
-    static constexpr int max_json_depth = 8;
+    static constexpr int max_json_depth = 4;  // config > levels > objectives > one objective
 
     // Objective rows the model sees per candidate: K normalised, then the raw ones.
     std::size_t objective_rows() const noexcept { return fusion.objectives.size() + raw_features.size(); }
@@ -185,7 +186,7 @@ public:
         for (auto it = j_.begin(); it != j_.end(); ++it)
             if (!read(it.key()))
                 detail::fail("poem: serving config in '", source_, "': unknown field ", path_, ".",
-                             it.key().substr(0, 64));
+                             detail::clip(it.key()));
     }
 private:
     bool read(const std::string& k) const {
@@ -245,13 +246,8 @@ inline std::string to_json(const ranker_config& c) {
 // Parses and validates the JSON of to_json(); `source` names the file in errors.
 inline ranker_config ranker_config_from_json(const std::string& text, const std::string& source = "<config>") {
     using nlohmann::json;
-    const json::parser_callback_t depth_guard = [&](int depth, json::parse_event_t, json&) {
-        if (depth > ranker_config::max_json_depth)
-            detail::fail("poem: serving config in '", source, "': nested deeper than ", ranker_config::max_json_depth,
-                         " levels");
-        return true;
-    };
-    json j = json::parse(text, depth_guard, /*allow_exceptions=*/false);
+    detail::json_guard::check(text, ranker_config::max_json_depth, "serving config in '" + source + "'");
+    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) detail::fail("poem: serving config in '", source, "': not valid JSON");
     ranker_config c;
     detail::json_fields top(j, "ranker_config", source);

@@ -1,0 +1,153 @@
+// Hostile model files: the safetensors reader and the model config refuse deep nesting, duplicate keys,
+// gaps and trailing bytes, non-finite weights and directories with poem::error (never a crash, never a
+// silent load), with short messages, in time linear in the input.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "poem/model/model.hpp"
+#include "poem/model/safetensors.hpp"
+
+namespace {
+
+using Catch::Matchers::Contains;
+
+// A safetensors file: the header text as given, then `buffer`.
+std::vector<char> file_of(const std::string& header, const std::vector<float>& buffer = {}, std::size_t extra = 0) {
+    std::vector<char> bytes(8);
+    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<char>(std::uint64_t(header.size()) >> (8 * i));
+    bytes.insert(bytes.end(), header.begin(), header.end());
+    const std::size_t at = bytes.size();
+    bytes.resize(at + 4 * buffer.size() + extra, 0);
+    if (!buffer.empty()) std::memcpy(bytes.data() + at, buffer.data(), 4 * buffer.size());
+    return bytes;
+}
+
+poem::safetensors_file parse(const std::vector<char>& b) {
+    return poem::safetensors_file::from_bytes(b.data(), b.size(), "hostile");
+}
+
+// The error message of parsing `b`; fails the test when it parses.
+std::string refusal(const std::vector<char>& b) {
+    try {
+        parse(b);
+    } catch (const poem::error& e) {
+        return e.what();
+    }
+    FAIL("accepted a hostile file");
+    return {};
+}
+
+const std::string two_tensors =
+    R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
+
+}  // namespace
+
+TEST_CASE("safetensors: a well-formed file parses; gaps, trailing bytes and overlaps are refused") {
+    const auto ok = parse(file_of(two_tensors, {1.0f, 2.0f, 3.0f}));
+    REQUIRE(ok.tensors().size() == 2);
+    REQUIRE(ok.to_f32("a") == std::vector<float>{1.0f, 2.0f});
+
+    CHECK_THROWS_WITH(parse(file_of(two_tensors, {1.0f, 2.0f, 3.0f}, 4)), Contains("4 trailing bytes"));
+    const std::string gap =
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
+    CHECK_THROWS_WITH(parse(file_of(gap, {1.0f, 2.0f, 3.0f})), Contains("belong to no tensor: a gap before 'b'"));
+    const std::string late =
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+    CHECK_THROWS_WITH(parse(file_of(late, {1.0f, 2.0f})), Contains("gap before 'a'"));
+    const std::string overlap =
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+    CHECK_THROWS_WITH(parse(file_of(overlap, {1.0f, 2.0f})), Contains("overlap"));
+    // Empty tensors may sit anywhere.
+    const std::string empty =
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})";
+    REQUIRE(parse(file_of(empty, {1.0f})).tensors().size() == 2);
+}
+
+TEST_CASE("safetensors: a key twice in one tensor entry, or a tensor twice, is refused") {
+    const std::string dup_key = R"({"a":{"dtype":"F32","shape":[1],"shape":[1],"data_offsets":[0,4]}})";
+    CHECK_THROWS_WITH(parse(file_of(dup_key, {1.0f})), Contains("key 'shape' appears more than once in one object"));
+    const std::string dup_tensor =
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+    CHECK_THROWS_WITH(parse(file_of(dup_tensor, {1.0f})), Contains("key 'a' appears more than once"));
+}
+
+TEST_CASE("safetensors: deep nesting is refused fast, wherever it is") {
+    const std::size_t deep = 100000;
+    const std::string nest = std::string(deep, '[') + std::string(deep, ']');
+    for (const std::string& header :
+         {R"({"a":{"dtype":"F32","shape":)" + nest + R"(,"data_offsets":[0,4]}})",
+          R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":)" + nest + "}}",
+          R"({"__metadata__":{"k":)" + nest + "}}", nest}) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::string msg = refusal(file_of(header, {1.0f}));
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+        CHECK(msg.size() < 300);
+    }
+    CHECK_THROWS_WITH(parse(file_of(R"({"a":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}})", {1.0f})),
+                      Contains("nested deeper than 3"));
+}
+
+TEST_CASE("safetensors: long names, many entries and huge shapes give short messages, in linear time") {
+    const std::string name(1 << 20, 'n');
+    const std::string msg =
+        refusal(file_of(R"({")" + name + R"(":{"dtype":"F64","shape":[1],"data_offsets":[0,4]}})", {1.0f}));
+    CHECK_THAT(msg, Contains("unsupported dtype"));
+    CHECK(msg.size() < 300);
+    // 200k entries, all valid but for the last one.
+    std::string many = "{";
+    for (int i = 0; i < 200000; ++i) many += "\"t" + std::to_string(i) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)";
+    many += R"("bad":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"data_offsets":[0,8]}})";
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string m2 = refusal(file_of(many, {1.0f, 2.0f}));
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    CHECK_THAT(m2, Contains("[16 entries]"));
+    CHECK(m2.size() < 300);
+}
+
+TEST_CASE("safetensors: a non-finite weight is refused with the tensor's name and element") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    const auto f = parse(file_of(two_tensors, {1.0f, nan, 3.0f}));
+    CHECK_THROWS_WITH(f.to_f32("a"), Contains("tensor 'a' holds a non-finite value (nan) at element 1"));
+    REQUIRE(f.to_f32("b") == std::vector<float>{3.0f});
+    const auto g = parse(file_of(two_tensors, {1.0f, 2.0f, -inf}));
+    CHECK_THROWS_WITH(g.to_f32("b"), Contains("tensor 'b' holds a non-finite value"));
+    // F16 infinity (0x7C00) and BF16 NaN (0x7FC0) too.
+    std::vector<char> half = file_of(R"({"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", {0.0f});
+    half[half.size() - 1] = 0x7C;
+    CHECK_THROWS_WITH(parse(half).to_f32("h"), Contains("non-finite"));
+    std::vector<char> bf = file_of(R"({"h":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", {0.0f});
+    bf[bf.size() - 2] = static_cast<char>(0xC0);
+    bf[bf.size() - 1] = 0x7F;
+    CHECK_THROWS_WITH(parse(bf).to_f32("h"), Contains("non-finite"));
+}
+
+TEST_CASE("model files: a directory or a missing path is a poem::error naming it") {
+    const std::string dir = std::filesystem::temp_directory_path().string();
+    CHECK_THROWS_WITH(poem::model::load(dir), Contains("is not a regular file (it is a directory)"));
+    CHECK_THROWS_WITH(poem::model::load(dir + "/no/such/poem.safetensors"), Contains("no such file"));
+    CHECK_THROWS_WITH(poem::safetensors_file::open(dir), Contains(dir));
+}
+
+TEST_CASE("model config: deep nesting and long values are refused with short messages") {
+    const std::string base = R"({"vocab":10,"d":4,"n_heads":1,"n_objectives":1,"n_levels":4,"chrono_feats":1,"heads":["a"],"use_po":true,"mlp":)";
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    CHECK_THROWS_WITH(poem::model_config::from_json(base + deep + "}", "x"), Contains("nested deeper"));
+    CHECK_THROWS_WITH(poem::model_config::from_json(base + "[[1]]}", "x"), Contains("nested deeper"));
+    const std::string long_value = base + "[\"" + std::string(1 << 20, 'w') + "\"]}";
+    try {
+        poem::model_config::from_json(long_value, "x");
+        FAIL("accepted a string width");
+    } catch (const poem::error& e) {
+        CHECK_THAT(std::string(e.what()), Contains("field 'mlp' holds"));
+        CHECK(std::string(e.what()).size() < 300);
+    }
+    REQUIRE(poem::model_config::from_json(base + "[8]}", "x").mlp == std::vector<std::size_t>{8});
+}
