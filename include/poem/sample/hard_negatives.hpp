@@ -4,7 +4,8 @@
 // scored by edge weight (a 2-hop item m reached through n scores w(p, n) * w(n, m) / rowsum(n)),
 // minus the excluded set (the user's engaged items, the positives, and anything else the caller
 // lists). `count` distinct candidates are drawn without replacement with probability proportional to
-// their score (Efraimidis-Spirakis keys). When the neighbourhood runs dry, the rest comes from a
+// their score: poem's one weighted sampler (core/weighted_sample.hpp), one key per candidate in
+// ascending item order, ties by the smaller item. When the neighbourhood runs dry, the rest comes from a
 // popularity alias table (weights count^0.75), still skipping excluded and already chosen items; after
 // 64 * count + 1024 rejected draws it gives up and returns fewer (an exhausted catalogue).
 //
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "poem/core/error.hpp"
+#include "poem/core/rng.hpp"
+#include "poem/core/weighted_sample.hpp"
 #include "poem/core/span.hpp"
 #include "poem/sample/alias.hpp"
 #include "poem/sample/item_graph.hpp"
@@ -55,11 +58,9 @@ struct hard_negative_result {
 
 // `excluded` is the user's engaged set (any order, duplicates allowed); positives are excluded too.
 // `popularity` may be null (no fallback). Item ids of positives outside the graph have no neighbours.
-template <class URBG>
-hard_negative_result hard_negatives(const item_graph& graph, span<const std::uint32_t> positives,
-                                    span<const std::uint32_t> excluded, const alias_table* popularity,
-                                    const hard_negative_config& cfg, URBG& g) {
-    detail::check_urbg<URBG>();
+inline hard_negative_result hard_negatives(const item_graph& graph, span<const std::uint32_t> positives,
+                                           span<const std::uint32_t> excluded, const alias_table* popularity,
+                                           const hard_negative_config& cfg, rng& g) {
     check(cfg.hops == 1 || cfg.hops == 2, "hard_negatives: hops must be 1 or 2, got ", cfg.hops);
     hard_negative_result res;
     if (cfg.count == 0) return res;
@@ -100,18 +101,14 @@ hard_negative_result hard_negatives(const item_graph& graph, span<const std::uin
     }
     cand.resize(w);
 
-    // Weighted sampling without replacement: the `count` largest keys log(u) / w.
-    if (cand.size() <= cfg.count) {
-        for (const auto& c : cand) res.items.push_back(c.first);
-    } else {
-        std::vector<std::pair<double, std::uint32_t>> keys(cand.size());
-        for (std::size_t i = 0; i < cand.size(); ++i) {
-            const double u = (static_cast<double>(g() >> 11) + 0.5) * 0x1.0p-53;  // (0, 1)
-            keys[i] = {std::log(u) / cand[i].second, cand[i].first};
-        }
-        std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(cfg.count), keys.end(),
-                          [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
-        for (std::size_t i = 0; i < cfg.count; ++i) res.items.push_back(keys[i].second);
+    // Weighted sampling without replacement (Efraimidis-Spirakis): one key per candidate, item order.
+    {
+        std::vector<float> keys(cand.size());
+        for (std::size_t i = 0; i < cand.size(); ++i) keys[i] = es_key(g, es_weight(cand[i].second));
+        std::vector<std::uint32_t> order(cand.size());
+        const std::size_t taken = es_select(span<const float>(keys.data(), keys.size()), cfg.count,
+                                            span<std::uint32_t>(order.data(), order.size()));
+        for (std::size_t i = 0; i < taken; ++i) res.items.push_back(cand[order[i]].first);
     }
     res.from_graph = res.items.size();
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "poem/core/error.hpp"
+#include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
 #include "poem/fusion/quintuple.hpp"
 #include "poem/sample/alias.hpp"
@@ -91,12 +92,10 @@ inline void check_hierarchy_config(const hierarchy_config& cfg) {
 // `items`, `fused_rank` and `fb` describe the N candidates of one request (fused_rank: 0 = best).
 // `history` is the user's engaged set. `graph` and `popularity` may be null (then no hard / random
 // negatives). Throws poem::error on mismatched sizes or a bad config.
-template <class URBG>
-hierarchical_sample hierarchical_samples(span<const std::uint32_t> items, span<const std::uint32_t> fused_rank,
+inline hierarchical_sample hierarchical_samples(span<const std::uint32_t> items, span<const std::uint32_t> fused_rank,
                                          span<const feedback> fb, span<const std::uint32_t> history,
                                          const item_graph* graph, const alias_table* popularity,
-                                         const hierarchy_config& cfg, URBG& g) {
-    detail::check_urbg<URBG>();
+                                         const hierarchy_config& cfg, rng& g) {
     detail::check_hierarchy_config(cfg);
     const std::size_t n = items.size();
     check_size(fused_rank, n, "hierarchical_samples: fused_rank");
@@ -176,10 +175,9 @@ hierarchical_sample hierarchical_samples(span<const std::uint32_t> items, span<c
 
 // From the request's quintuples: item ids (must fit in u32) and fused ranks (by fused score, best
 // first, ties by candidate index).
-template <class URBG>
-hierarchical_sample hierarchical_samples(span<const quintuple> candidates, span<const feedback> fb,
+inline hierarchical_sample hierarchical_samples(span<const quintuple> candidates, span<const feedback> fb,
                                          span<const std::uint32_t> history, const item_graph* graph,
-                                         const alias_table* popularity, const hierarchy_config& cfg, URBG& g) {
+                                         const alias_table* popularity, const hierarchy_config& cfg, rng& g) {
     const std::size_t n = candidates.size();
     std::vector<std::uint32_t> ids(n), order(n), rank(n);
     for (std::size_t c = 0; c < n; ++c) {
