@@ -89,7 +89,7 @@ poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t n, 
         ranker.record(u, out, ws);
     }
     for (std::int64_t e = 0; e < 400; ++e)
-        ranker.log(u, {g.below(1000000), 100 * e, 30.0f * g.uniform_float(), 30.0f, g.uniform_float() < 0.5f,
+        ranker.log(u, {0, g.below(1000000), 100 * e, 30.0f * g.uniform_float(), 30.0f, g.uniform_float() < 0.5f,
                        false, false});
     return u;
 }

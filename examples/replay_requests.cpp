@@ -199,8 +199,8 @@ int main(int argc, char** argv) try {
         for (std::size_t i = a; i < b; ++i) {
             const row& r = rows[i];
             if (!r.exposed) continue;
-            ranker.log(user, {r.item, r.time + static_cast<std::int64_t>(r.time_offset_s), r.play_time_s, r.duration_s,
-                              r.click, r.like, r.follow});
+            ranker.log(user, {static_cast<std::uint64_t>(r.user), r.item, r.time + static_cast<std::int64_t>(r.time_offset_s),
+                              r.play_time_s, r.duration_s, r.click, r.like, r.follow});
         }
         ++requests;
         a = b;

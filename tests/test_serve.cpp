@@ -150,7 +150,7 @@ void poison(request& r, std::uint64_t seed, std::uint64_t every = 7) {
 }
 
 poem::engagement_event event(std::uint64_t item, std::int64_t t, bool click) {
-    return {item, t, click ? 12.0f : 1.0f, 20.0f, click, false, false};
+    return {0, item, t, click ? 12.0f : 1.0f, 20.0f, click, false, false};
 }
 
 // A user with some requests recorded and some engagements logged, all before t = 1000.
