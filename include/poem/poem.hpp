@@ -2,6 +2,7 @@
 // Umbrella header: every public header of poem, lower layers first.
 
 #include "poem/core/bits.hpp"
+#include "poem/core/codec.hpp"
 #include "poem/core/error.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
@@ -19,6 +20,8 @@
 #include "poem/sample/hard_negatives.hpp"
 #include "poem/sample/hierarchical.hpp"
 #include "poem/sample/item_graph.hpp"
+#include "poem/sample/item_graph_builder.hpp"
+#include "poem/sample/item_graph_io.hpp"
 #include "poem/sample/pair.hpp"
 #include "poem/sample/walk.hpp"
 #include "poem/loss/pairwise.hpp"

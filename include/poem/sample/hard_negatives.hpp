@@ -9,6 +9,10 @@
 // popularity alias table (weights count^0.75), still skipping excluded and already chosen items; after
 // 64 * count + 1024 rejected draws it gives up and returns fewer (an exhausted catalogue).
 //
+// Item ids are u64. Positives must be items of the graph (below its item_count: the error names
+// positives[k]); excluded ids are only a set to avoid, any u64. Popularity draws are the alias
+// table's indices, read as item ids.
+//
 // Deterministic: the same inputs and generator state give the same negatives.
 
 #include <algorithm>
@@ -50,32 +54,37 @@ struct hard_negative_config {
     std::uint32_t hops = 1;  // 1 or 2
 };
 
+inline void validate(const hard_negative_config& cfg) {
+    check(cfg.hops == 1 || cfg.hops == 2, "hard_negative_config.hops must be 1 or 2, got ", cfg.hops);
+}
+
 struct hard_negative_result {
-    std::vector<std::uint32_t> items;  // distinct; the first `from_graph` are graph-mined
+    std::vector<std::uint64_t> items;  // distinct; the first `from_graph` are graph-mined
     std::size_t from_graph = 0;
     std::size_t from_popularity = 0;
 };
 
 // `excluded` is the user's engaged set (any order, duplicates allowed); positives are excluded too.
-// `popularity` may be null (no fallback). Item ids of positives outside the graph have no neighbours.
-inline hard_negative_result hard_negatives(const item_graph& graph, span<const std::uint32_t> positives,
-                                           span<const std::uint32_t> excluded, const alias_table* popularity,
+// `popularity` may be null (no fallback).
+inline hard_negative_result hard_negatives(const item_graph& graph, span<const std::uint64_t> positives,
+                                           span<const std::uint64_t> excluded, const alias_table* popularity,
                                            const hard_negative_config& cfg, rng& g) {
-    check(cfg.hops == 1 || cfg.hops == 2, "hard_negatives: hops must be 1 or 2, got ", cfg.hops);
+    validate(cfg);
+    check(positives.data() != nullptr || positives.empty(), "hard_negatives: positives has null data");
+    check(excluded.data() != nullptr || excluded.empty(), "hard_negatives: excluded has null data");
+    for (std::size_t k = 0; k < positives.size(); ++k) graph.check_item(positives[k], "hard_negatives: positives", k);
     hard_negative_result res;
     if (cfg.count == 0) return res;
 
-    std::vector<std::uint32_t> banned(excluded.begin(), excluded.end());
+    std::vector<std::uint64_t> banned(excluded.begin(), excluded.end());
     banned.insert(banned.end(), positives.begin(), positives.end());
     std::sort(banned.begin(), banned.end());
     banned.erase(std::unique(banned.begin(), banned.end()), banned.end());
-    const auto is_banned = [&](std::uint32_t x) { return std::binary_search(banned.begin(), banned.end(), x); };
+    const auto is_banned = [&](std::uint64_t x) { return std::binary_search(banned.begin(), banned.end(), x); };
 
     // Neighbourhood scores, merged by item.
     std::vector<std::pair<std::uint32_t, double>> cand;
-    const std::size_t n = graph.item_count();
-    for (std::uint32_t p : positives) {
-        if (p >= n) continue;
+    for (std::uint64_t p : positives) {
         const auto nb = graph.neighbors(p);
         const auto wt = graph.weights(p);
         for (std::size_t k = 0; k < nb.size(); ++k) {
@@ -114,11 +123,11 @@ inline hard_negative_result hard_negatives(const item_graph& graph, span<const s
 
     // Popularity fallback.
     if (popularity != nullptr && !popularity->empty() && res.items.size() < cfg.count) {
-        std::vector<std::uint32_t> chosen(res.items);
+        std::vector<std::uint64_t> chosen(res.items);
         std::sort(chosen.begin(), chosen.end());
         std::size_t budget = 64 * cfg.count + 1024;
         while (res.items.size() < cfg.count && budget > 0) {
-            const std::uint32_t x = popularity->draw(g);
+            const std::uint64_t x = popularity->draw(g);
             const auto it = std::lower_bound(chosen.begin(), chosen.end(), x);
             if (is_banned(x) || (it != chosen.end() && *it == x)) {
                 --budget;
