@@ -18,6 +18,7 @@
 #include "poem/sample/hard_negatives.hpp"
 #include "poem/sample/hierarchical.hpp"
 #include "poem/core/weighted_sample.hpp"
+#include "poem/loss/pairwise.hpp"
 #include "poem/sample/item_graph.hpp"
 #include "poem/sample/item_graph_builder.hpp"
 #include "poem/sample/item_graph_io.hpp"
@@ -177,6 +178,62 @@ TEST_CASE("alias: bad weights throw naming the index", "[sample][alias]") {
     CHECK_THAT(error_of([] { poem::alias_table t(V{1, 1, 1, INFINITY}); }), Catch::Contains("[3]"));
     CHECK_THAT(error_of([] { poem::alias_table t(V{0, 0, 0}); }), Catch::Contains("all 3 weights are zero"));
     CHECK_THAT(error_of([] { poem::alias_table t(V{}); }), Catch::Contains("no weights"));
+}
+
+// ---- weighted sampling (Efraimidis-Spirakis) --------------------------------------------------------
+
+TEST_CASE("weighted sample: weight policy, one draw per key, selection order", "[sample][weighted]") {
+    CHECK(poem::es_weight(2.0) == 2.0);
+    CHECK(poem::es_weight(NAN, 0.5) == 0.5);
+    CHECK(poem::es_weight(-3.0, 0.5) == 0.5);
+    CHECK(poem::es_weight(INFINITY, 0.25) == 0.25);
+    poem::rng a(3), b(3);
+    const float k0 = poem::es_key(a, 0.0);
+    CHECK(std::isinf(k0));
+    CHECK(k0 < 0.0f);
+    CHECK(std::isinf(poem::es_key(a, NAN)));
+    b();
+    b();
+    CHECK(a.state() == b.state());  // a draw each, whatever the weight
+    // The key is (float)(log(u) / w), u = uniform_double() + 2^-54.
+    poem::rng c(11), d(11);
+    const double u = d.uniform_double() + 0x1.0p-54;
+    CHECK(poem::es_key(c, 2.5) == static_cast<float>(std::log(u) / 2.5));
+
+    // Largest first, ties by the smaller index; k beyond n takes all.
+    const std::vector<float> keys = {-1.0f, -0.5f, -2.0f, -0.5f, -INFINITY, -0.1f};
+    std::vector<std::uint32_t> order(keys.size());
+    CHECK(poem::es_select(keys, 3, order) == 3);
+    CHECK(std::vector<std::uint32_t>(order.begin(), order.begin() + 3) == std::vector<std::uint32_t>{5, 1, 3});
+    CHECK(poem::es_select(keys, 10, order) == 6);
+    CHECK(order == std::vector<std::uint32_t>{5, 1, 3, 0, 2, 4});
+    CHECK(poem::es_select(keys, 0, order) == 0);
+    std::vector<std::uint32_t> small(2);
+    CHECK_THAT(error_of([&] { poem::es_select(keys, 1, small); }), Catch::Contains("es_select: order"));
+}
+
+TEST_CASE("weighted sample: first pick and pairs follow the weights (chi-square)", "[sample][weighted]") {
+    const std::vector<double> w = {1, 2, 3, 4, 0};
+    poem::rng g(99);
+    const std::size_t draws = 200000;
+    std::vector<std::size_t> first(w.size()), in_two(w.size());
+    for (std::size_t t = 0; t < draws; ++t) {
+        const auto s = poem::es_sample(span<const double>(w), 0.0, 2, g);
+        REQUIRE(s.size() == 2);
+        REQUIRE(s[0] != s[1]);
+        ++first[s[0]];
+        ++in_two[s[0]];
+        ++in_two[s[1]];
+    }
+    CHECK(first[4] == 0);
+    CHECK(in_two[4] == 0);  // zero weight, floor 0: never while positive ones remain
+    const double stat = chi2(first, {0.1, 0.2, 0.3, 0.4, 0.0}, draws);
+    INFO("chi2 = " << stat);
+    CHECK(stat < chi2_critical_001(3));
+    // Second-order inclusion probability of item 0 in a sample of 2: sum over first picks j != 0.
+    double p0 = 0.1;
+    for (std::size_t j = 1; j < 4; ++j) p0 += w[j] / 10.0 * (1.0 / (10.0 - w[j]));
+    CHECK(static_cast<double>(in_two[0]) / draws == Approx(p0).margin(0.005));
 }
 
 // ---- item graph ---------------------------------------------------------------------------------------
@@ -660,4 +717,30 @@ TEST_CASE("hierarchical samples: tiers, negatives, pairs and margins as configur
         CHECK_THAT(error_of([&] { poem::hierarchical_samples(far, rank, history, &g, &pop, cfg, r1); }),
                    Catch::Contains("candidates[0].item_id = 1000"));
     }
+}
+
+TEST_CASE("hierarchical pairs feed the loss: pairwise_loss_config, arguments in poem's order", "[sample][loss]") {
+    const std::vector<float> scores = {0.9f, 0.1f, 0.5f, -0.2f};
+    const std::vector<poem::margin_pair> pairs = {{0, 1, 0.2f}, {2, 3, 0.5f}, {1, 3, 0.4f}};
+    for (auto form : {poem::pairwise_form::hinge, poem::pairwise_form::softplus}) {
+        std::vector<float> g1(4), g2(4);
+        const float l1 = poem::pairwise_loss(span<const float>(scores), span<const poem::margin_pair>(pairs),
+                                             poem::pairwise_loss_config{form}, span<float>(g1));
+        const float l2 = poem::pairwise_loss(span<const float>(scores), span<const poem::margin_pair>(pairs), span<float>(g2), form);
+        CHECK(l1 == l2);
+        CHECK(g1 == g2);
+        std::vector<float> gp(2), gn(2), gp2(2), gn2(2);
+        const std::vector<float> pos = {0.3f, 0.7f}, neg = {0.1f, 0.6f};
+        CHECK(poem::dense_pairwise_loss(span<const float>(pos), span<const float>(neg), 0.25f, poem::pairwise_loss_config{form},
+                                        span<float>(gp), span<float>(gn)) ==
+              poem::dense_pairwise_loss(span<const float>(pos), span<const float>(neg), 0.25f, span<float>(gp2), span<float>(gn2), form));
+        CHECK(gp == gp2);
+        CHECK(gn == gn2);
+    }
+    std::vector<float> g(4);
+    CHECK_THAT(error_of([&] {
+                   poem::pairwise_loss(span<const float>(scores), span<const poem::margin_pair>(pairs),
+                                       poem::pairwise_loss_config{static_cast<poem::pairwise_form>(7)}, span<float>(g));
+               }),
+               Catch::Contains("pairwise_loss_config.form"));
 }

@@ -223,7 +223,7 @@ void bind_sample(py::module_& m) {
             }
             std::vector<float> grad(static_cast<std::size_t>(scores.size()));
             const float loss = poem::pairwise_loss(view(scores), poem::span<const poem::margin_pair>(pairs),
-                                                   poem::span<float>(grad), form);
+                                                   poem::pairwise_loss_config{form}, poem::span<float>(grad));
             return py::make_tuple(loss, to_numpy(std::move(grad)));
         },
         py::arg("scores"), py::arg("i"), py::arg("j"), py::arg("margin"), py::arg("form") = poem::pairwise_form::hinge,
@@ -232,8 +232,8 @@ void bind_sample(py::module_& m) {
         "dense_pairwise_loss",
         [](const carray<float>& pos, const carray<float>& neg, float margin, poem::pairwise_form form) {
             std::vector<float> gp(static_cast<std::size_t>(pos.size())), gn(static_cast<std::size_t>(neg.size()));
-            const float loss = poem::dense_pairwise_loss(view(pos), view(neg), margin, poem::span<float>(gp),
-                                                         poem::span<float>(gn), form);
+            const float loss = poem::dense_pairwise_loss(view(pos), view(neg), margin, poem::pairwise_loss_config{form},
+                                                         poem::span<float>(gp), poem::span<float>(gn));
             return py::make_tuple(loss, to_numpy(std::move(gp)), to_numpy(std::move(gn)));
         },
         py::arg("pos"), py::arg("neg"), py::arg("margin"), py::arg("form") = poem::pairwise_form::hinge,
