@@ -52,8 +52,12 @@ inline void random_walk(const item_graph& graph, std::uint64_t start, rng& gen, 
     auto v = static_cast<std::uint32_t>(start);
     out[0] = start;
     for (std::size_t t = 1; t < out.size(); ++t) {
-        if (v != item_graph::index_npos) v = graph.sample_index(v, gen);
-        out[t] = v == item_graph::index_npos ? item_graph::npos : v;
+        v = graph.sample_index(v, gen);
+        if (v == item_graph::index_npos) {  // a dead end: the walk ends
+            for (; t < out.size(); ++t) out[t] = item_graph::npos;
+            return;
+        }
+        out[t] = v;
     }
 }
 
@@ -70,7 +74,9 @@ inline void walk_naive(const item_graph& graph, span<const std::uint64_t> starts
 }
 
 // All walks in lockstep, pipelined with prefetching (see the top of this file). Same result as
-// walk_naive. Scratch (16 bytes a walk) comes from `ws`, slots sample_first .. sample_first + 3.
+// walk_naive. Scratch (16 bytes a walk, plus 4 bytes a position: the walks as u32 indices, widened to
+// u64 ids in one sequential pass at the end, so the strided writes of the steps touch half the cache
+// lines) comes from `ws`, slots sample_first .. sample_first + 4.
 inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts, std::size_t length, rng& gen,
                        workspace& ws, span<std::uint64_t> out) {
     detail::check_walk_args(graph, starts, length, out);
@@ -91,10 +97,11 @@ inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts
     span<std::uint64_t> state = ws.get<std::uint64_t>(workspace::sample_first + 1, B);
     span<std::uint64_t> edge = ws.get<std::uint64_t>(workspace::sample_first + 2, B);
     span<std::uint32_t> frac = ws.get<std::uint32_t>(workspace::sample_first + 3, B);
+    span<std::uint32_t> idx = ws.get<std::uint32_t>(workspace::sample_first + 4, B * length);
     for (std::size_t b = 0; b < B; ++b) {
         cur[b] = static_cast<std::uint32_t>(starts[b]);
         state[b] = base.fork(b).state();
-        out[b * length] = starts[b];
+        idx[b * length] = static_cast<std::uint32_t>(starts[b]);
     }
 
     for (std::size_t t = 1; t < length; ++t) {
@@ -133,10 +140,12 @@ inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts
                     next = frac[i] < s.threshold ? s.item : s.alias_item;
                 }
                 cur[i] = next;
-                out[i * length + t] = next == item_graph::index_npos ? item_graph::npos : next;
+                idx[i * length + t] = next;
             }
         }
     }
+    for (std::size_t p = 0; p < B * length; ++p)
+        out[p] = idx[p] == item_graph::index_npos ? item_graph::npos : static_cast<std::uint64_t>(idx[p]);
 }
 
 // Convenience: the same with a workspace of its own (allocates; reuse a workspace on a hot path).
