@@ -458,7 +458,8 @@ TEST_CASE("walks: batched equals naive, stays on edges, ends at dead ends", "[sa
         std::vector<std::uint64_t> a(B * L), b(B * L);
         poem::rng ga(1234), gb(1234);
         poem::walk_naive(g, starts, L, ga, a);
-        poem::walk_batch(g, starts, L, gb, b);
+        poem::workspace ws;
+        poem::walk_batch(g, starts, L, gb, ws, b);
         CHECK(ga.state() == gb.state());  // one draw each
         INFO("B = " << B);
         REQUIRE(a == b);
@@ -505,14 +506,14 @@ TEST_CASE("walks: seeded, workspace reuse, bad arguments", "[sample][walk]") {
     std::vector<std::uint64_t> huge_start = {(std::uint64_t(1) << 32) + 3};
     std::vector<std::uint64_t> out(20);
     poem::rng r(1);
-    CHECK_THAT(error_of([&] { poem::walk_batch(g, bad_start, 10, r, out); }),
+    CHECK_THAT(error_of([&] { poem::walk_batch(g, bad_start, 10, r, ws, out); }),
                Catch::Contains("starts[1] = 500 is not below the item graph's item_count 500"));
     CHECK_THAT(error_of([&] { poem::walk_naive(g, huge_start, 2, r, span<std::uint64_t>(out.data(), 2)); }),
                Catch::Contains("starts[0] = 4294967299"));
     CHECK_THAT(error_of([&] { poem::random_walk(g, huge_start[0], r, span<std::uint64_t>(out)); }), Catch::Contains("start"));
     CHECK_THAT(error_of([&] { g.sample_neighbor(huge_start[0], r); }), Catch::Contains("item = 4294967299"));
     CHECK_THAT(error_of([&] { g.neighbors(500); }), Catch::Contains("item_graph::neighbors: item = 500"));
-    CHECK_THAT(error_of([&] { poem::walk_batch(g, starts, 10, r, out); }), Catch::Contains("out must hold"));
+    CHECK_THAT(error_of([&] { poem::walk_batch(g, starts, 10, r, ws, out); }), Catch::Contains("out must hold"));
     CHECK_THAT(error_of([&] { poem::walk_naive(g, starts, 0, r, out); }), Catch::Contains("length"));
 }
 

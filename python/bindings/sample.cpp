@@ -114,7 +114,8 @@ void bind_sample(py::module_& m) {
             const auto s = u64_ids(starts, "ItemGraph.walks: starts");
             std::vector<std::uint64_t> out(s.size() * length);
             poem::rng gen(seed);
-            poem::walk_batch(g, poem::span<const std::uint64_t>(s.data(), s.size()), length, gen,
+            poem::workspace ws;
+            poem::walk_batch(g, poem::span<const std::uint64_t>(s.data(), s.size()), length, gen, ws,
                              poem::span<std::uint64_t>(out));
             return to_numpy(std::move(out), {static_cast<py::ssize_t>(s.size()), static_cast<py::ssize_t>(length)});
         }, py::arg("starts"), py::arg("length"), py::arg("seed") = 0,

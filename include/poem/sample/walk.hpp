@@ -148,11 +148,4 @@ inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts
         out[p] = idx[p] == item_graph::index_npos ? item_graph::npos : static_cast<std::uint64_t>(idx[p]);
 }
 
-// Convenience: the same with a workspace of its own (allocates; reuse a workspace on a hot path).
-inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts, std::size_t length, rng& gen,
-                       span<std::uint64_t> out) {
-    workspace ws;
-    walk_batch(graph, starts, length, gen, ws, out);
-}
-
 }  // namespace poem
