@@ -48,7 +48,7 @@ inline float es_key(rng& gen, double weight) noexcept {
 
 // Puts in order[0 .. min(k, n)) the indices of the min(k, n) largest keys, largest first, ties by the
 // smaller index, and returns min(k, n). `order` must hold keys.size() entries (it is also the scratch
-// of the selection; what lies after the returned count is unspecified). O(n + k log k) expected.
+// of the selection; what lies after the returned count is unspecified). O(n log k).
 inline std::size_t es_select(span<const float> keys, std::size_t k, span<std::uint32_t> order) {
     const std::size_t n = keys.size();
     check(n <= 0xFFFFFFFFull, "es_select: ", n, " keys, at most 2^32 - 1 supported");
@@ -59,8 +59,9 @@ inline std::size_t es_select(span<const float> keys, std::size_t k, span<std::ui
     const auto before = [&](std::uint32_t a, std::uint32_t b) {
         return keys[a] != keys[b] ? keys[a] > keys[b] : a < b;  // keys are never NaN (es_key)
     };
-    if (take < n) std::nth_element(order.begin(), order.begin() + take, order.end(), before);
-    std::sort(order.begin(), order.begin() + take, before);
+    // A heap of the best `take` (most items only compare with its top): faster than nth_element for
+    // the small k of hard negatives and level quotas.
+    std::partial_sort(order.begin(), order.begin() + take, order.end(), before);
     return take;
 }
 
