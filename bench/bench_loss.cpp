@@ -66,9 +66,9 @@ void dense_bench(benchmark::State& state, poem::pairwise_form form) {
     for (auto _ : state) {
         const auto& d = in.next();
         float l;
-        if constexpr (V == variant::simd) l = poem::dense_pairwise_loss(d.pos, d.neg, margin, gp, gn, form);
+        if constexpr (V == variant::simd) l = poem::dense_pairwise_loss(d.pos, d.neg, margin, {form}, gp, gn);
         else if constexpr (V == variant::scalar)
-            l = poem::detail::dense_pairwise_loss_scalar(d.pos, {}, margin, d.neg, {}, gp, gn, form);
+            l = poem::detail::dense_pairwise_loss_scalar(d.pos, {}, margin, d.neg, {}, {form}, gp, gn);
         else l = naive_dense(d.pos, d.neg, margin, gp, gn, form);
         benchmark::DoNotOptimize(l);
         benchmark::DoNotOptimize(gp.data());

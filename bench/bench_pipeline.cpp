@@ -90,6 +90,7 @@ poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t n, 
     }
     for (std::int64_t t = 0; t < 400; ++t) {
         poem::engagement_event e;
+        e.user_id = u.user_id;
         e.item_id = g.below(1000000);
         e.time = 100 * t;
         e.play_time = 30.0f * g.uniform_float();

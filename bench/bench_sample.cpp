@@ -96,11 +96,11 @@ const poem::item_graph& big_graph() {
 
 constexpr std::size_t walks_per_iter = 4096, walk_length = 16;
 
-poem_bench::rotating<std::vector<std::uint32_t>>& walk_starts() {
-    static poem_bench::rotating<std::vector<std::uint32_t>> starts(16, [](std::size_t r) {
+poem_bench::rotating<std::vector<std::uint64_t>>& walk_starts() {
+    static poem_bench::rotating<std::vector<std::uint64_t>> starts(16, [](std::size_t r) {
         poem::rng g(100 + r);
-        std::vector<std::uint32_t> s(walks_per_iter);
-        for (auto& x : s) x = static_cast<std::uint32_t>(g.below(graph_items));
+        std::vector<std::uint64_t> s(walks_per_iter);
+        for (auto& x : s) x = g.below(graph_items);
         return s;
     });
     return starts;
@@ -110,13 +110,13 @@ template <bool Batched>
 void walk_bench(benchmark::State& state) {
     const auto& graph = big_graph();
     auto& starts = walk_starts();
-    std::vector<std::uint32_t> out(walks_per_iter * walk_length);
+    std::vector<std::uint64_t> out(walks_per_iter * walk_length);
     poem::workspace ws;
-    std::uint64_t seed = 0;
+    poem::rng gen(0);
     for (auto _ : state) {
         const auto& s = starts.next();
-        if constexpr (Batched) poem::walk_batch(graph, s, walk_length, ++seed, out, ws);
-        else poem::walk_naive(graph, s, walk_length, ++seed, out);
+        if constexpr (Batched) poem::walk_batch(graph, s, walk_length, gen, ws, out);
+        else poem::walk_naive(graph, s, walk_length, gen, out);
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
@@ -138,10 +138,10 @@ void BM_sample_hard_negatives(benchmark::State& state) {
         return poem::popularity_alias(counts);
     }();
     poem::rng g(6);
-    std::vector<std::uint32_t> pos(5), engaged(50);
+    std::vector<std::uint64_t> pos(5), engaged(50);
     for (auto _ : state) {
-        for (auto& p : pos) p = static_cast<std::uint32_t>(g.below(graph_items));
-        for (auto& e : engaged) e = static_cast<std::uint32_t>(g.below(graph_items));
+        for (auto& p : pos) p = g.below(graph_items);
+        for (auto& e : engaged) e = g.below(graph_items);
         auto res = poem::hard_negatives(graph, pos, engaged, &pop, {20, 2}, g);
         benchmark::DoNotOptimize(res.items.data());
     }

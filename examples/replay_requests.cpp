@@ -204,6 +204,7 @@ int main(int argc, char** argv) try {
             const row& r = rows[i];
             if (!r.exposed) continue;
             poem::engagement_event e;
+            e.user_id = static_cast<std::uint64_t>(r.user);
             e.item_id = r.item;
             e.time = r.time + static_cast<std::int64_t>(r.time_offset_s);
             e.play_time = r.play_time_s;

@@ -701,14 +701,14 @@ TEST_CASE("deserialize rejects every truncation and corruption", "[order][state]
 TEST_CASE("chronological sequence: rule, order, features, padding", "[order][chrono]") {
     using E = poem::engagement_event;
     const std::vector<E> log{
-        {1, 100, 2.0f, 60.0f, true, false, false},   // click
-        {2, 130, 30.0f, 60.0f, false, false, false}, // long view (>= 10 s)
-        {3, 90, 5.0f, 5.0f, false, false, false},    // long view: whole short video
-        {4, 120, 3.0f, 60.0f, false, false, false},  // not engaged
-        {5, 110, 0.0f, 0.0f, false, true, false},    // like
-        {6, 200, 50.0f, 60.0f, true, false, false},  // at now: ignored
-        {7, 110, 1.0f, 60.0f, false, false, true},   // follow, same time as item 5, later in the log
-        {8, 80, nan_f, 60.0f, false, false, false},  // NaN play time: no long view
+        {0, 1, 100, 2.0f, 60.0f, true, false, false},   // click
+        {0, 2, 130, 30.0f, 60.0f, false, false, false}, // long view (>= 10 s)
+        {0, 3, 90, 5.0f, 5.0f, false, false, false},    // long view: whole short video
+        {0, 4, 120, 3.0f, 60.0f, false, false, false},  // not engaged
+        {0, 5, 110, 0.0f, 0.0f, false, true, false},    // like
+        {0, 6, 200, 50.0f, 60.0f, true, false, false},  // at now: ignored
+        {0, 7, 110, 1.0f, 60.0f, false, false, true},   // follow, same time as item 5, later in the log
+        {0, 8, 80, nan_f, 60.0f, false, false, false},  // NaN play time: no long view
     };
     poem::engagement_rule rule;
     auto seq = poem::build_chrono_sequence(log, 200, 8, rule);
@@ -737,7 +737,7 @@ TEST_CASE("chronological sequence: rule, order, features, padding", "[order][chr
     poem::rng g(4);
     std::vector<E> big;
     for (std::uint64_t i = 0; i < 500; ++i)
-        big.push_back({i, static_cast<std::int64_t>(i), 20.0f, 30.0f, g.below(3) == 0, false, false});
+        big.push_back({0, i, static_cast<std::int64_t>(i), 20.0f, 30.0f, g.below(3) == 0, false, false});
     std::vector<E> shuffled = big;
     for (std::size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[g.below(i)]);
     const auto a = poem::build_chrono_sequence(big, 400, 50);

@@ -152,8 +152,9 @@ void poison(request& r, std::uint64_t seed, std::uint64_t every = 7) {
         if (g.below(every) == 0) x = std::array<float, 3>{nan_f, inf_f, -inf_f}[g.below(3)];
 }
 
-poem::engagement_event event(std::uint64_t item, std::int64_t t, bool click) {
+poem::engagement_event event(std::uint64_t item, std::int64_t t, bool click, std::uint64_t user = 1) {
     poem::engagement_event e;
+    e.user_id = user;
     e.item_id = item;
     e.time = t;
     e.play_time = click ? 12.0f : 1.0f;
@@ -171,7 +172,8 @@ poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t k, 
         const request r = make_request(k, 20 + 7 * std::size_t(t), 100 + std::uint64_t(t));
         ranker.rank(u, 100 * t, r.ids, r.view(), ws, out);
         ranker.record(u, out, ws);
-        for (std::size_t i = 0; i < 3; ++i) ranker.log(u, event(r.ids[i], 100 * t + 10 + std::int64_t(i), i != 1));
+        for (std::size_t i = 0; i < 3; ++i)
+            ranker.log(u, event(r.ids[i], 100 * t + 10 + std::int64_t(i), i != 1, user_id));
     }
     return u;
 }
@@ -342,7 +344,7 @@ TEST_CASE("request_ranker: an empty request ranks to nothing, still reads the hi
     REQUIRE(same_log(u.log, log_before));
 
     // A new user: empty sequences, all padding.
-    const poem::user_history fresh = ranker.new_user(2);
+    const poem::user_history fresh = ranker.new_user(1);
     ranker.rank(fresh, 0, r.ids, r.view(), ws, out);
     REQUIRE(out.po.count == 0);
     REQUIRE(out.chrono.count == 0);
@@ -531,11 +533,12 @@ TEST_CASE("request_ranker: the chronological sequence is the newest engaged even
     auto c = config(2);
     c.log_capacity = 1000;  // no trimming here
     const poem::request_ranker ranker(small_model(), c);
-    poem::user_history u = ranker.new_user(2);
+    poem::user_history u = ranker.new_user(1);
     poem::rng g(77);
     std::vector<poem::engagement_event> all;  // everything logged: the reference reads this, untrimmed
     for (std::uint64_t i = 0; i < 120; ++i) {  // not in time order; repeated times and items
         poem::engagement_event e;
+        e.user_id = 1;
         e.item_id = g.below(40);
         e.time = std::int64_t(g.below(200));
         e.play_time = std::array<float, 3>{0.0f, 3.0f, 15.0f}[g.below(3)];
@@ -588,7 +591,7 @@ TEST_CASE("request_ranker: the log keeps engaged events only, the newest log_cap
         auto c = config(2);
         c.log_capacity = cap;
         const poem::request_ranker ranker(small_model(), c);
-        poem::user_history u = ranker.new_user(2);
+        poem::user_history u = ranker.new_user(1);
         std::vector<std::uint64_t> kept;  // the expected log's item ids
         for (std::uint64_t i = 0; i < 14 * cap; ++i) {
             const bool engaged = i % 2 == 0;
@@ -607,7 +610,7 @@ TEST_CASE("request_ranker: the log keeps engaged events only, the newest log_cap
         auto c = config(2);
         c.log_capacity = c.chrono_length;
         const poem::request_ranker ranker(small_model(), c);
-        poem::user_history u = ranker.new_user(2);
+        poem::user_history u = ranker.new_user(1);
         ranker.log(u, event(42, 1, true));
         for (std::int64_t t = 2; t < 100; ++t) ranker.log(u, event(7, t, false));
         poem::workspace ws;
@@ -664,7 +667,7 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
     const poem::request_ranker ranker(m, config(2));
     poem::workspace ws;
     poem::ranked_request out;
-    const poem::user_history u = ranker.new_user(2);
+    const poem::user_history u = ranker.new_user(1);
     const request r = make_request(2, 10, 1);
     REQUIRE_THROWS_AS(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 1, 10), ws, out),
                       poem::error);
@@ -813,6 +816,7 @@ TEST_CASE("request_ranker: record() refuses a request that did not complete, one
     const request good = make_request(2, 20, 1);
     ranker.rank(u, 1000, good.ids, good.view(), ws, out);
     REQUIRE_THROWS_WITH(ranker.record(v, out, ws), Contains("ranked for user 1, not 9"));
+    REQUIRE_THROWS_WITH(ranker.log(v, event(3, 5, true, 1)), Contains("the event is user 1's, the history user 9's"));
     // A rank() that throws leaves nothing to record: never the previous request again.
     const auto before = u.serialize();
     REQUIRE_THROWS_AS(ranker.rank(u, 1001, good.ids, poem::matrix_view<const float>(good.scores.data(), 1, 20), ws, out),

@@ -154,7 +154,7 @@ void bind_order(py::module_& m) {
                                  static_cast<std::size_t>(like.size()) == n && static_cast<std::size_t>(follow.size()) == n,
                              "EngagementLog.extend: arrays differ in length");
                  for (std::size_t i = 0; i < n; ++i)
-                     log.events.push_back({item.data()[i], time.data()[i], play.data()[i], duration.data()[i],
+                     log.events.push_back({0, item.data()[i], time.data()[i], play.data()[i], duration.data()[i],
                                            click.data()[i], like.data()[i], follow.data()[i]});
              })
         .def("__len__", [](const engagement_log& log) { return log.events.size(); })

@@ -244,6 +244,7 @@ void bind_serve(py::module_& m) {
                                 a->size(), " against ", n, " items)");
                 for (std::size_t i = 0; i < n; ++i) {
                     poem::engagement_event e;
+                    e.user_id = user.user_id;
                     e.item_id = item.data()[i];
                     e.time = time.data()[i];
                     e.play_time = play_time.data()[i];
@@ -256,7 +257,7 @@ void bind_serve(py::module_& m) {
             },
             py::arg("history"), py::arg("item"), py::arg("time"), py::arg("play_time"), py::arg("duration"),
             py::arg("click"), py::arg("like"), py::arg("follow"),
-            "What the user did with items, in order (one event per entry); only engaged events are kept.");
+            "What the history's user did with items, in order (one event per entry); only engaged events are kept.");
 }
 
 }  // namespace poem_py

@@ -167,7 +167,10 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
     rng = np.random.default_rng(cfg.seed)
     graph = build_graph(poem, data)
     popularity = poem.popularity_alias(np.maximum(data.item_pop_counts.astype(np.float64), 0.0), 0.75)
-    hcfg = poem.HierarchyConfig(system_top_k=cfg.system_top_k, hard_negatives=cfg.hard_negatives, hops=cfg.hops,
+    # Strong positives are long views, likes and follows under the same engagement rule as the
+    # chronological sequence: one definition of a long view for training and serving.
+    hcfg = poem.HierarchyConfig(system_top_k=cfg.system_top_k, engagement=poem.EngagementRule(),
+                                hard_negatives=cfg.hard_negatives, hops=cfg.hops,
                                 random_negatives=cfg.random_negatives, base_margin=cfg.base_margin,
                                 max_pairs=cfg.max_pairs)
     history = {}
@@ -204,11 +207,10 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
                 keep = np.sort(np.concatenate([np.flatnonzero(exposed | fav), extra]))
                 c = sl.start + keep
                 hs = poem.hierarchical_samples(
-                    items[keep].astype(np.uint32), fused_rank[keep].astype(np.uint32),
-                    data.cand_long_view[c].astype(bool), data.cand_like[c].astype(bool),
-                    data.cand_follow[c].astype(bool), data.cand_click[c].astype(bool),
-                    data.cand_play_time_s[c].astype(np.float32),
-                    np.fromiter(history.get(u, ()), np.uint32), graph, popularity, hcfg, cfg.seed * 1_000_003 + r)
+                    items[keep], fused_rank[keep].astype(np.uint32), data.cand_play_time_s[c].astype(np.float32),
+                    data.cand_duration_s[c].astype(np.float32), data.cand_click[c].astype(bool),
+                    data.cand_like[c].astype(bool), data.cand_follow[c].astype(bool),
+                    np.fromiter(history.get(u, ()), np.uint64), graph, popularity, hcfg, cfg.seed * 1_000_003 + r)
                 n_extra = len(hs["items"]) - len(keep)
                 rows_items = hs["items"].astype(np.uint64)
                 rows_cand = np.concatenate([c, np.full(n_extra, -1, np.int64)])

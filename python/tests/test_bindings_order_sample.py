@@ -59,14 +59,42 @@ class SampleBindings(unittest.TestCase):
         graph = poem.ItemGraph.build(users, items, np.arange(200, dtype=np.int64), 30, poem.GraphConfig())
         pop = poem.popularity_alias(np.bincount(items, minlength=30).astype(np.float64) + 1)
         n = 8
-        hs = poem.hierarchical_samples(np.arange(n, dtype=np.uint32), np.arange(n, dtype=np.uint32),
-                                       np.array([1] + [0] * 7, bool), np.zeros(n, bool), np.zeros(n, bool),
-                                       np.zeros(n, bool), np.zeros(n, np.float32), np.array([0], np.uint32),
-                                       graph, pop, poem.HierarchyConfig(base_margin=0.25), seed=1)
+        play = np.array([30.0] + [2.0] * 7, np.float32)  # candidate 0: a long view (30 s of 60 >= 10 s)
+        hs = poem.hierarchical_samples(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.uint32), play,
+                                       np.full(n, 60.0, np.float32), np.zeros(n, bool), np.zeros(n, bool),
+                                       np.zeros(n, bool), np.array([0], np.uint64), graph, pop,
+                                       poem.HierarchyConfig(base_margin=0.25), seed=1)
         t = hs["tiers"]
         self.assertEqual(t[0], 0)
+        self.assertEqual(hs["items"].dtype, np.uint64)
         self.assertTrue(np.all(t[hs["pair_i"]] < t[hs["pair_j"]]))
         np.testing.assert_allclose(hs["pair_margin"], 0.25 * (t[hs["pair_j"]] - t[hs["pair_i"]]), rtol=1e-6)
+        # The long-view threshold is the engagement rule's: at 40 s, 30 s of 60 is no long view.
+        strict = poem.HierarchyConfig(base_margin=0.25, engagement=poem.EngagementRule(long_view_seconds=40.0))
+        hs2 = poem.hierarchical_samples(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.uint32), play,
+                                        np.full(n, 60.0, np.float32), np.zeros(n, bool), np.zeros(n, bool),
+                                        np.zeros(n, bool), [], graph, pop, strict, seed=1)
+        self.assertNotEqual(hs2["tiers"][0], 0)
+
+    def test_item_ids_are_uint64_and_checked(self):
+        users = np.repeat(np.arange(20, dtype=np.uint64), 3)
+        items = (np.arange(60) % 10).astype(np.int64)  # signed ids convert when none is negative
+        graph = poem.ItemGraph.build(users, items, np.arange(60, dtype=np.int64), 10)
+        walks = graph.walks(np.array([1, 2], np.uint64), 5, seed=3)
+        self.assertEqual(walks.dtype, np.uint64)
+        self.assertEqual(walks.shape, (2, 5))
+        nb, w = graph.neighbors(1)
+        self.assertEqual(nb.dtype, np.uint64)
+        with self.assertRaisesRegex(poem.Error, r"starts\[0\] = 4294967297"):
+            graph.walks(np.array([2**32 + 1], np.uint64), 5)
+        with self.assertRaisesRegex(poem.Error, "integer"):
+            graph.walks(np.array([1.5]), 5)
+        with self.assertRaisesRegex(poem.Error, "negative"):
+            poem.ItemGraph.build(users, -items, np.arange(60, dtype=np.int64), 10)
+        with self.assertRaisesRegex(poem.Error, r"events\[0\]\.item_id"):
+            poem.ItemGraph.build(users, items + 10, np.arange(60, dtype=np.int64), 10)
+        hn = poem.hard_negatives(graph, np.array([1], np.uint64), np.array([2**40], np.uint64), count=3)
+        self.assertEqual(hn["items"].dtype, np.uint64)
 
     def test_pairwise_loss_matches_numpy(self):
         rng = np.random.default_rng(9)

@@ -13,6 +13,10 @@
 //   the SIMD hot path (loss/detail/pairwise_kernels.hpp, xsimd, with a scalar reference).
 // Non-finite scores or margins throw poem::error naming the index (a NaN is a bug upstream, and a
 // mean over it would silently poison training).
+//
+// Arguments follow poem's order: inputs, config (pairwise_loss_config: the form), outputs (gradients).
+// The overloads with the form last (after the gradients) are the earlier order, kept while callers
+// move; they forward to the same code.
 
 #include <cmath>
 #include <cstddef>
@@ -29,6 +33,15 @@
 namespace poem {
 
 enum class pairwise_form { hinge, softplus };
+
+struct pairwise_loss_config {
+    pairwise_form form = pairwise_form::hinge;
+};
+
+inline void validate(const pairwise_loss_config& cfg) {
+    check(cfg.form == pairwise_form::hinge || cfg.form == pairwise_form::softplus,
+          "pairwise_loss_config.form: unknown value ", static_cast<int>(cfg.form));
+}
 
 namespace detail {
 
@@ -101,8 +114,10 @@ inline float dense_impl(span<const float> pos, span<const float> pos_margin, flo
 // ---- pair list ------------------------------------------------------------------------------------
 
 // Mean loss over `pairs`; grad (empty, or scores.size()) is overwritten with d(mean)/d(scores).
-inline float pairwise_loss(span<const float> scores, span<const margin_pair> pairs, span<float> grad,
-                           pairwise_form form = pairwise_form::hinge) {
+inline float pairwise_loss(span<const float> scores, span<const margin_pair> pairs, const pairwise_loss_config& cfg,
+                           span<float> grad) {
+    validate(cfg);
+    const pairwise_form form = cfg.form;
     check(grad.empty() || grad.size() == scores.size(), "pairwise_loss: grad must be empty or hold ", scores.size(),
           " elements, got ", grad.size());
     detail::check_finite(scores, "pairwise_loss: scores");
@@ -129,58 +144,97 @@ inline float pairwise_loss(span<const float> scores, span<const margin_pair> pai
     return static_cast<float>(total / static_cast<double>(pairs.size()));
 }
 template <class A>
+float pairwise_loss(const std::vector<float, A>& scores, const std::vector<margin_pair>& pairs,
+                    const pairwise_loss_config& cfg, std::vector<float, A>& grad) {
+    return pairwise_loss(span<const float>(scores.data(), scores.size()), span<const margin_pair>(pairs.data(), pairs.size()),
+                         cfg, span<float>(grad.data(), grad.size()));
+}
+// Earlier order (form last).
+inline float pairwise_loss(span<const float> scores, span<const margin_pair> pairs, span<float> grad,
+                           pairwise_form form = pairwise_form::hinge) {
+    return pairwise_loss(scores, pairs, pairwise_loss_config{form}, grad);
+}
+template <class A>
 float pairwise_loss(const std::vector<float, A>& scores, const std::vector<margin_pair>& pairs, std::vector<float, A>& grad,
                     pairwise_form form = pairwise_form::hinge) {
-    return pairwise_loss(span<const float>(scores.data(), scores.size()), span<const margin_pair>(pairs.data(), pairs.size()),
-                         span<float>(grad.data(), grad.size()), form);
+    return pairwise_loss(scores, pairs, pairwise_loss_config{form}, grad);
 }
 
 inline float pairwise_hinge(span<const float> scores, span<const margin_pair> pairs, span<float> grad) {
-    return pairwise_loss(scores, pairs, grad, pairwise_form::hinge);
+    return pairwise_loss(scores, pairs, pairwise_loss_config{pairwise_form::hinge}, grad);
 }
 inline float pairwise_softplus(span<const float> scores, span<const margin_pair> pairs, span<float> grad) {
-    return pairwise_loss(scores, pairs, grad, pairwise_form::softplus);
+    return pairwise_loss(scores, pairs, pairwise_loss_config{pairwise_form::softplus}, grad);
 }
 
 // ---- dense: P positives x Q negatives -------------------------------------------------------------
 
 // One margin for every pair. grad_pos (P) and grad_neg (Q) are overwritten.
-inline float dense_pairwise_loss(span<const float> pos, span<const float> neg, float margin, span<float> grad_pos,
-                                 span<float> grad_neg, pairwise_form form = pairwise_form::hinge) {
-    return detail::dense_impl(pos, {}, margin, neg, {}, grad_pos, grad_neg, form, false);
+inline float dense_pairwise_loss(span<const float> pos, span<const float> neg, float margin,
+                                 const pairwise_loss_config& cfg, span<float> grad_pos, span<float> grad_neg) {
+    validate(cfg);
+    return detail::dense_impl(pos, {}, margin, neg, {}, grad_pos, grad_neg, cfg.form, false);
 }
 
 // Margin of pair (i, j) = pos_margin[i] + neg_margin[j] (either may be empty: 0).
 inline float dense_pairwise_loss(span<const float> pos, span<const float> pos_margin, span<const float> neg,
-                                 span<const float> neg_margin, span<float> grad_pos, span<float> grad_neg,
-                                 pairwise_form form = pairwise_form::hinge) {
+                                 span<const float> neg_margin, const pairwise_loss_config& cfg, span<float> grad_pos,
+                                 span<float> grad_neg) {
+    validate(cfg);
     if (pos_margin.empty()) {
         std::vector<float> zeros(pos.size(), 0.0f);
-        return detail::dense_impl(pos, {zeros.data(), zeros.size()}, 0.0f, neg, neg_margin, grad_pos, grad_neg, form, false);
+        return detail::dense_impl(pos, {zeros.data(), zeros.size()}, 0.0f, neg, neg_margin, grad_pos, grad_neg, cfg.form,
+                                  false);
     }
-    return detail::dense_impl(pos, pos_margin, 0.0f, neg, neg_margin, grad_pos, grad_neg, form, false);
+    return detail::dense_impl(pos, pos_margin, 0.0f, neg, neg_margin, grad_pos, grad_neg, cfg.form, false);
 }
 
 // Tiers: margin of pair (i, j) = base_margin * (neg_tier[j] - pos_tier[i]) (the hierarchical default).
 template <class T>
 float dense_pairwise_loss_tiered(span<const float> pos, span<const T> pos_tier, span<const float> neg, span<const T> neg_tier,
-                                 float base_margin, span<float> grad_pos, span<float> grad_neg,
-                                 pairwise_form form = pairwise_form::hinge) {
+                                 float base_margin, const pairwise_loss_config& cfg, span<float> grad_pos,
+                                 span<float> grad_neg) {
+    validate(cfg);
     check_size(pos_tier, pos.size(), "dense_pairwise_loss_tiered: pos_tier");
     check_size(neg_tier, neg.size(), "dense_pairwise_loss_tiered: neg_tier");
     check(std::isfinite(base_margin), "dense_pairwise_loss_tiered: base_margin is not finite");
     std::vector<float> a(pos.size()), b(neg.size());
     for (std::size_t i = 0; i < a.size(); ++i) a[i] = -base_margin * static_cast<float>(static_cast<std::int64_t>(pos_tier[i]));
     for (std::size_t j = 0; j < b.size(); ++j) b[j] = base_margin * static_cast<float>(static_cast<std::int64_t>(neg_tier[j]));
-    return detail::dense_impl(pos, {a.data(), a.size()}, 0.0f, neg, {b.data(), b.size()}, grad_pos, grad_neg, form, false);
+    return detail::dense_impl(pos, {a.data(), a.size()}, 0.0f, neg, {b.data(), b.size()}, grad_pos, grad_neg, cfg.form, false);
+}
+
+// Earlier order (form last).
+inline float dense_pairwise_loss(span<const float> pos, span<const float> neg, float margin, span<float> grad_pos,
+                                 span<float> grad_neg, pairwise_form form = pairwise_form::hinge) {
+    return dense_pairwise_loss(pos, neg, margin, pairwise_loss_config{form}, grad_pos, grad_neg);
+}
+inline float dense_pairwise_loss(span<const float> pos, span<const float> pos_margin, span<const float> neg,
+                                 span<const float> neg_margin, span<float> grad_pos, span<float> grad_neg,
+                                 pairwise_form form = pairwise_form::hinge) {
+    return dense_pairwise_loss(pos, pos_margin, neg, neg_margin, pairwise_loss_config{form}, grad_pos, grad_neg);
+}
+template <class T>
+float dense_pairwise_loss_tiered(span<const float> pos, span<const T> pos_tier, span<const float> neg, span<const T> neg_tier,
+                                 float base_margin, span<float> grad_pos, span<float> grad_neg,
+                                 pairwise_form form = pairwise_form::hinge) {
+    return dense_pairwise_loss_tiered(pos, pos_tier, neg, neg_tier, base_margin, pairwise_loss_config{form}, grad_pos,
+                                      grad_neg);
 }
 
 namespace detail {
 // The scalar reference of dense_pairwise_loss (same contract), for tests and benches.
 inline float dense_pairwise_loss_scalar(span<const float> pos, span<const float> pos_margin, float margin,
+                                        span<const float> neg, span<const float> neg_margin,
+                                        const pairwise_loss_config& cfg, span<float> grad_pos, span<float> grad_neg) {
+    validate(cfg);
+    return dense_impl(pos, pos_margin, margin, neg, neg_margin, grad_pos, grad_neg, cfg.form, true);
+}
+inline float dense_pairwise_loss_scalar(span<const float> pos, span<const float> pos_margin, float margin,
                                         span<const float> neg, span<const float> neg_margin, span<float> grad_pos,
                                         span<float> grad_neg, pairwise_form form = pairwise_form::hinge) {
-    return dense_impl(pos, pos_margin, margin, neg, neg_margin, grad_pos, grad_neg, form, true);
+    return dense_pairwise_loss_scalar(pos, pos_margin, margin, neg, neg_margin, pairwise_loss_config{form}, grad_pos,
+                                      grad_neg);
 }
 }  // namespace detail
 

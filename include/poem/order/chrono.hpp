@@ -22,42 +22,9 @@
 
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
+#include "poem/order/engagement.hpp"
 
 namespace poem {
-
-struct engagement_event {
-    std::uint64_t item_id = 0;
-    std::int64_t time = 0;     // seconds, same clock as request_time
-    float play_time = 0.0f;    // seconds watched
-    float duration = 0.0f;     // seconds, the item's length
-    bool click = false;
-    bool like = false;
-    bool follow = false;
-};
-
-struct engagement_rule {
-    bool click = true;
-    bool long_view = true;
-    float long_view_seconds = 10.0f;  // finite, >= 0
-    bool like = true;
-    bool follow = true;
-};
-
-inline void validate(const engagement_rule& rule) {
-    check(std::isfinite(rule.long_view_seconds) && rule.long_view_seconds >= 0.0f,
-          "engagement_rule.long_view_seconds must be finite and >= 0, got ", rule.long_view_seconds);
-}
-
-inline bool is_long_view(const engagement_event& e, float threshold) noexcept {
-    if (!(e.play_time >= 0.0f)) return false;  // NaN or negative
-    const float need = (std::isfinite(e.duration) && e.duration > 0.0f) ? std::min(e.duration, threshold) : threshold;
-    return e.play_time >= need;
-}
-
-inline bool is_engaged(const engagement_event& e, const engagement_rule& rule) noexcept {
-    return (rule.click && e.click) || (rule.like && e.like) || (rule.follow && e.follow) ||
-           (rule.long_view && is_long_view(e, rule.long_view_seconds));
-}
 
 struct chrono_sequence {
     std::size_t length = 0;

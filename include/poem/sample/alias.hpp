@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "poem/core/error.hpp"
+#include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
 
 namespace poem {
@@ -90,12 +91,6 @@ inline column_draw split_draw(std::uint64_t r, std::uint64_t n) noexcept {
     return {static_cast<std::uint64_t>(m >> 64), static_cast<std::uint32_t>(static_cast<std::uint64_t>(m) >> 32)};
 }
 
-template <class URBG>
-constexpr void check_urbg() noexcept {
-    static_assert(URBG::min() == 0 && URBG::max() == std::numeric_limits<std::uint64_t>::max(),
-                  "poem samplers need a generator of full 64-bit numbers (poem::rng, std::mt19937_64)");
-}
-
 // Validates weights (finite, >= 0, not all zero) and returns their sum; `what` names the argument.
 template <class W>
 double checked_weight_sum(const W* w, std::size_t n, const char* what) {
@@ -143,17 +138,14 @@ public:
     span<const entry> entries() const noexcept { return {table_.data(), table_.size()}; }
 
     // One draw, O(1): an index in [0, size()), drawn with probability weight / sum. Not empty().
-    template <class URBG>
-    std::uint32_t draw(URBG& g) const noexcept {
-        detail::check_urbg<URBG>();
+    std::uint32_t draw(rng& g) const noexcept {
         const auto d = detail::split_draw(g(), table_.size());
         const entry e = table_[d.column];
         return d.frac < e.threshold ? static_cast<std::uint32_t>(d.column) : e.alias;
     }
 
     // Fills `out` with independent draws.
-    template <class URBG>
-    void draw(URBG& g, span<std::uint32_t> out) const noexcept {
+    void draw(rng& g, span<std::uint32_t> out) const noexcept {
         for (auto& x : out) x = draw(g);
     }
 

@@ -4,9 +4,14 @@
 // scored by edge weight (a 2-hop item m reached through n scores w(p, n) * w(n, m) / rowsum(n)),
 // minus the excluded set (the user's engaged items, the positives, and anything else the caller
 // lists). `count` distinct candidates are drawn without replacement with probability proportional to
-// their score (Efraimidis-Spirakis keys). When the neighbourhood runs dry, the rest comes from a
+// their score: poem's one weighted sampler (core/weighted_sample.hpp), one key per candidate in
+// ascending item order, ties by the smaller item. When the neighbourhood runs dry, the rest comes from a
 // popularity alias table (weights count^0.75), still skipping excluded and already chosen items; after
 // 64 * count + 1024 rejected draws it gives up and returns fewer (an exhausted catalogue).
+//
+// Item ids are u64. Positives must be items of the graph (below its item_count: the error names
+// positives[k]); excluded ids are only a set to avoid, any u64. Popularity draws are the alias
+// table's indices, read as item ids.
 //
 // Deterministic: the same inputs and generator state give the same negatives.
 
@@ -18,6 +23,8 @@
 #include <vector>
 
 #include "poem/core/error.hpp"
+#include "poem/core/rng.hpp"
+#include "poem/core/weighted_sample.hpp"
 #include "poem/core/span.hpp"
 #include "poem/sample/alias.hpp"
 #include "poem/sample/item_graph.hpp"
@@ -47,34 +54,37 @@ struct hard_negative_config {
     std::uint32_t hops = 1;  // 1 or 2
 };
 
+inline void validate(const hard_negative_config& cfg) {
+    check(cfg.hops == 1 || cfg.hops == 2, "hard_negative_config.hops must be 1 or 2, got ", cfg.hops);
+}
+
 struct hard_negative_result {
-    std::vector<std::uint32_t> items;  // distinct; the first `from_graph` are graph-mined
+    std::vector<std::uint64_t> items;  // distinct; the first `from_graph` are graph-mined
     std::size_t from_graph = 0;
     std::size_t from_popularity = 0;
 };
 
 // `excluded` is the user's engaged set (any order, duplicates allowed); positives are excluded too.
-// `popularity` may be null (no fallback). Item ids of positives outside the graph have no neighbours.
-template <class URBG>
-hard_negative_result hard_negatives(const item_graph& graph, span<const std::uint32_t> positives,
-                                    span<const std::uint32_t> excluded, const alias_table* popularity,
-                                    const hard_negative_config& cfg, URBG& g) {
-    detail::check_urbg<URBG>();
-    check(cfg.hops == 1 || cfg.hops == 2, "hard_negatives: hops must be 1 or 2, got ", cfg.hops);
+// `popularity` may be null (no fallback).
+inline hard_negative_result hard_negatives(const item_graph& graph, span<const std::uint64_t> positives,
+                                           span<const std::uint64_t> excluded, const alias_table* popularity,
+                                           const hard_negative_config& cfg, rng& g) {
+    validate(cfg);
+    check(positives.data() != nullptr || positives.empty(), "hard_negatives: positives has null data");
+    check(excluded.data() != nullptr || excluded.empty(), "hard_negatives: excluded has null data");
+    for (std::size_t k = 0; k < positives.size(); ++k) graph.check_item(positives[k], "hard_negatives: positives", k);
     hard_negative_result res;
     if (cfg.count == 0) return res;
 
-    std::vector<std::uint32_t> banned(excluded.begin(), excluded.end());
+    std::vector<std::uint64_t> banned(excluded.begin(), excluded.end());
     banned.insert(banned.end(), positives.begin(), positives.end());
     std::sort(banned.begin(), banned.end());
     banned.erase(std::unique(banned.begin(), banned.end()), banned.end());
-    const auto is_banned = [&](std::uint32_t x) { return std::binary_search(banned.begin(), banned.end(), x); };
+    const auto is_banned = [&](std::uint64_t x) { return std::binary_search(banned.begin(), banned.end(), x); };
 
     // Neighbourhood scores, merged by item.
     std::vector<std::pair<std::uint32_t, double>> cand;
-    const std::size_t n = graph.item_count();
-    for (std::uint32_t p : positives) {
-        if (p >= n) continue;
+    for (std::uint64_t p : positives) {
         const auto nb = graph.neighbors(p);
         const auto wt = graph.weights(p);
         for (std::size_t k = 0; k < nb.size(); ++k) {
@@ -100,28 +110,24 @@ hard_negative_result hard_negatives(const item_graph& graph, span<const std::uin
     }
     cand.resize(w);
 
-    // Weighted sampling without replacement: the `count` largest keys log(u) / w.
-    if (cand.size() <= cfg.count) {
-        for (const auto& c : cand) res.items.push_back(c.first);
-    } else {
-        std::vector<std::pair<double, std::uint32_t>> keys(cand.size());
-        for (std::size_t i = 0; i < cand.size(); ++i) {
-            const double u = (static_cast<double>(g() >> 11) + 0.5) * 0x1.0p-53;  // (0, 1)
-            keys[i] = {std::log(u) / cand[i].second, cand[i].first};
-        }
-        std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(cfg.count), keys.end(),
-                          [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
-        for (std::size_t i = 0; i < cfg.count; ++i) res.items.push_back(keys[i].second);
+    // Weighted sampling without replacement (Efraimidis-Spirakis): one key per candidate, item order.
+    {
+        std::vector<float> keys(cand.size());
+        for (std::size_t i = 0; i < cand.size(); ++i) keys[i] = es_key(g, es_weight(cand[i].second));
+        std::vector<std::uint32_t> order(cand.size());
+        const std::size_t taken = es_select(span<const float>(keys.data(), keys.size()), cfg.count,
+                                            span<std::uint32_t>(order.data(), order.size()));
+        for (std::size_t i = 0; i < taken; ++i) res.items.push_back(cand[order[i]].first);
     }
     res.from_graph = res.items.size();
 
     // Popularity fallback.
     if (popularity != nullptr && !popularity->empty() && res.items.size() < cfg.count) {
-        std::vector<std::uint32_t> chosen(res.items);
+        std::vector<std::uint64_t> chosen(res.items);
         std::sort(chosen.begin(), chosen.end());
         std::size_t budget = 64 * cfg.count + 1024;
         while (res.items.size() < cfg.count && budget > 0) {
-            const std::uint32_t x = popularity->draw(g);
+            const std::uint64_t x = popularity->draw(g);
             const auto it = std::lower_bound(chosen.begin(), chosen.end(), x);
             if (is_banned(x) || (it != chosen.end() && *it == x)) {
                 --budget;

@@ -1,7 +1,10 @@
 #pragma once
-// Hierarchical samples of one request (paper: "hierarchical sample learning"). Every item gets a
+// Hierarchical samples of one request (paper: "hierarchical sample learning"). Every candidate comes
+// with what the user did with it, as an engagement_event (order/engagement.hpp), and every item gets a
 // tier, best first:
-//   0 strong_positive  a candidate with long view, like or follow (or play time >= strong_play_seconds)
+//   0 strong_positive  a candidate with a long view, a like or a follow, as cfg.engagement defines and
+//                      enables them (is_long_view: the library's one definition of a long view); a
+//                      click alone is weak engagement, never a strong positive
 //   1 system_favoured  otherwise a candidate among the request's top `system_top_k` fused ranks
 //   2 exposed          any other candidate (weak engagement such as a click, or none)
 //   3 hard_negative    graph-mined: near the strong positives (or, without any, near the history),
@@ -11,6 +14,9 @@
 // margin_by_gap[gap - 1] (gap = tier(j) - tier(i)), by default base_margin * gap. Beyond max_pairs,
 // a seeded subset of max_pairs pairs is kept (uniformly, without replacement), in the order
 // (i, j) of the full list.
+//
+// Item ids are u64. With a graph, every id that seeds it (the strong positives, else the history) must
+// be below its item_count (the error names the argument); popularity draws are the table's indices.
 
 #include <algorithm>
 #include <array>
@@ -21,23 +27,16 @@
 #include <vector>
 
 #include "poem/core/error.hpp"
+#include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
 #include "poem/fusion/quintuple.hpp"
+#include "poem/order/engagement.hpp"
 #include "poem/sample/alias.hpp"
 #include "poem/sample/hard_negatives.hpp"
 #include "poem/sample/item_graph.hpp"
 #include "poem/sample/pair.hpp"
 
 namespace poem {
-
-// What the user did with one exposed candidate.
-struct feedback {
-    bool long_view = false;
-    bool like = false;
-    bool follow = false;
-    bool click = false;
-    float play_seconds = 0.0f;
-};
 
 enum class sample_tier : std::uint8_t {
     strong_positive = 0,
@@ -50,7 +49,7 @@ inline constexpr std::size_t sample_tier_count = 5;
 
 struct hierarchy_config {
     std::size_t system_top_k = 3;         // fused ranks 0 .. k-1 are system-favoured
-    float strong_play_seconds = 0.0f;     // > 0: playing at least this long is a strong positive too
+    engagement_rule engagement;           // long view (threshold), like, follow: strong positives
     std::size_t hard_negatives = 5;       // wanted from the graph (popularity tops up when it runs dry)
     std::uint32_t hops = 1;               // graph neighbourhood: 1 or 2 hops
     std::size_t random_negatives = 5;     // drawn by popularity
@@ -65,7 +64,7 @@ struct hierarchy_config {
 
 struct hierarchical_sample {
     // Candidates first (input order), then hard negatives, then random negatives.
-    std::vector<std::uint32_t> items;
+    std::vector<std::uint64_t> items;
     std::vector<sample_tier> tiers;
     std::size_t candidate_count = 0;
     std::array<std::size_t, sample_tier_count> tier_sizes{};
@@ -73,8 +72,7 @@ struct hierarchical_sample {
     std::size_t pairs_total = 0;     // before the max_pairs cap
 };
 
-namespace detail {
-inline void check_hierarchy_config(const hierarchy_config& cfg) {
+inline void validate(const hierarchy_config& cfg) {
     check(std::isfinite(cfg.base_margin) && cfg.base_margin >= 0.0f, "hierarchy_config.base_margin must be finite and >= 0, got ",
           cfg.base_margin);
     check(cfg.margin_by_gap.empty() || cfg.margin_by_gap.size() == sample_tier_count - 1,
@@ -84,47 +82,61 @@ inline void check_hierarchy_config(const hierarchy_config& cfg) {
         check(std::isfinite(cfg.margin_by_gap[k]) && cfg.margin_by_gap[k] >= 0.0f, "hierarchy_config.margin_by_gap[", k,
               "] must be finite and >= 0, got ", cfg.margin_by_gap[k]);
     check(cfg.hops == 1 || cfg.hops == 2, "hierarchy_config.hops must be 1 or 2, got ", cfg.hops);
-    check(std::isfinite(cfg.strong_play_seconds), "hierarchy_config.strong_play_seconds must be finite");
+    check(std::isfinite(cfg.engagement.long_view_seconds) && cfg.engagement.long_view_seconds >= 0.0f,
+          "hierarchy_config.engagement.long_view_seconds must be finite and >= 0, got ", cfg.engagement.long_view_seconds);
 }
-}  // namespace detail
 
-// `items`, `fused_rank` and `fb` describe the N candidates of one request (fused_rank: 0 = best).
-// `history` is the user's engaged set. `graph` and `popularity` may be null (then no hard / random
-// negatives). Throws poem::error on mismatched sizes or a bad config.
-template <class URBG>
-hierarchical_sample hierarchical_samples(span<const std::uint32_t> items, span<const std::uint32_t> fused_rank,
-                                         span<const feedback> fb, span<const std::uint32_t> history,
-                                         const item_graph* graph, const alias_table* popularity,
-                                         const hierarchy_config& cfg, URBG& g) {
-    detail::check_urbg<URBG>();
-    detail::check_hierarchy_config(cfg);
-    const std::size_t n = items.size();
+// Whether one candidate's event makes it a strong positive under `rule` (long view, like, follow;
+// never a click alone).
+inline bool is_strong_positive(const engagement_event& e, const engagement_rule& rule) noexcept {
+    return (rule.like && e.like) || (rule.follow && e.follow) || (rule.long_view && is_long_view(e, rule.long_view_seconds));
+}
+
+// `candidates` are the N candidates of one request: item_id and what the user did with it (an
+// event with no engagement for an ignored candidate; user_id and time are not read). fused_rank: 0 =
+// best. `history` is the user's engaged set. `graph` and `popularity` may be null (then no hard /
+// random negatives). Throws poem::error on mismatched sizes, an id outside the graph or a bad config.
+inline hierarchical_sample hierarchical_samples(span<const engagement_event> candidates,
+                                                span<const std::uint32_t> fused_rank, span<const std::uint64_t> history,
+                                                const item_graph* graph, const alias_table* popularity,
+                                                const hierarchy_config& cfg, rng& g) {
+    validate(cfg);
+    const std::size_t n = candidates.size();
+    check(candidates.data() != nullptr || n == 0, "hierarchical_samples: candidates has null data");
+    check(history.data() != nullptr || history.empty(), "hierarchical_samples: history has null data");
     check_size(fused_rank, n, "hierarchical_samples: fused_rank");
-    check_size(fb, n, "hierarchical_samples: feedback");
 
     hierarchical_sample out;
     out.candidate_count = n;
-    out.items.assign(items.begin(), items.end());
+    out.items.resize(n);
     out.tiers.resize(n);
-    std::vector<std::uint32_t> strong;
+    std::vector<std::uint64_t> strong;
     for (std::size_t c = 0; c < n; ++c) {
-        const feedback& f = fb[c];
-        const bool is_strong = f.long_view || f.like || f.follow ||
-                               (cfg.strong_play_seconds > 0.0f && f.play_seconds >= cfg.strong_play_seconds);
+        const engagement_event& e = candidates[c];
+        const bool is_strong = is_strong_positive(e, cfg.engagement);
         sample_tier t = sample_tier::exposed;
         if (is_strong) t = sample_tier::strong_positive;
         else if (fused_rank[c] < cfg.system_top_k) t = sample_tier::system_favoured;
+        out.items[c] = e.item_id;
         out.tiers[c] = t;
-        if (is_strong) strong.push_back(items[c]);
+        if (is_strong) strong.push_back(e.item_id);
     }
 
     // Negatives avoid the user's history and every candidate of this request.
-    std::vector<std::uint32_t> excluded(history.begin(), history.end());
-    excluded.insert(excluded.end(), items.begin(), items.end());
-    std::vector<std::uint32_t> hard;
+    std::vector<std::uint64_t> excluded(history.begin(), history.end());
+    excluded.insert(excluded.end(), out.items.begin(), out.items.end());
+    std::vector<std::uint64_t> hard;
     if (graph != nullptr && cfg.hard_negatives > 0) {
-        const span<const std::uint32_t> seeds =
-            strong.empty() ? history : span<const std::uint32_t>(strong.data(), strong.size());
+        if (strong.empty()) {
+            for (std::size_t k = 0; k < history.size(); ++k) graph->check_item(history[k], "hierarchical_samples: history", k);
+        } else {
+            for (std::size_t c = 0; c < n; ++c)
+                check(out.tiers[c] != sample_tier::strong_positive || out.items[c] < graph->item_count(),
+                      "hierarchical_samples: candidates[", c, "].item_id = ", out.items[c],
+                      " (a strong positive) is not below the item graph's item_count ", graph->item_count());
+        }
+        const span<const std::uint64_t> seeds =
+            strong.empty() ? history : span<const std::uint64_t>(strong.data(), strong.size());
         const auto hn = hard_negatives(*graph, seeds, {excluded.data(), excluded.size()}, popularity,
                                        hard_negative_config{cfg.hard_negatives, cfg.hops}, g);
         hard = hn.items;
@@ -133,7 +145,7 @@ hierarchical_sample hierarchical_samples(span<const std::uint32_t> items, span<c
                                        hard_negative_config{cfg.hard_negatives, 1}, g);
         hard = hn.items;
     }
-    for (std::uint32_t h : hard) {
+    for (std::uint64_t h : hard) {
         out.items.push_back(h);
         out.tiers.push_back(sample_tier::hard_negative);
     }
@@ -141,7 +153,7 @@ hierarchical_sample hierarchical_samples(span<const std::uint32_t> items, span<c
         excluded.insert(excluded.end(), hard.begin(), hard.end());
         const auto rn = hard_negatives(item_graph(), {}, {excluded.data(), excluded.size()}, popularity,
                                        hard_negative_config{cfg.random_negatives, 1}, g);
-        for (std::uint32_t r : rn.items) {
+        for (std::uint64_t r : rn.items) {
             out.items.push_back(r);
             out.tiers.push_back(sample_tier::random_negative);
         }
@@ -174,29 +186,27 @@ hierarchical_sample hierarchical_samples(span<const std::uint32_t> items, span<c
     return out;
 }
 
-// From the request's quintuples: item ids (must fit in u32) and fused ranks (by fused score, best
-// first, ties by candidate index).
-template <class URBG>
-hierarchical_sample hierarchical_samples(span<const quintuple> candidates, span<const feedback> fb,
-                                         span<const std::uint32_t> history, const item_graph* graph,
-                                         const alias_table* popularity, const hierarchy_config& cfg, URBG& g) {
+// From the request's quintuples: item ids from the tokens, fused ranks by fused score (best first,
+// NaN last, ties by candidate index), and one event per candidate whose item_id must be the token's
+// (the error names feedback[c].item_id).
+inline hierarchical_sample hierarchical_samples(span<const quintuple> candidates, span<const engagement_event> feedback,
+                                                span<const std::uint64_t> history, const item_graph* graph,
+                                                const alias_table* popularity, const hierarchy_config& cfg, rng& g) {
     const std::size_t n = candidates.size();
-    std::vector<std::uint32_t> ids(n), order(n), rank(n);
-    for (std::size_t c = 0; c < n; ++c) {
-        check(candidates[c].item_id <= 0xFFFFFFFFull, "hierarchical_samples: candidates[", c, "].item_id = ",
-              candidates[c].item_id, " does not fit the graph's 32-bit ids");
-        ids[c] = static_cast<std::uint32_t>(candidates[c].item_id);
-    }
+    check_size(feedback, n, "hierarchical_samples: feedback");
+    std::vector<std::uint32_t> order(n), rank(n);
+    for (std::size_t c = 0; c < n; ++c)
+        check(feedback[c].item_id == candidates[c].item_id, "hierarchical_samples: feedback[", c, "].item_id = ",
+              feedback[c].item_id, " differs from candidates[", c, "].item_id = ", candidates[c].item_id);
     std::iota(order.begin(), order.end(), 0u);
     std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-        const float fa = candidates[a].fused_score, fb_ = candidates[b].fused_score;
-        const bool na = std::isnan(fa), nb = std::isnan(fb_);
+        const float fa = candidates[a].fused_score, fb = candidates[b].fused_score;
+        const bool na = std::isnan(fa), nb = std::isnan(fb);
         if (na != nb) return nb;  // NaN last
-        return fa > fb_;
+        return fa > fb;
     });
     for (std::size_t r = 0; r < n; ++r) rank[order[r]] = static_cast<std::uint32_t>(r);
-    return hierarchical_samples(span<const std::uint32_t>(ids.data(), n), span<const std::uint32_t>(rank.data(), n), fb,
-                                history, graph, popularity, cfg, g);
+    return hierarchical_samples(feedback, span<const std::uint32_t>(rank.data(), n), history, graph, popularity, cfg, g);
 }
 
 }  // namespace poem

@@ -1,10 +1,12 @@
 #pragma once
 // Weighted random walks on an item_graph: each step moves to a neighbour drawn with probability
 // weight / row sum (the row's alias table). A walk that reaches an item without neighbours ends; its
-// remaining positions hold item_graph::npos.
+// remaining positions hold item_graph::npos. Starts are u64 item ids, each checked against the
+// graph's item_count (the error names starts[b]); walks are u64 item ids.
 //
-// Walk b of a batch uses the generator rng(seed).fork(b), so walk_batch and walk_naive give the same
-// walks for the same seed, and a walk does not depend on the batch it is in.
+// walk_naive and walk_batch take one draw from `gen` as the batch's seed s; walk b then draws from
+// rng(s).fork(b). So walk_batch and walk_naive give the same walks for the same generator state, and
+// a walk does not depend on the batch it is in.
 //
 // walk_naive runs one walk at a time: every step waits for two dependent cache misses (the row's
 // offsets, then its alias entry, which holds the neighbour ids). walk_batch advances all walks of the batch in
@@ -26,14 +28,13 @@ namespace poem {
 
 namespace detail {
 
-inline void check_walk_args(const item_graph& g, span<const std::uint32_t> starts, std::size_t length,
-                            span<std::uint32_t> out) {
+inline void check_walk_args(const item_graph& g, span<const std::uint64_t> starts, std::size_t length,
+                            span<std::uint64_t> out) {
     check(length > 0, "walk: length must be at least 1 (the start)");
+    check(starts.data() != nullptr || starts.empty(), "walk: starts has null data");
     check(out.size() == starts.size() * length, "walk: out must hold starts.size() x length = ", starts.size() * length,
           " entries, got ", out.size());
-    for (std::size_t b = 0; b < starts.size(); ++b)
-        check(starts[b] < g.item_count(), "walk: starts[", b, "] = ", starts[b], " is not below the item count ",
-              g.item_count());
+    for (std::size_t b = 0; b < starts.size(); ++b) g.check_item(starts[b], "walk: starts", b);
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -44,36 +45,42 @@ inline void check_walk_args(const item_graph& g, span<const std::uint32_t> start
 
 }  // namespace detail
 
-// One walk of `out.size()` positions from `start` (out[0] = start), drawing from `g`.
-template <class URBG>
-void random_walk(const item_graph& graph, std::uint32_t start, span<std::uint32_t> out, URBG& g) {
-    check(start < graph.item_count(), "random_walk: start ", start, " is not below the item count ", graph.item_count());
+// One walk of `out.size()` positions from `start` (out[0] = start), drawing from `gen`.
+inline void random_walk(const item_graph& graph, std::uint64_t start, rng& gen, span<std::uint64_t> out) {
+    graph.check_item(start, "random_walk: start");
     if (out.empty()) return;
-    std::uint32_t v = start;
-    out[0] = v;
+    auto v = static_cast<std::uint32_t>(start);
+    out[0] = start;
     for (std::size_t t = 1; t < out.size(); ++t) {
-        if (v != item_graph::npos) v = graph.sample_neighbor(v, g);
+        v = graph.sample_index(v, gen);
+        if (v == item_graph::index_npos) {  // a dead end: the walk ends
+            for (; t < out.size(); ++t) out[t] = item_graph::npos;
+            return;
+        }
         out[t] = v;
     }
 }
 
 // The baseline: walk b (of starts.size()) runs alone, all its steps, before walk b + 1 starts.
 // out is starts.size() x length, row b = walk b.
-inline void walk_naive(const item_graph& graph, span<const std::uint32_t> starts, std::size_t length,
-                       std::uint64_t seed, span<std::uint32_t> out) {
+inline void walk_naive(const item_graph& graph, span<const std::uint64_t> starts, std::size_t length, rng& gen,
+                       span<std::uint64_t> out) {
     detail::check_walk_args(graph, starts, length, out);
-    const rng base(seed);
+    const rng base(gen());
     for (std::size_t b = 0; b < starts.size(); ++b) {
         rng g = base.fork(b);
-        random_walk(graph, starts[b], out.subspan(b * length, length), g);
+        random_walk(graph, starts[b], g, out.subspan(b * length, length));
     }
 }
 
 // All walks in lockstep, pipelined with prefetching (see the top of this file). Same result as
-// walk_naive. Scratch (16 bytes a walk) comes from `ws`, slots sample_first .. sample_first + 3.
-inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts, std::size_t length,
-                       std::uint64_t seed, span<std::uint32_t> out, workspace& ws) {
+// walk_naive. Scratch (16 bytes a walk, plus 4 bytes a position: the walks as u32 indices, widened to
+// u64 ids in one sequential pass at the end, so the strided writes of the steps touch half the cache
+// lines) comes from `ws`, slots sample_first .. sample_first + 4.
+inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts, std::size_t length, rng& gen,
+                       workspace& ws, span<std::uint64_t> out) {
     detail::check_walk_args(graph, starts, length, out);
+    const rng base(gen());  // one draw, as walk_naive
     const std::size_t B = starts.size();
     if (B == 0) return;
 #ifdef POEM_WALK_PREFETCH_DISTANCE
@@ -90,17 +97,17 @@ inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts
     span<std::uint64_t> state = ws.get<std::uint64_t>(workspace::sample_first + 1, B);
     span<std::uint64_t> edge = ws.get<std::uint64_t>(workspace::sample_first + 2, B);
     span<std::uint32_t> frac = ws.get<std::uint32_t>(workspace::sample_first + 3, B);
-    const rng base(seed);
+    span<std::uint32_t> idx = ws.get<std::uint32_t>(workspace::sample_first + 4, B * length);
     for (std::size_t b = 0; b < B; ++b) {
-        cur[b] = starts[b];
+        cur[b] = static_cast<std::uint32_t>(starts[b]);
         state[b] = base.fork(b).state();
-        out[b * length] = starts[b];
+        idx[b * length] = static_cast<std::uint32_t>(starts[b]);
     }
 
     for (std::size_t t = 1; t < length; ++t) {
         for (std::size_t k = 0; k < B + 2 * D; ++k) {
             // Stage 1, walk k: prefetch its row's offsets.
-            if (k < B && cur[k] != item_graph::npos) {
+            if (k < B && cur[k] != item_graph::index_npos) {
                 POEM_PREFETCH(off + cur[k]);
                 POEM_PREFETCH(off + cur[k] + 1);
             }
@@ -109,7 +116,7 @@ inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts
                 const std::size_t j = k - D;
                 const std::uint32_t v = cur[j];
                 std::uint64_t e = dead;
-                if (v != item_graph::npos) {
+                if (v != item_graph::index_npos) {
                     const std::uint64_t o = off[v];
                     const std::uint64_t deg = off[v + 1] - o;
                     if (deg != 0) {
@@ -127,22 +134,18 @@ inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts
             if (k >= 2 * D) {
                 const std::size_t i = k - 2 * D;
                 const std::uint64_t e = edge[i];
-                std::uint32_t next = item_graph::npos;
+                std::uint32_t next = item_graph::index_npos;
                 if (e != dead) {
                     const item_graph::edge_sampler s = smp[e];
                     next = frac[i] < s.threshold ? s.item : s.alias_item;
                 }
                 cur[i] = next;
-                out[i * length + t] = next;
+                idx[i * length + t] = next;
             }
         }
     }
-}
-
-inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts, std::size_t length,
-                       std::uint64_t seed, span<std::uint32_t> out) {
-    workspace ws;
-    walk_batch(graph, starts, length, seed, out, ws);
+    for (std::size_t p = 0; p < B * length; ++p)
+        out[p] = idx[p] == item_graph::index_npos ? item_graph::npos : static_cast<std::uint64_t>(idx[p]);
 }
 
 }  // namespace poem

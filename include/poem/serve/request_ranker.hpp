@@ -208,7 +208,10 @@ public:
     // What the user did with an item. Only events the engagement rule counts are kept (no other can
     // enter a chronological sequence), so trimming never drops an engagement for non-engaged
     // exposures: the oldest go once the log holds twice log_capacity.
+    // Refuses another user's event.
     void log(user_history& user, const engagement_event& e) const {
+        check(e.user_id == user.user_id, "log: the event is user ", e.user_id, "'s, the history user ", user.user_id,
+              "'s");
         if (!is_engaged(e, cfg_.engagement)) return;
         user.log.push_back(e);
         if (user.log.size() >= 2 * cfg_.log_capacity)

@@ -12,6 +12,7 @@
 //         28   S bytes  partial_order_state::serialize() (format "POST", with its own CRC-32)
 //              u32      E, engaged events in the log
 //              E x {u64 item_id, i64 time, f32 play_time, f32 duration, u8 flags (1 click, 2 like, 4 follow)}
+//              (each event's user_id is the history's)
 //              u32      CRC-32 of every byte before it
 // deserialize() checks the checksum, magic, version, reserved bits, lengths (exactly, so a record never
 // makes the reader allocate more than its own size) and the embedded state, and throws poem::error
@@ -97,6 +98,7 @@ struct user_history {
               in.remaining(), " are there");
         h.log.resize(events);
         for (engagement_event& e : h.log) {
+            e.user_id = h.user_id;
             e.item_id = in.u64("item_id");
             e.time = in.i64("time");
             e.play_time = in.f32("play_time");
