@@ -24,6 +24,7 @@
 
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
+#include "poem/core/rng.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/model/detail/gemm.hpp"
 #include "poem/model/detail/softmax.hpp"
@@ -102,13 +103,7 @@ struct model_config {
 };
 
 // The embedding row of a 64-bit item id: SplitMix64's finaliser, then modulo vocab (as in Python).
-inline std::uint64_t hash_row(std::uint64_t id, std::uint64_t vocab) noexcept {
-    std::uint64_t z = id;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return z % vocab;
-}
+inline std::uint64_t hash_row(std::uint64_t id, std::uint64_t vocab) noexcept { return mix64(id) % vocab; }
 
 // The N candidates of a request (all spans of N; objectives K x N, objectives as rows).
 struct candidate_view {
