@@ -11,7 +11,6 @@
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/detail/kernels.hpp"
-#include "poem/fusion/detail/radix_rank.hpp"
 #include "poem/fusion/quintuple.hpp"
 #include "poem/fusion/rank.hpp"
 #include "poem/fusion/result.hpp"
@@ -99,7 +98,7 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
         detail::average_ranks(sorted, n, rank);
         if (bad != 0) {
             out.nonfinite_scores += bad;
-            for (std::size_t i = 0; i < n; ++i) out.nonfinite[i] |= keys[i] == 0xFFFFFFFFu;
+            for (std::size_t i = 0; i < n; ++i) out.nonfinite[i] |= keys[i] == worst_sort_key;
         }
         detail::normalize_row(x, rank, n, bad, obj, ws, norm);
 

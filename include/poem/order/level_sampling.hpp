@@ -7,8 +7,8 @@
 //              draw per token in candidate order), weight w = fused score + spec.weight_floor (a NaN
 //              or negative fused score counts as 0). The same tokens and generator state give the same
 //              sample on every platform.
-// The sample is ordered by level, then fused score (best first; NaN last), then candidate order: the
-// order partial_order_state keeps within a request.
+// The sample is ordered by level, then fused score (best first; non-finite last, core/sort_key.hpp),
+// then candidate order: the order partial_order_state keeps within a request.
 
 #include <cmath>
 #include <cstddef>
@@ -23,27 +23,11 @@
 #include "poem/fusion/quintuple.hpp"
 #include "poem/order/detail/slots.hpp"
 #include "poem/order/detail/sort.hpp"
+#include "poem/order/detail/token_order.hpp"
 #include "poem/order/level_spec.hpp"
 #include "poem/order/pareto.hpp"
 
 namespace poem {
-
-namespace detail {
-
-// Sort key of a fused score, smaller = better; NaN after everything.
-inline std::uint32_t fused_order_key(float f) noexcept {
-    // No non-NaN float maps to the all-ones key (that bit pattern is a NaN).
-    return std::isnan(f) ? std::numeric_limits<std::uint32_t>::max() : better_key(f, true);
-}
-
-// Sorts token indices by (level, key, index) with key a smaller-is-better u32; returns the sorted indices.
-inline const std::uint32_t* sort_by_level(std::uint64_t* key, std::uint32_t* idx, std::size_t n, workspace& ws) {
-    auto key_tmp = ws.get<std::uint64_t>(order_slot_key_tmp, n).data();
-    auto idx_tmp = ws.get<std::uint32_t>(order_slot_idx_tmp, n).data();
-    return radix_sort_pairs(key, idx, key_tmp, idx_tmp, n) ? idx_tmp : idx;
-}
-
-}  // namespace detail
 
 // Samples `tokens` (one request, levels filled in) into `out` (overwritten). Reuses `out` and the workspace.
 inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, rng& gen,
@@ -57,23 +41,23 @@ inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, 
     out.clear();
     const std::size_t n = tokens.size();
     if (n == 0) return;
-    auto key = ws.get<std::uint64_t>(detail::order_slot_key, n).data();
-    auto idx = ws.get<std::uint32_t>(detail::order_slot_idx, n).data();
+    auto lv = ws.get<std::uint32_t>(detail::order_slot_links, n).data();
+    auto key = ws.get<std::uint32_t>(detail::order_slot_idx_tmp, n).data();
     const bool weighted = spec.policy == sample_policy::weighted;
     for (std::size_t i = 0; i < n; ++i) {
-        std::uint32_t k;
         if (weighted) {
             const float f = tokens[i].fused_score;
             const double w = (f > 0.0f && std::isfinite(f) ? double(f) : 0.0) + double(spec.weight_floor);
             const double u = gen.uniform_double() + 0x1.0p-54;  // in (0, 1)
-            k = detail::better_key(static_cast<float>(std::log(u) / w), true);
+            key[i] = sort_key(static_cast<float>(std::log(u) / w), true);
         } else {
-            k = detail::fused_order_key(tokens[i].fused_score);
+            key[i] = sort_key(tokens[i].fused_score, true);
         }
-        key[i] = std::uint64_t(tokens[i].level) << 32 | k;
-        idx[i] = static_cast<std::uint32_t>(i);
+        lv[i] = tokens[i].level;
     }
-    const std::uint32_t* sorted = detail::sort_by_level(key, idx, n, ws);
+    auto sorted = ws.get<std::uint32_t>(detail::order_slot_idx, n).data();
+    detail::radix_sort_by_two_keys(lv, key, n, ws.get<std::uint64_t>(detail::order_slot_key, n).data(),
+                                   ws.get<std::uint64_t>(detail::order_slot_key_tmp, n).data(), sorted);
     for (std::size_t i = 0; i < n;) {
         const std::uint32_t level = tokens[sorted[i]].level;
         std::size_t j = i;
@@ -82,22 +66,10 @@ inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, 
         const std::size_t first = out.size();
         for (std::size_t t = i; t < i + take; ++t) out.push_back(tokens[sorted[t]]);
         if (weighted && take > 1) {
-            // Order the drawn tokens by fused score, then candidate order (insertion sort: quotas are small).
-            auto before = [&](const quintuple& a, std::size_t ia, const quintuple& b, std::size_t ib) {
-                const auto ka = detail::fused_order_key(a.fused_score), kb = detail::fused_order_key(b.fused_score);
-                return ka != kb ? ka < kb : ia < ib;
-            };
+            // Order the drawn tokens by fused score, then candidate order.
             auto pos = ws.get<std::uint32_t>(detail::order_slot_misc, take).data();
             for (std::size_t t = 0; t < take; ++t) pos[t] = sorted[i + t];
-            for (std::size_t a = 1; a < take; ++a) {
-                const std::uint32_t p = pos[a];
-                std::size_t b = a;
-                while (b > 0 && before(tokens[p], p, tokens[pos[b - 1]], pos[b - 1])) {
-                    pos[b] = pos[b - 1];
-                    --b;
-                }
-                pos[b] = p;
-            }
+            detail::sort_tokens(tokens.data(), pos, take);
             for (std::size_t t = 0; t < take; ++t) out[first + t] = tokens[pos[t]];
         }
         i = j;

@@ -227,12 +227,12 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
     const bool h0 = dirs[0] == direction::higher_is_better;
     std::size_t at = 0;
     for (std::size_t i = 0; i < n; ++i)
-        if (level[i] == 0) key[at++] = std::uint64_t(detail::better_key(x0[i], h0)) << 32 | i;
-    std::uint64_t* sorted = detail::radix_sort_hi32(key, key_tmp, m);
+        if (level[i] == 0) key[at++] = std::uint64_t(sort_key(x0[i], h0)) << 32 | i;
+    std::uint64_t* sorted = detail::radix_sort(key, key_tmp, m);
     std::uint64_t* spare = sorted == key ? key_tmp : key;
     for (std::size_t i = 0; i < m; ++i) idx[i] = static_cast<std::uint32_t>(sorted[i]);
     auto obj_key = [&](std::size_t r, std::uint32_t i) {
-        return detail::better_key(scores(r, i), dirs[r] == direction::higher_is_better);
+        return sort_key(scores(r, i), dirs[r] == direction::higher_is_better);
     };
     if (k > 1) {
         for (std::size_t i = 0; i < m;) {
@@ -266,7 +266,7 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         auto y = ws.get<std::uint32_t>(detail::order_slot_idx_tmp, m).data();
         const bool h1 = dirs[1] == direction::higher_is_better;
         const float* x1 = scores.data() + n;
-        for (std::size_t i = 0; i < m; ++i) y[i] = detail::better_key(x1[idx[i]], h1);
+        for (std::size_t i = 0; i < m; ++i) y[i] = sort_key(x1[idx[i]], h1);
         auto tails = ws.get<std::uint32_t>(detail::order_slot_fronts, m).data();
         for (std::size_t i = 0; i < m; ++i) {
             if (i > 0 && y[i] == y[i - 1] && (sorted[i] >> 32) == (sorted[i - 1] >> 32)) {
@@ -299,7 +299,7 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         for (std::size_t r = 0; r < k; ++r) {
             const bool h = dirs[r] == direction::higher_is_better;
             const float* x = scores.data() + r * n;
-            for (std::size_t i = 0; i < m; ++i) pts[i * k + r] = detail::better_key(x[idx[i]], h);
+            for (std::size_t i = 0; i < m; ++i) pts[i * k + r] = sort_key(x[idx[i]], h);
         }
         auto prev = ws.get<std::uint32_t>(detail::order_slot_idx_tmp, m).data();
         auto last = ws.get<std::uint32_t>(detail::order_slot_fronts, m).data();

@@ -6,10 +6,10 @@
 // requests, oldest first, until both bounds hold; a request with more than max_tokens quintuples keeps
 // its best max_tokens. Recording an empty sample does nothing.
 //
-// Order: within a request, tokens are kept by level, then fused score (best first; NaN last), then
-// the order given to record(). sequence(now, length) walks the requests newest first and emits their
-// tokens in that order, keeping only the first (that is, newest) occurrence of each item id, until
-// `length` tokens; the rest is padding (mask 0, every field 0).
+// Order: within a request, tokens are kept by level, then fused score (best first; every non-finite
+// score last, tied: core/sort_key.hpp), then the order given to record(). sequence(now, length) walks
+// the requests newest first and emits their tokens in that order, keeping only the first (that is,
+// newest) occurrence of each item id, until `length` tokens; the rest is padding (mask 0, every field 0).
 //
 // Which requests a sequence sees: those with request_time <= now. The host calls sequence() before it
 // records the current request, so requests recorded earlier in the same second are seen and the
@@ -45,7 +45,7 @@
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
 #include "poem/fusion/quintuple.hpp"
-#include "poem/order/detail/sort.hpp"
+#include "poem/order/detail/token_order.hpp"
 
 namespace poem {
 
@@ -121,24 +121,10 @@ public:
             check(t >= newest, "partial_order_state::record: request_time ", t,
                   " is older than the newest request held (", newest, ")");
         }
-        // Keep order: level, fused score (best first, NaN last), given order.
+        // Keep order: level, fused score (best first, non-finite last), given order.
         order_.resize(n);
         for (std::size_t i = 0; i < n; ++i) order_[i] = static_cast<std::uint32_t>(i);
-        auto key = [&](std::uint32_t i) {
-            const float f = sampled[i].fused_score;
-            return std::uint64_t(sampled[i].level) << 32 |
-                   (std::isnan(f) ? std::numeric_limits<std::uint32_t>::max() : detail::better_key(f, true));
-        };
-        for (std::size_t a = 1; a < n; ++a) {  // insertion sort: a sample is a handful of tokens
-            const std::uint32_t p = order_[a];
-            const std::uint64_t kp = key(p);
-            std::size_t b = a;
-            while (b > 0 && key(order_[b - 1]) > kp) {
-                order_[b] = order_[b - 1];
-                --b;
-            }
-            order_[b] = p;
-        }
+        detail::sort_tokens(sampled.data(), order_.data(), n);
         const std::size_t keep = std::min(n, max_tokens_);
         while (req_size_ > 0 && (tok_size_ + keep > max_tokens_ || req_size_ + 1 > max_requests_)) pop_oldest();
         const std::size_t start = (tok_head_ + tok_size_) % max_tokens_;

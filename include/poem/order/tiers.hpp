@@ -56,9 +56,9 @@ inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::
             ++out.nonfinite;
             continue;
         }
-        key[m++] = std::uint64_t(better_key(f, true)) << 32 | i;
+        key[m++] = std::uint64_t(sort_key(f, true)) << 32 | i;
     }
-    const std::uint64_t* sorted = radix_sort_hi32(key, key_tmp, m);
+    const std::uint64_t* sorted = radix_sort(key, key_tmp, m);
     for (std::size_t i = 0; i < m; ++i) idx[i] = static_cast<std::uint32_t>(sorted[i]);
     return idx;
 }

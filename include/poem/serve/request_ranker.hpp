@@ -154,13 +154,11 @@ public:
         out.scores.values.resize(n * out.scores.cols);
         model_->predict_into(cand, chrono, po, ws, matrix_view<float>(out.scores.values.data(), n, out.scores.cols));
 
-        // The final order: fusion's radix sort on the ranking head (ties by index, non-finite last).
+        // The final order: rank_order on the ranking head (ties by index, non-finite last).
         out.rank_score_.resize(n);
         for (std::size_t i = 0; i < n; ++i) out.rank_score_[i] = out.scores(i, cfg_.rank_head);
-        std::size_t nonfinite = 0;
-        const std::uint64_t* sorted = detail::sort_scores(span<const float>(out.rank_score_), true, ws, nonfinite);
         out.order.resize(n);
-        for (std::size_t i = 0; i < n; ++i) out.order[i] = static_cast<std::uint32_t>(sorted[i]);
+        rank_order(span<const float>(out.rank_score_), direction::higher_is_better, span<std::uint32_t>(out.order), ws);
     }
 
     // After the request is served: its quintuples, sampled by level, join the user's state.
