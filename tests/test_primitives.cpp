@@ -174,3 +174,42 @@ TEST_CASE("mix64: SplitMix64's finaliser, pinned", "[core][rng]") {
     poem::rng g(0);
     CHECK(g() == 0xe220a8397b1dcdafull);
 }
+
+TEST_CASE("workspace: scopes nest, release on exit, and a warm workspace does not grow", "[core][workspace]") {
+    poem::workspace ws;
+    CHECK(ws.capacity() == 0);
+    float* first = nullptr;
+    {
+        auto outer = ws.scope();
+        auto a = outer.alloc<float>(100);
+        first = a.data();
+        CHECK(reinterpret_cast<std::uintptr_t>(a.data()) % 64 == 0);
+        {
+            auto inner = ws.scope();
+            auto b = inner.alloc<std::uint64_t>(10);
+            CHECK(reinterpret_cast<const void*>(b.data()) != reinterpret_cast<const void*>(a.data()));
+            CHECK_THROWS_AS(outer.alloc<float>(1), poem::error);  // only the innermost scope allocates
+            auto big = inner.alloc<std::uint8_t>(1 << 20);        // a second block; `a` stays put
+            big[0] = 1;
+            CHECK(ws.blocks() == 2);
+        }
+        auto c = outer.alloc<float>(3);  // the inner scope's memory is reused
+        CHECK(c.data() != nullptr);
+        CHECK(a.data() == first);
+    }
+    CHECK(ws.blocks() == 1);  // merged when the outermost scope ended
+    const std::size_t cap = ws.capacity();
+    CHECK(cap >= (1u << 20));
+    for (int round = 0; round < 3; ++round) {
+        auto s = ws.scope();
+        s.alloc<float>(100);
+        { auto t = ws.scope(); t.alloc<std::uint8_t>(1 << 20); }
+        s.alloc<float>(3);
+    }
+    CHECK(ws.capacity() == cap);
+    CHECK(ws.blocks() == 1);
+    {
+        auto s = ws.scope();
+        CHECK(s.alloc<float>(0).data() != nullptr);
+    }
+}

@@ -2,8 +2,11 @@
 // Umbrella header: every public header of poem, lower layers first.
 
 #include "poem/core/bits.hpp"
+#include "poem/core/codec.hpp"
 #include "poem/core/error.hpp"
+#include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
+#include "poem/core/sort_key.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/version.hpp"
 #include "poem/core/workspace.hpp"

@@ -19,23 +19,17 @@ inline constexpr std::size_t max_candidates = std::size_t(1) << 23;
 
 namespace detail {
 
-// Scratch slots of fusion/ in the caller's workspace.
-enum fusion_slot : std::size_t {
-    slot_keys = workspace::fusion_first,
-    slot_sort_a,
-    slot_sort_b,
-    slot_values,
-};
-
-// Sorts `x` best first by radix; returns the sorted (key << 32 | index) words and sets `nonfinite`.
-inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_better, workspace& ws,
+// Sorts `x` best first by radix, in memory of `scope`; returns the sorted (key << 32 | index) words
+// and sets `nonfinite` (and `keys_out`, the keys, when given).
+inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_better, workspace_scope& scope,
                                         std::size_t& nonfinite, span<std::uint32_t>* keys_out = nullptr) {
     const std::size_t n = x.size();
-    auto keys = ws.get<std::uint32_t>(slot_keys, n);
+    auto keys = scope.alloc<std::uint32_t>(n);
+    auto a = scope.alloc<std::uint64_t>(n);
+    auto b = scope.alloc<std::uint64_t>(n);
     nonfinite = sort_keys(x.data(), n, higher_is_better, keys.data());
     if (keys_out != nullptr) *keys_out = keys;
-    return radix_sort_keys(keys.data(), n, ws.get<std::uint64_t>(slot_sort_a, n).data(),
-                           ws.get<std::uint64_t>(slot_sort_b, n).data());
+    return radix_sort_keys(keys.data(), n, a.data(), b.data());
 }
 
 // Average ranks from sorted (key << 32 | index) words (0 = best; a run of equal keys shares the mean
@@ -64,7 +58,8 @@ inline std::size_t rank_scores(span<const float> x, direction dir, span<float> r
     check_size(rank, x.size(), "rank");
     detail::check_scores(x, "scores");
     std::size_t nonfinite = 0;
-    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, ws, nonfinite);
+    auto scope = ws.scope();
+    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, scope, nonfinite);
     detail::average_ranks(sorted, x.size(), rank.data());
     return nonfinite;
 }
@@ -76,7 +71,8 @@ inline std::size_t rank_order(span<const float> x, direction dir, span<std::uint
     check_size(order, x.size(), "order");
     detail::check_scores(x, "scores");
     std::size_t nonfinite = 0;
-    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, ws, nonfinite);
+    auto scope = ws.scope();
+    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, scope, nonfinite);
     for (std::size_t i = 0; i < x.size(); ++i) order[i] = static_cast<std::uint32_t>(sorted[i]);
     return nonfinite;
 }

@@ -21,7 +21,6 @@
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/quintuple.hpp"
-#include "poem/order/detail/slots.hpp"
 #include "poem/order/detail/sort.hpp"
 #include "poem/order/detail/token_order.hpp"
 #include "poem/order/level_spec.hpp"
@@ -41,8 +40,9 @@ inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, 
     out.clear();
     const std::size_t n = tokens.size();
     if (n == 0) return;
-    auto lv = ws.get<std::uint32_t>(detail::order_slot_links, n).data();
-    auto key = ws.get<std::uint32_t>(detail::order_slot_idx_tmp, n).data();
+    auto scope = ws.scope();
+    auto lv = scope.alloc<std::uint32_t>(n).data();
+    auto key = scope.alloc<std::uint32_t>(n).data();
     const bool weighted = spec.policy == sample_policy::weighted;
     for (std::size_t i = 0; i < n; ++i) {
         if (weighted) {
@@ -55,9 +55,10 @@ inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, 
         }
         lv[i] = tokens[i].level;
     }
-    auto sorted = ws.get<std::uint32_t>(detail::order_slot_idx, n).data();
-    detail::radix_sort_by_two_keys(lv, key, n, ws.get<std::uint64_t>(detail::order_slot_key, n).data(),
-                                   ws.get<std::uint64_t>(detail::order_slot_key_tmp, n).data(), sorted);
+    auto sorted = scope.alloc<std::uint32_t>(n).data();
+    detail::radix_sort_by_two_keys(lv, key, n, scope.alloc<std::uint64_t>(n).data(),
+                                   scope.alloc<std::uint64_t>(n).data(), sorted);
+    std::uint32_t* pos = weighted ? scope.alloc<std::uint32_t>(n).data() : nullptr;
     for (std::size_t i = 0; i < n;) {
         const std::uint32_t level = tokens[sorted[i]].level;
         std::size_t j = i;
@@ -67,7 +68,6 @@ inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, 
         for (std::size_t t = i; t < i + take; ++t) out.push_back(tokens[sorted[t]]);
         if (weighted && take > 1) {
             // Order the drawn tokens by fused score, then candidate order.
-            auto pos = ws.get<std::uint32_t>(detail::order_slot_misc, take).data();
             for (std::size_t t = 0; t < take; ++t) pos[t] = sorted[i + t];
             detail::sort_tokens(tokens.data(), pos, take);
             for (std::size_t t = 0; t < take; ++t) out[first + t] = tokens[pos[t]];

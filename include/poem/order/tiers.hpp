@@ -25,7 +25,6 @@
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
-#include "poem/order/detail/slots.hpp"
 #include "poem/order/detail/sort.hpp"
 #include "poem/order/pareto.hpp"
 
@@ -35,7 +34,7 @@ namespace detail {
 
 // Sorts the valid candidates best first (ties by index). Marks the others with UINT32_MAX in
 // out.level; returns the sorted indices and sets m (valid count) and out.nonfinite.
-inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::uint8_t> flagged, workspace& ws,
+inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::uint8_t> flagged, workspace_scope& scope,
                                        levels_result& out, std::size_t& m, const char* what) {
     const std::size_t n = fused.size();
     check(flagged.empty() || flagged.size() == n, what, ": flagged has ", flagged.size(), " entries for ", n,
@@ -45,9 +44,9 @@ inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::
     out.level.resize(n);
     out.count = 0;
     out.nonfinite = 0;
-    auto key = ws.get<std::uint64_t>(order_slot_key, n).data();
-    auto key_tmp = ws.get<std::uint64_t>(order_slot_key_tmp, n).data();
-    auto idx = ws.get<std::uint32_t>(order_slot_idx, n).data();
+    auto key = scope.alloc<std::uint64_t>(n).data();
+    auto key_tmp = scope.alloc<std::uint64_t>(n).data();
+    auto idx = scope.alloc<std::uint32_t>(n).data();
     m = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const float f = fused[i];
@@ -78,7 +77,8 @@ inline void fused_tiers(span<const float> fused, std::size_t g, workspace& ws, l
                         span<const std::uint8_t> flagged = {}) {
     check(g >= 1, "fused_tiers: g (tiers) must be >= 1, got ", g);
     std::size_t m = 0;
-    const std::uint32_t* idx = detail::sort_fused(fused, flagged, ws, out, m, "fused_tiers");
+    auto scope = ws.scope();
+    const std::uint32_t* idx = detail::sort_fused(fused, flagged, scope, out, m, "fused_tiers");
     std::uint32_t levels = 0;
     std::size_t raw_prev = 0, raw_group = 0;
     const std::size_t gm = std::min(g, m);  // g >= m gives every position its own tier, as g = m does
@@ -98,7 +98,8 @@ inline void gap_tiers(span<const float> fused, float abs_threshold, float rel_th
     check(abs_threshold >= 0.0f, "gap_tiers: abs_threshold must be >= 0 (or +inf), got ", abs_threshold);
     check(rel_threshold >= 0.0f, "gap_tiers: rel_threshold must be >= 0 (or +inf), got ", rel_threshold);
     std::size_t m = 0;
-    const std::uint32_t* idx = detail::sort_fused(fused, flagged, ws, out, m, "gap_tiers");
+    auto scope = ws.scope();
+    const std::uint32_t* idx = detail::sort_fused(fused, flagged, scope, out, m, "gap_tiers");
     std::uint32_t levels = m > 0 ? 1 : 0;
     for (std::size_t r = 0; r < m; ++r) {
         if (r > 0) {
@@ -117,7 +118,8 @@ inline void topk_tiers(span<const float> fused, span<const std::size_t> ks, work
         check(ks[j] > 0 && (j == 0 || ks[j] > ks[j - 1]), "topk_tiers: ks must be positive and strictly ",
               "increasing, ks[", j, "] = ", ks[j]);
     std::size_t m = 0;
-    const std::uint32_t* idx = detail::sort_fused(fused, flagged, ws, out, m, "topk_tiers");
+    auto scope = ws.scope();
+    const std::uint32_t* idx = detail::sort_fused(fused, flagged, scope, out, m, "topk_tiers");
     std::uint32_t tier = 0;
     for (std::size_t r = 0; r < m; ++r) {
         while (tier < ks.size() && r >= ks[tier]) ++tier;

@@ -70,7 +70,7 @@ inline void walk_naive(const item_graph& graph, span<const std::uint32_t> starts
 }
 
 // All walks in lockstep, pipelined with prefetching (see the top of this file). Same result as
-// walk_naive. Scratch (16 bytes a walk) comes from `ws`, slots sample_first .. sample_first + 3.
+// walk_naive. Scratch (24 bytes a walk) comes from a scope of `ws`.
 inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts, std::size_t length,
                        std::uint64_t seed, span<std::uint32_t> out, workspace& ws) {
     detail::check_walk_args(graph, starts, length, out);
@@ -86,10 +86,11 @@ inline void walk_batch(const item_graph& graph, span<const std::uint32_t> starts
     const std::uint64_t* off = graph.offsets().data();
     const item_graph::edge_sampler* smp = graph.sampler_array().data();
 
-    span<std::uint32_t> cur = ws.get<std::uint32_t>(workspace::sample_first, B);
-    span<std::uint64_t> state = ws.get<std::uint64_t>(workspace::sample_first + 1, B);
-    span<std::uint64_t> edge = ws.get<std::uint64_t>(workspace::sample_first + 2, B);
-    span<std::uint32_t> frac = ws.get<std::uint32_t>(workspace::sample_first + 3, B);
+    auto scope = ws.scope();
+    span<std::uint32_t> cur = scope.alloc<std::uint32_t>(B);
+    span<std::uint64_t> state = scope.alloc<std::uint64_t>(B);
+    span<std::uint64_t> edge = scope.alloc<std::uint64_t>(B);
+    span<std::uint32_t> frac = scope.alloc<std::uint32_t>(B);
     const rng base(seed);
     for (std::size_t b = 0; b < B; ++b) {
         cur[b] = starts[b];
