@@ -146,16 +146,17 @@ void BM_order_sequence(benchmark::State& state) {
     const auto length = static_cast<std::size_t>(state.range(0));
     auto in = samples();
     poem::partial_order_state st(256, 32);
+    poem::workspace ws;
     poem::po_sequence seq;
     std::vector<poem::quintuple> q;
     std::int64_t now = 1'700'000'000;
     for (auto _ : state) {
         now += 7;
         benchmark::DoNotOptimize(seq.item_id.data());
-        st.sequence_into(now, length, seq);  // before record, as a host does
+        st.sequence(now, length, ws, seq);  // before record, as a host does
         q = in.next();
         for (auto& x : q) x.request_time = now;
-        st.record(q);
+        st.record(q, ws);
     }
     state.counters["count"] = static_cast<double>(seq.count);
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
@@ -190,7 +191,7 @@ void BM_order_state_serialize(benchmark::State& state) {
     }
     std::vector<std::uint8_t> bytes;
     for (auto _ : state) {
-        st.serialize_into(bytes);
+        st.serialize(bytes);
         auto back = poem::partial_order_state::deserialize(bytes);
         benchmark::DoNotOptimize(back.token_count());
     }

@@ -534,6 +534,7 @@ poem::partial_order_state random_state(std::uint64_t seed, model_state* model = 
 }  // namespace
 
 TEST_CASE("partial_order_state matches a plain model", "[order][state]") {
+    poem::workspace ws;
     poem::po_sequence seq;  // reused across calls
     for (std::uint64_t seed = 1; seed <= 300; ++seed) {
         model_state model{1, 1, {}};
@@ -544,7 +545,7 @@ TEST_CASE("partial_order_state matches a plain model", "[order][state]") {
         for (std::size_t r = 0; r < model.requests.size(); ++r) REQUIRE(s.request_tokens(r) == model.requests[r]);
         for (std::int64_t now : {std::int64_t(900), std::int64_t(1010), std::int64_t(1030), std::int64_t(5000)})
             for (std::size_t length : {0u, 1u, 5u, 100u}) {
-                s.sequence_into(now, length, seq);
+                s.sequence(now, length, ws, seq);
                 INFO("seed=" << seed << " now=" << now << " length=" << length);
                 require_same(seq, model.sequence(now, length));
             }
@@ -587,27 +588,31 @@ TEST_CASE("partial_order_state: order, dedup, padding, bounds, errors", "[order]
     CHECK_THROWS_AS(poem::partial_order_state(1, 0), poem::error);
 }
 
-TEST_CASE("sequence_into does not reallocate once warm", "[order][state]") {
+TEST_CASE("sequence and record do not allocate once warm", "[order][state]") {
     poem::partial_order_state s(256, 32);
+    poem::workspace ws;
     poem::po_sequence seq;
     std::int64_t t = 0;
-    for (int r = 0; r < 40; ++r) {
+    auto round = [&](int r) {
         auto q = make_tokens(11, 5, ++t, static_cast<std::uint64_t>(r));
         for (std::size_t i = 0; i < q.size(); ++i) q[i].item_id = static_cast<std::uint64_t>(t) * 100 + i;
-        s.record(q);
-        s.sequence_into(t, 100, seq);
-    }
+        s.record(q, ws);
+        s.sequence(t, 100, ws, seq);
+    };
+    for (int r = 0; r < 40; ++r) round(r);
     const auto* ids = seq.item_id.data();
-    const auto* seen = seq.seen_ids_.data();
-    for (int r = 0; r < 40; ++r) {
-        auto q = make_tokens(11, 5, ++t, static_cast<std::uint64_t>(r));
-        for (std::size_t i = 0; i < q.size(); ++i) q[i].item_id = static_cast<std::uint64_t>(t) * 100 + i;
-        s.record(q);
-        s.sequence_into(t, 100, seq);
-    }
-    CHECK(seq.item_id.data() == ids);
-    CHECK(seq.seen_ids_.data() == seen);
+    const std::size_t held = ws.capacity();
+    const auto expect = s.sequence(t, 100);  // the convenience overload agrees
+    for (int r = 0; r < 40; ++r) round(r);
+    CHECK(seq.item_id.data() == ids);       // the result's memory is reused
+    CHECK(ws.capacity() == held);           // the scratch (the set of ids seen) lives in the workspace
+    CHECK(ws.blocks() == 1);
     CHECK(seq.count == 100);
+    CHECK(expect.count == 100);
+    // a copy of a result is just the result: equal fields, no scratch carried along
+    const poem::po_sequence copy = seq;
+    CHECK(copy.item_id == seq.item_id);
+    CHECK(copy.mask == seq.mask);
 }
 
 // ---- serialisation ----------------------------------------------------------------------------------------
@@ -746,7 +751,8 @@ TEST_CASE("chronological sequence: rule, order, features, padding", "[order][chr
     CHECK(a.item_id == b.item_id);
     CHECK(a.count == 50);
     CHECK(a.item_id[0] == 399);
+    poem::workspace ws;
     poem::chrono_sequence reused;
-    poem::chrono_sequence_into(big, 400, 50, {}, reused);
+    poem::build_chrono_sequence(big, 400, 50, {}, ws, reused);
     CHECK(reused.item_id == a.item_id);
 }

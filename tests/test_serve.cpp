@@ -168,7 +168,7 @@ poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t k, 
 
 std::vector<std::uint8_t> bytes_of(const poem::partial_order_state& s) {
     std::vector<std::uint8_t> b;
-    s.serialize_into(b);
+    s.serialize(b);
     return b;
 }
 
@@ -221,7 +221,7 @@ reference compose(const poem::request_ranker& ranker, const poem::user_history& 
     std::vector<float> chrono_feats;  // L x F: the play ratio, when the model takes it
     if (f == 1) chrono_feats = ref.chrono.play_ratio;
     ref.scores.resize(n * m.outputs());
-    m.predict_into({r.ids, ref.fused.fused, ref.rank_pct, ref.levels.level,
+    m.predict({r.ids, ref.fused.fused, ref.rank_pct, ref.levels.level,
                     poem::matrix_view<const float>(ref.objectives.data(), rows, n)},
                    {ref.chrono.item_id, ref.chrono.age_seconds,
                     poem::matrix_view<const float>(chrono_feats.data(), f ? c.chrono_length : 0, f), ref.chrono.mask},

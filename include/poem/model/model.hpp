@@ -213,8 +213,8 @@ public:
 
     // Scores the candidates into `out` (N x outputs(), any row stride via matrix_view's cols = outputs()).
     // Throws poem::error when a view's size disagrees with the others or with the config.
-    void predict_into(const candidate_view& cand, const chrono_view& chrono, const po_view& po, workspace& ws,
-                      matrix_view<float> out) const {
+    void predict(const candidate_view& cand, const chrono_view& chrono, const po_view& po, workspace& ws,
+                 matrix_view<float> out) const {
         const model_config& c = cfg_;
         const std::size_t n = cand.size();
         check_inputs(cand, chrono, po);
@@ -278,7 +278,7 @@ public:
             }
             attend(po_, t, lv, x, ldx, 2 * d, n, ws);
         }
-        tower(x, ldx, n, ws, out.data(), out.cols());
+        tower_layers(x, ldx, n, ws, out.data(), out.cols());
     }
 
     prediction predict(const candidate_view& cand, const chrono_view& chrono, const po_view& po,
@@ -287,16 +287,16 @@ public:
         p.rows = cand.size();
         p.cols = outputs();
         p.values.resize(p.rows * p.cols);
-        predict_into(cand, chrono, po, ws, matrix_view<float>(p.values.data(), p.rows, p.cols));
+        predict(cand, chrono, po, ws, matrix_view<float>(p.values.data(), p.rows, p.cols));
         return p;
     }
 
     // The tower and heads alone on a prepared input (N x tower_in, rows `ld` apart): for benchmarks.
-    void tower_into(const float* x, std::size_t ld, std::size_t n, workspace& ws, matrix_view<float> out) const {
+    void tower(const float* x, std::size_t ld, std::size_t n, workspace& ws, matrix_view<float> out) const {
         check(ld >= cfg_.tower_in(), "model: tower input stride ", ld, " < tower_in ", cfg_.tower_in());
         check(out.rows() == n && out.cols() == outputs(), "model: tower output is ", out.rows(), " x ",
               out.cols(), ", expected ", n, " x ", outputs());
-        if (n) tower(x, ld, n, ws, out.data(), out.cols());
+        if (n) tower_layers(x, ld, n, ws, out.data(), out.cols());
     }
 
     // Floating-point operations of one predict (multiply-adds count 2) with lc / lp valid tokens.
@@ -424,7 +424,7 @@ private:
         }
     }
 
-    void tower(const float* x, std::size_t ldx, std::size_t n, workspace& ws, float* out, std::size_t ldo) const {
+    void tower_layers(const float* x, std::size_t ldx, std::size_t n, workspace& ws, float* out, std::size_t ldo) const {
         const float* in = x;
         std::size_t ld = ldx;
         std::size_t widest = 0;

@@ -138,8 +138,8 @@ public:
             }
         }
 
-        user.state.sequence_into(now, cfg_.po_length, out.po);
-        chrono_sequence_into(user.log, now, cfg_.chrono_length, cfg_.engagement, out.chrono);
+        user.state.sequence(now, cfg_.po_length, ws, out.po);
+        build_chrono_sequence(user.log, now, cfg_.chrono_length, cfg_.engagement, ws, out.chrono);
 
         const candidate_view cand{out.item_id, out.fused.fused, out.rank_pct, out.levels.level,
                                   matrix_view<const float>(out.objectives.data(), rows, n)};
@@ -152,7 +152,7 @@ public:
         out.scores.rows = n;
         out.scores.cols = model_->outputs();
         out.scores.values.resize(n * out.scores.cols);
-        model_->predict_into(cand, chrono, po, ws, matrix_view<float>(out.scores.values.data(), n, out.scores.cols));
+        model_->predict(cand, chrono, po, ws, matrix_view<float>(out.scores.values.data(), n, out.scores.cols));
 
         // The final order: rank_order on the ranking head (ties by index, non-finite last).
         out.rank_score_.resize(n);
@@ -167,7 +167,7 @@ public:
         write_levels(r.tokens_, r.levels);
         rng gen(cfg_.seed ^ static_cast<std::uint64_t>(r.time));
         sample_levels(r.tokens_, cfg_.levels, gen, r.sampled_, ws);
-        user.state.record(r.sampled_);
+        user.state.record(r.sampled_, ws);
     }
 
     // What the user did with an item. Only events the engagement rule counts are kept (no other can
