@@ -107,7 +107,7 @@ BENCHMARK(BM_order_fused_tiers)->Arg(500)->Arg(2000)->Arg(5000)->Unit(benchmark:
 void BM_order_sample_levels(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
     poem::level_spec spec;
-    spec.policy = state.range(1) ? poem::sample_policy::weighted : poem::sample_policy::top_fused;
+    spec.policy = state.range(1) ? poem::selection_policy::weighted : poem::selection_policy::top_fused;
     poem_bench::rotating<std::vector<poem::quintuple>> in(16, [&](std::size_t r) {
         poem::rng g(r + 5);
         std::vector<poem::quintuple> q(n);
@@ -119,7 +119,7 @@ void BM_order_sample_levels(benchmark::State& state) {
     poem::workspace ws;
     std::vector<poem::quintuple> out;
     for (auto _ : state) {
-        poem::sample_levels(in.next(), spec, gen, out, ws);
+        poem::select_by_level(in.next(), spec, gen, ws, out);
         benchmark::DoNotOptimize(out.data());
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));

@@ -165,7 +165,7 @@ void BM_pipeline_request_naive(benchmark::State& state) {
         for (std::size_t i = 0; i < n; ++i)
             tokens[i] = {q.ids[i], now, fused.fused[i], rank_pct[i], levels.level[i]};
         poem::rng gen(now);
-        poem::sample_levels(tokens, cfg.levels, gen, sampled, ws);
+        poem::select_by_level(tokens, cfg.levels, gen, ws, sampled);
         user.state.record(sampled, ws);
         benchmark::DoNotOptimize(order.data());
         now += 1;

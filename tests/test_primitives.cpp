@@ -146,20 +146,20 @@ TEST_CASE("rank_order: best first, ties by index, non-finite last", "[core][fusi
     poem::workspace ws;
     const std::vector<float> x{0.5f, nan_f, 0.9f, -inf_f, 0.5f, inf_f, -0.0f, 0.0f};
     std::vector<std::uint32_t> order(x.size());
-    CHECK(poem::rank_order(poem::span<const float>(x), poem::direction::higher_is_better, poem::span<std::uint32_t>(order), ws) == 3);
+    CHECK(poem::rank_order(poem::span<const float>(x), poem::direction::higher_is_better, ws, poem::span<std::uint32_t>(order)) == 3);
     CHECK(order == std::vector<std::uint32_t>{2, 0, 4, 6, 7, 1, 3, 5});
-    CHECK(poem::rank_order(poem::span<const float>(x), poem::direction::lower_is_better, poem::span<std::uint32_t>(order), ws) == 3);
+    CHECK(poem::rank_order(poem::span<const float>(x), poem::direction::lower_is_better, ws, poem::span<std::uint32_t>(order)) == 3);
     CHECK(order == std::vector<std::uint32_t>{6, 7, 0, 4, 2, 1, 3, 5});
     for (std::size_t n : {0u, 1u, 2u, 100u, 5000u}) {
         const auto y = random_floats(n, n, true);
         std::vector<std::uint32_t> got(n), expect(n);
         std::iota(expect.begin(), expect.end(), 0u);
         std::stable_sort(expect.begin(), expect.end(), [&](std::uint32_t a, std::uint32_t b) { return better(y[a], y[b], true); });
-        poem::rank_order(poem::span<const float>(y), poem::direction::higher_is_better, poem::span<std::uint32_t>(got), ws);
+        poem::rank_order(poem::span<const float>(y), poem::direction::higher_is_better, ws, poem::span<std::uint32_t>(got));
         REQUIRE(got == expect);
     }
     std::vector<std::uint32_t> wrong(3);
-    CHECK_THROWS_AS(poem::rank_order(poem::span<const float>(x), poem::direction::higher_is_better, poem::span<std::uint32_t>(wrong), ws),
+    CHECK_THROWS_AS(poem::rank_order(poem::span<const float>(x), poem::direction::higher_is_better, ws, poem::span<std::uint32_t>(wrong)),
                     poem::error);
 }
 

@@ -295,7 +295,7 @@ std::vector<poem::quintuple> manual_sample(const poem::ranker_config& c, const p
     std::vector<poem::quintuple> tokens = poem::quintuples(r.item_id, r.time, r.fused);
     poem::write_levels(tokens, r.levels);
     poem::rng gen(c.seed ^ static_cast<std::uint64_t>(r.time));
-    return poem::sample_levels(tokens, c.levels, gen);
+    return poem::select_by_level(tokens, c.levels, gen);
 }
 
 }  // namespace
@@ -702,7 +702,7 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
 
 TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weighted level sampling too)") {
     auto c = config(2);
-    c.levels.policy = poem::sample_policy::weighted;
+    c.levels.policy = poem::selection_policy::weighted;
     c.seed = 99;
     const poem::request_ranker a(small_model(), c), b(small_model(), c);
     poem::workspace wa, wb;

@@ -3,6 +3,7 @@
 
 #include "poem/core/bits.hpp"
 #include "poem/core/codec.hpp"
+#include "poem/core/direction.hpp"
 #include "poem/core/error.hpp"
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"

@@ -11,7 +11,6 @@
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/detail/kernels.hpp"
-#include "poem/fusion/quintuple.hpp"
 #include "poem/fusion/rank.hpp"
 #include "poem/fusion/result.hpp"
 #include "poem/fusion/spec.hpp"
@@ -151,22 +150,6 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
 inline fusion_result fuse(matrix_view<const float> scores, const fusion_spec& spec, workspace& ws) {
     fusion_result out;
     fuse(scores, spec, ws, out);
-    return out;
-}
-
-// One request's quintuples, in candidate order; levels are 0 until order/ assigns them.
-inline void quintuples(span<const std::uint64_t> ids, std::int64_t request_time, const fusion_result& fused,
-                       std::vector<quintuple>& out) {
-    check_size(ids, fused.n, "ids");
-    out.resize(fused.n);
-    for (std::size_t i = 0; i < fused.n; ++i)
-        out[i] = quintuple{ids[i], request_time, fused.fused[i], fused.fused_rank_pct(i), 0};
-}
-
-inline std::vector<quintuple> quintuples(span<const std::uint64_t> ids, std::int64_t request_time,
-                                         const fusion_result& fused) {
-    std::vector<quintuple> out;
-    quintuples(ids, request_time, fused, out);
     return out;
 }
 

@@ -54,7 +54,7 @@ inline void check_scores(span<const float> x, const char* what) {
 }  // namespace detail
 
 // Writes the rank of every score of `x` into `rank` (same size); returns how many were non-finite.
-inline std::size_t rank_scores(span<const float> x, direction dir, span<float> rank, workspace& ws) {
+inline std::size_t rank_scores(span<const float> x, direction dir, workspace& ws, span<float> rank) {
     check_size(rank, x.size(), "rank");
     detail::check_scores(x, "scores");
     std::size_t nonfinite = 0;
@@ -67,7 +67,7 @@ inline std::size_t rank_scores(span<const float> x, direction dir, span<float> r
 // Writes the indices of `x` best first into `order` (same size): ties by index, every non-finite
 // score last (tied, so by index). Returns how many were non-finite. The order of fusion's fused rank
 // and of the serving order.
-inline std::size_t rank_order(span<const float> x, direction dir, span<std::uint32_t> order, workspace& ws) {
+inline std::size_t rank_order(span<const float> x, direction dir, workspace& ws, span<std::uint32_t> order) {
     check_size(order, x.size(), "order");
     detail::check_scores(x, "scores");
     std::size_t nonfinite = 0;

@@ -49,9 +49,9 @@ inline void assign_levels(matrix_view<const float> scores, span<const float> fus
         flagged = flags;
     }
     switch (spec.method) {
-        case level_method::fused_tiers: fused_tiers(fused, spec.tiers, ws, out, flagged); break;
-        case level_method::gap_tiers: gap_tiers(fused, spec.gap_abs, spec.gap_rel, ws, out, flagged); break;
-        default: topk_tiers(fused, span<const std::size_t>(spec.topk), ws, out, flagged); break;
+        case level_method::fused_tiers: fused_tiers(fused, flagged, spec.tiers, ws, out); break;
+        case level_method::gap_tiers: gap_tiers(fused, flagged, spec.gap_abs, spec.gap_rel, ws, out); break;
+        default: topk_tiers(fused, flagged, span<const std::size_t>(spec.topk), ws, out); break;
     }
 }
 

@@ -35,20 +35,11 @@
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
-#include "poem/fusion/spec.hpp"
+#include "poem/core/direction.hpp"
+#include "poem/order/levels_result.hpp"
 #include "poem/order/detail/sort.hpp"
 
 namespace poem {
-
-// Levels of one request's candidates, whatever method made them.
-struct levels_result {
-    std::vector<std::uint32_t> level;  // N: 0 = best; levels are dense, 0..count-1 all used
-    std::uint32_t count = 0;           // number of levels (including the non-finite level, if any)
-    std::size_t nonfinite = 0;         // candidates in the last level because an input was NaN/Inf
-};
-
-// Largest request order/ handles (indices and staircase offsets are 32-bit).
-inline constexpr std::size_t max_order_candidates = std::size_t(1) << 28;
 
 namespace detail {
 

@@ -26,7 +26,7 @@
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/order/detail/sort.hpp"
-#include "poem/order/pareto.hpp"
+#include "poem/order/levels_result.hpp"
 
 namespace poem {
 
@@ -73,8 +73,8 @@ inline void finish_tiers(levels_result& out, std::uint32_t levels) {
 
 }  // namespace detail
 
-inline void fused_tiers(span<const float> fused, std::size_t g, workspace& ws, levels_result& out,
-                        span<const std::uint8_t> flagged = {}) {
+inline void fused_tiers(span<const float> fused, span<const std::uint8_t> flagged, std::size_t g, workspace& ws,
+                        levels_result& out) {
     check(g >= 1, "fused_tiers: g (tiers) must be >= 1, got ", g);
     std::size_t m = 0;
     auto scope = ws.scope();
@@ -93,8 +93,8 @@ inline void fused_tiers(span<const float> fused, std::size_t g, workspace& ws, l
     detail::finish_tiers(out, levels);
 }
 
-inline void gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold, workspace& ws,
-                      levels_result& out, span<const std::uint8_t> flagged = {}) {
+inline void gap_tiers(span<const float> fused, span<const std::uint8_t> flagged, float abs_threshold,
+                      float rel_threshold, workspace& ws, levels_result& out) {
     check(abs_threshold >= 0.0f, "gap_tiers: abs_threshold must be >= 0 (or +inf), got ", abs_threshold);
     check(rel_threshold >= 0.0f, "gap_tiers: rel_threshold must be >= 0 (or +inf), got ", rel_threshold);
     std::size_t m = 0;
@@ -112,8 +112,8 @@ inline void gap_tiers(span<const float> fused, float abs_threshold, float rel_th
     detail::finish_tiers(out, levels);
 }
 
-inline void topk_tiers(span<const float> fused, span<const std::size_t> ks, workspace& ws, levels_result& out,
-                       span<const std::uint8_t> flagged = {}) {
+inline void topk_tiers(span<const float> fused, span<const std::uint8_t> flagged, span<const std::size_t> ks,
+                       workspace& ws, levels_result& out) {
     for (std::size_t j = 0; j < ks.size(); ++j)
         check(ks[j] > 0 && (j == 0 || ks[j] > ks[j - 1]), "topk_tiers: ks must be positive and strictly ",
               "increasing, ks[", j, "] = ", ks[j]);
@@ -128,26 +128,42 @@ inline void topk_tiers(span<const float> fused, span<const std::size_t> ks, work
     detail::finish_tiers(out, m > 0 ? tier + 1 : 0);
 }
 
-// Convenience overloads: allocate their result (and a scratch workspace).
-inline levels_result fused_tiers(span<const float> fused, std::size_t g, span<const std::uint8_t> flagged = {}) {
+// Without flags.
+inline void fused_tiers(span<const float> fused, std::size_t g, workspace& ws, levels_result& out) {
+    fused_tiers(fused, {}, g, ws, out);
+}
+inline void gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold, workspace& ws,
+                      levels_result& out) {
+    gap_tiers(fused, {}, abs_threshold, rel_threshold, ws, out);
+}
+inline void topk_tiers(span<const float> fused, span<const std::size_t> ks, workspace& ws, levels_result& out) {
+    topk_tiers(fused, {}, ks, ws, out);
+}
+
+// Convenience (allocate their result and a workspace; not for a serving path).
+inline levels_result fused_tiers(span<const float> fused, span<const std::uint8_t> flagged, std::size_t g) {
     workspace ws;
     levels_result out;
-    fused_tiers(fused, g, ws, out, flagged);
+    fused_tiers(fused, flagged, g, ws, out);
     return out;
 }
-inline levels_result gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold,
-                               span<const std::uint8_t> flagged = {}) {
+inline levels_result fused_tiers(span<const float> fused, std::size_t g) { return fused_tiers(fused, {}, g); }
+inline levels_result gap_tiers(span<const float> fused, span<const std::uint8_t> flagged, float abs_threshold,
+                               float rel_threshold) {
     workspace ws;
     levels_result out;
-    gap_tiers(fused, abs_threshold, rel_threshold, ws, out, flagged);
+    gap_tiers(fused, flagged, abs_threshold, rel_threshold, ws, out);
     return out;
 }
-inline levels_result topk_tiers(span<const float> fused, span<const std::size_t> ks,
-                                span<const std::uint8_t> flagged = {}) {
+inline levels_result gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold) {
+    return gap_tiers(fused, {}, abs_threshold, rel_threshold);
+}
+inline levels_result topk_tiers(span<const float> fused, span<const std::uint8_t> flagged, span<const std::size_t> ks) {
     workspace ws;
     levels_result out;
-    topk_tiers(fused, ks, ws, out, flagged);
+    topk_tiers(fused, flagged, ks, ws, out);
     return out;
 }
+inline levels_result topk_tiers(span<const float> fused, span<const std::size_t> ks) { return topk_tiers(fused, {}, ks); }
 
 }  // namespace poem

@@ -29,7 +29,7 @@
 #include "poem/fusion/rank.hpp"
 #include "poem/model/model.hpp"
 #include "poem/order/chrono.hpp"
-#include "poem/order/level_sampling.hpp"
+#include "poem/order/level_selection.hpp"
 #include "poem/order/levels.hpp"
 #include "poem/order/state.hpp"
 
@@ -158,7 +158,7 @@ public:
         out.rank_score_.resize(n);
         for (std::size_t i = 0; i < n; ++i) out.rank_score_[i] = out.scores(i, cfg_.rank_head);
         out.order.resize(n);
-        rank_order(span<const float>(out.rank_score_), direction::higher_is_better, span<std::uint32_t>(out.order), ws);
+        rank_order(span<const float>(out.rank_score_), direction::higher_is_better, ws, span<std::uint32_t>(out.order));
     }
 
     // After the request is served: its quintuples, sampled by level, join the user's state.
@@ -166,7 +166,7 @@ public:
         quintuples(r.item_id, r.time, r.fused, r.tokens_);
         write_levels(r.tokens_, r.levels);
         rng gen(cfg_.seed ^ static_cast<std::uint64_t>(r.time));
-        sample_levels(r.tokens_, cfg_.levels, gen, r.sampled_, ws);
+        select_by_level(r.tokens_, cfg_.levels, gen, ws, r.sampled_);
         user.state.record(r.sampled_, ws);
     }
 

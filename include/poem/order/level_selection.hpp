@@ -1,5 +1,6 @@
 #pragma once
-// Sampling one request into the user's partial-order state: level_quota(l) quintuples of each level l.
+// Selecting one request's tokens for the user's partial-order state: level_quota(l) quintuples of
+// each level l (named apart from sample/, which makes training samples).
 //
 //   top_fused  the best of each level by fused score (ties: candidate order).
 //   weighted   weighted sampling without replacement within each level (Efraimidis-Spirakis: the
@@ -24,18 +25,19 @@
 #include "poem/order/detail/sort.hpp"
 #include "poem/order/detail/token_order.hpp"
 #include "poem/order/level_spec.hpp"
-#include "poem/order/pareto.hpp"
+#include "poem/order/levels_result.hpp"
 
 namespace poem {
 
-// Samples `tokens` (one request, levels filled in) into `out` (overwritten). Reuses `out` and the workspace.
-inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, rng& gen,
-                          std::vector<quintuple>& out, workspace& ws) {
-    check(spec.policy == sample_policy::top_fused || spec.policy == sample_policy::weighted,
+// Selects from `tokens` (one request, levels filled in) into `out` (overwritten). Reuses `out` and the
+// workspace.
+inline void select_by_level(span<const quintuple> tokens, const level_spec& spec, rng& gen, workspace& ws,
+                            std::vector<quintuple>& out) {
+    check(spec.policy == selection_policy::top_fused || spec.policy == selection_policy::weighted,
           "level_spec.policy: unknown value ", static_cast<int>(spec.policy));
     check(std::isfinite(spec.weight_floor) && spec.weight_floor > 0.0f,
           "level_spec.weight_floor must be finite and > 0, got ", spec.weight_floor);
-    check(tokens.size() <= max_order_candidates, "sample_levels: ", tokens.size(), " tokens, at most ",
+    check(tokens.size() <= max_order_candidates, "select_by_level: ", tokens.size(), " tokens, at most ",
           max_order_candidates);
     out.clear();
     const std::size_t n = tokens.size();
@@ -43,7 +45,7 @@ inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, 
     auto scope = ws.scope();
     auto lv = scope.alloc<std::uint32_t>(n).data();
     auto key = scope.alloc<std::uint32_t>(n).data();
-    const bool weighted = spec.policy == sample_policy::weighted;
+    const bool weighted = spec.policy == selection_policy::weighted;
     for (std::size_t i = 0; i < n; ++i) {
         if (weighted) {
             const float f = tokens[i].fused_score;
@@ -76,10 +78,11 @@ inline void sample_levels(span<const quintuple> tokens, const level_spec& spec, 
     }
 }
 
-inline std::vector<quintuple> sample_levels(span<const quintuple> tokens, const level_spec& spec, rng& gen) {
+// Convenience (allocates the result and a workspace; not for a serving path).
+inline std::vector<quintuple> select_by_level(span<const quintuple> tokens, const level_spec& spec, rng& gen) {
     workspace ws;
     std::vector<quintuple> out;
-    sample_levels(tokens, spec, gen, out, ws);
+    select_by_level(tokens, spec, gen, ws, out);
     return out;
 }
 
