@@ -47,8 +47,8 @@ void BM_fusion_rank(benchmark::State& state) {
     for (auto _ : state) {
         const matrix& m = in.next();
         for (std::size_t r = 0; r < k; ++r)
-            poem::rank_scores(poem::span<const float>(m.data() + r * n, n), poem::direction::higher_is_better,
-                              poem::span<float>(rank), ws);
+            poem::rank_scores(poem::span<const float>(m.data() + r * n, n), poem::direction::higher_is_better, ws,
+                              poem::span<float>(rank));
         benchmark::DoNotOptimize(rank.data());
         benchmark::ClobberMemory();
     }

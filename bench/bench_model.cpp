@@ -110,7 +110,7 @@ void BM_model_predict(benchmark::State& state) {
     std::vector<float> out(n * m.outputs());
     for (auto _ : state) {
         const request& r = reqs.next();
-        m.predict_into(r.cand(), r.chrono(), r.po(), ws, poem::matrix_view<float>(out.data(), n, m.outputs()));
+        m.predict(r.cand(), r.chrono(), r.po(), ws, poem::matrix_view<float>(out.data(), n, m.outputs()));
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
@@ -138,7 +138,7 @@ void BM_model_mlp(benchmark::State& state) {
     poem::workspace ws;
     std::vector<float> out(n * m.outputs());
     for (auto _ : state) {
-        m.tower_into(xs.next().x.data(), in, n, ws, poem::matrix_view<float>(out.data(), n, m.outputs()));
+        m.tower(xs.next().x.data(), in, n, ws, poem::matrix_view<float>(out.data(), n, m.outputs()));
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }

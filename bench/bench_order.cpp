@@ -107,7 +107,7 @@ BENCHMARK(BM_order_fused_tiers)->Arg(500)->Arg(2000)->Arg(5000)->Unit(benchmark:
 void BM_order_sample_levels(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
     poem::level_spec spec;
-    spec.policy = state.range(1) ? poem::sample_policy::weighted : poem::sample_policy::top_fused;
+    spec.policy = state.range(1) ? poem::selection_policy::weighted : poem::selection_policy::top_fused;
     poem_bench::rotating<std::vector<poem::quintuple>> in(16, [&](std::size_t r) {
         poem::rng g(r + 5);
         std::vector<poem::quintuple> q(n);
@@ -119,7 +119,7 @@ void BM_order_sample_levels(benchmark::State& state) {
     poem::workspace ws;
     std::vector<poem::quintuple> out;
     for (auto _ : state) {
-        poem::sample_levels(in.next(), spec, gen, out, ws);
+        poem::select_by_level(in.next(), spec, gen, ws, out);
         benchmark::DoNotOptimize(out.data());
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
@@ -146,16 +146,17 @@ void BM_order_sequence(benchmark::State& state) {
     const auto length = static_cast<std::size_t>(state.range(0));
     auto in = samples();
     poem::partial_order_state st(256, 32);
+    poem::workspace ws;
     poem::po_sequence seq;
     std::vector<poem::quintuple> q;
     std::int64_t now = 1'700'000'000;
     for (auto _ : state) {
         now += 7;
         benchmark::DoNotOptimize(seq.item_id.data());
-        st.sequence_into(now, length, seq);  // before record, as a host does
+        st.sequence(now, length, ws, seq);  // before record, as a host does
         q = in.next();
         for (auto& x : q) x.request_time = now;
-        st.record(q);
+        st.record(q, ws);
     }
     state.counters["count"] = static_cast<double>(seq.count);
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
@@ -190,7 +191,7 @@ void BM_order_state_serialize(benchmark::State& state) {
     }
     std::vector<std::uint8_t> bytes;
     for (auto _ : state) {
-        st.serialize_into(bytes);
+        st.serialize(bytes);
         auto back = poem::partial_order_state::deserialize(bytes);
         benchmark::DoNotOptimize(back.token_count());
     }

@@ -156,14 +156,14 @@ void BM_pipeline_request_naive(benchmark::State& state) {
                 objectives[j * n + i] = 1.0f - (fused.ranks[j * n + i] + 0.5f) / float(n);
                 objectives[(k_objectives + j) * n + i] = j == 3 ? std::log1p(std::max(x, 0.0f)) : x;
             }
-        user.state.sequence_into(now, seq_len, po);
-        poem::chrono_sequence_into(user.log, now, seq_len, cfg.engagement, chrono);
+        user.state.sequence(now, seq_len, ws, po);
+        poem::build_chrono_sequence(user.log, now, seq_len, cfg.engagement, ws, chrono);
         const poem::candidate_view cand{q.ids, fused.fused, rank_pct, levels.level,
                                         poem::matrix_view<const float>(objectives.data(), 2 * k_objectives, n)};
         const poem::chrono_view cv{chrono.item_id, chrono.age_seconds,
                                    poem::matrix_view<const float>(chrono.play_ratio.data(), seq_len, 1), chrono.mask};
         const poem::po_view pv{po.item_id, po.fused_score, po.rank_pct, po.level, po.age_seconds, po.mask};
-        m.predict_into(cand, cv, pv, ws, poem::matrix_view<float>(pred.data(), n, m.outputs()));
+        m.predict(cand, cv, pv, ws, poem::matrix_view<float>(pred.data(), n, m.outputs()));
         for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
         std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
             return pred[a * m.outputs()] > pred[b * m.outputs()];
@@ -172,8 +172,8 @@ void BM_pipeline_request_naive(benchmark::State& state) {
         for (std::size_t i = 0; i < n; ++i)
             tokens[i] = {q.ids[i], now, fused.fused[i], rank_pct[i], levels.level[i]};
         poem::rng gen(now);
-        poem::sample_levels(tokens, cfg.levels, gen, sampled, ws);
-        user.state.record(sampled);
+        poem::select_by_level(tokens, cfg.levels, gen, ws, sampled);
+        user.state.record(sampled, ws);
         benchmark::DoNotOptimize(order.data());
         now += 1;
     }
@@ -207,8 +207,8 @@ void BM_pipeline_stage(benchmark::State& state) {
             case 0: poem::fuse(s, cfg.fusion, ws, o.fused); break;
             case 1: poem::assign_levels(s, o.fused, cfg.levels, ws, o.levels); break;
             case 2:
-                user.state.sequence_into(now, seq_len, o.po);
-                poem::chrono_sequence_into(user.log, now, seq_len, cfg.engagement, o.chrono);
+                user.state.sequence(now, seq_len, ws, o.po);
+                poem::build_chrono_sequence(user.log, now, seq_len, cfg.engagement, ws, o.chrono);
                 break;
             case 3: {
                 const poem::candidate_view cand{o.item_id, o.fused.fused, o.rank_pct, o.levels.level,
@@ -218,7 +218,7 @@ void BM_pipeline_stage(benchmark::State& state) {
                                            o.chrono.mask};
                 const poem::po_view pv{o.po.item_id, o.po.fused_score, o.po.rank_pct, o.po.level, o.po.age_seconds,
                                        o.po.mask};
-                m.predict_into(cand, cv, pv, ws, poem::matrix_view<float>(o.scores.values.data(), n, m.outputs()));
+                m.predict(cand, cv, pv, ws, poem::matrix_view<float>(o.scores.values.data(), n, m.outputs()));
                 break;
             }
             default:

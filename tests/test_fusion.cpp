@@ -16,6 +16,7 @@
 
 #include "poem/core/rng.hpp"
 #include "poem/fusion/fuse.hpp"
+#include "poem/fusion/quintuple.hpp"
 #include "poem/fusion/xtensor.hpp"
 
 namespace {
@@ -223,7 +224,7 @@ TEST_CASE("rank_scores equals the brute-force average ranks") {
             for (auto d : {poem::direction::higher_is_better, poem::direction::lower_is_better}) {
                 const auto x = make_scores(1, n, what, n * 31 + static_cast<int>(what));
                 std::vector<float> rank(n);
-                const auto bad = poem::rank_scores(poem::span<const float>(x), d, poem::span<float>(rank), ws);
+                const auto bad = poem::rank_scores(poem::span<const float>(x), d, ws, poem::span<float>(rank));
                 const auto ref = rank_brute(x.data(), n, d);
                 const auto sorted_ref = rank_sorted(x.data(), n, d);
                 std::size_t expect_bad = 0;
@@ -242,10 +243,10 @@ TEST_CASE("ranks: ties, signed zeros and non-finite values") {
     poem::workspace ws;
     const std::vector<float> x = {0.5f, -0.0f, 0.0f, nan_f, 0.5f, inf_f, -inf_f, 2.0f};
     std::vector<float> r(x.size());
-    REQUIRE(poem::rank_scores(poem::span<const float>(x), poem::direction::higher_is_better, poem::span<float>(r), ws) == 3);
+    REQUIRE(poem::rank_scores(poem::span<const float>(x), poem::direction::higher_is_better, ws, poem::span<float>(r)) == 3);
     // finite order: 2.0 (0), 0.5 x2 (1.5), 0 and -0 tie (3.5); the 3 non-finite share ranks 5, 6, 7.
     REQUIRE(r == std::vector<float>({1.5f, 3.5f, 3.5f, 6.0f, 1.5f, 6.0f, 6.0f, 0.0f}));
-    poem::rank_scores(poem::span<const float>(x), poem::direction::lower_is_better, poem::span<float>(r), ws);
+    poem::rank_scores(poem::span<const float>(x), poem::direction::lower_is_better, ws, poem::span<float>(r));
     REQUIRE(r == std::vector<float>({2.5f, 0.5f, 0.5f, 6.0f, 2.5f, 6.0f, 6.0f, 4.0f}));
 }
 
@@ -340,7 +341,7 @@ TEST_CASE("SIMD kernels agree with their scalar references") {
             INFO("n = " << n << ", data kind " << static_cast<int>(what));
             std::vector<std::uint32_t> k1(n), k2(n);
             for (bool hib : {true, false}) {
-                REQUIRE(d::rank_keys_simd<A>(x.data(), n, hib, k1.data()) == d::rank_keys_scalar(x.data(), n, hib, k2.data()));
+                REQUIRE(d::sort_keys_simd<A>(x.data(), n, hib, k1.data()) == d::sort_keys_scalar(x.data(), n, hib, k2.data()));
                 REQUIRE(k1 == k2);
             }
             const auto s1 = d::stats_simd<A>(x.data(), n), s2 = d::stats_scalar(x.data(), n);
@@ -478,8 +479,7 @@ TEST_CASE("empty requests and bad arguments") {
     REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(nullptr, 2, 3), spec, ws),
                         Catch::Contains("null data"));
     std::vector<float> r(2);
-    REQUIRE_THROWS_WITH(poem::rank_scores(poem::span<const float>(s), poem::direction::higher_is_better,
-                                          poem::span<float>(r), ws),
+    REQUIRE_THROWS_WITH(poem::rank_scores(poem::span<const float>(s), poem::direction::higher_is_better, ws, poem::span<float>(r)),
                         "poem: rank: expected 6 elements, got 2");
 }
 

@@ -356,7 +356,7 @@ TEST_CASE("topk_tiers: exact cuts, ties by index", "[order][tiers]") {
 TEST_CASE("tiers send non-finite and flagged candidates to the last level", "[order][tiers]") {
     const std::vector<float> f{0.9f, nan_f, 0.5f, 0.1f, inf_f};
     const std::vector<std::uint8_t> flags{0, 0, 1, 0, 0};
-    const auto a = poem::fused_tiers(f, 2, flags);
+    const auto a = poem::fused_tiers(f, flags, 2);
     CHECK(a.nonfinite == 3);
     CHECK(a.count == 3);
     CHECK(a.level == std::vector<std::uint32_t>{0, 2, 2, 1, 2});
@@ -388,20 +388,20 @@ TEST_CASE("assign_levels dispatches on level_spec", "[order][levels]") {
     spec.method = poem::level_method::fused_tiers;
     spec.tiers = 5;
     auto lv = poem::assign_levels(m, fused, spec, ws);
-    CHECK(lv.level == poem::fused_tiers(fused, 5, flags).level);
+    CHECK(lv.level == poem::fused_tiers(fused, flags, 5).level);
     CHECK(lv.level[5] == lv.count - 1);
     spec.method = poem::level_method::gap_tiers;
     CHECK(poem::assign_levels(m, fused, spec, ws).level ==
-          poem::gap_tiers(fused, spec.gap_abs, spec.gap_rel, flags).level);
+          poem::gap_tiers(fused, flags, spec.gap_abs, spec.gap_rel).level);
     spec.method = poem::level_method::topk_tiers;
-    CHECK(poem::assign_levels(m, fused, spec, ws).level == poem::topk_tiers(fused, spec.topk, flags).level);
+    CHECK(poem::assign_levels(m, fused, spec, ws).level == poem::topk_tiers(fused, flags, spec.topk).level);
 
     poem::fusion_result fr;
     fr.n = n;
     fr.fused = fused;
     fr.nonfinite = flags;
     const poem::matrix_view<const float> none(nullptr, 0, n);
-    CHECK(poem::assign_levels(none, fr, spec, ws).level == poem::topk_tiers(fused, spec.topk, flags).level);
+    CHECK(poem::assign_levels(none, fr, spec, ws).level == poem::topk_tiers(fused, flags, spec.topk).level);
 
     spec.method = poem::level_method::pareto;
     spec.directions.pop_back();
@@ -432,16 +432,16 @@ std::vector<poem::quintuple> make_tokens(std::size_t n, std::uint32_t levels, st
 
 }  // namespace
 
-TEST_CASE("sample_levels: quotas, order, top by fused", "[order][sampling]") {
+TEST_CASE("select_by_level: quotas, order, top by fused", "[order][sampling]") {
     poem::level_spec spec;
     spec.quota.per_level = {3, 2, 0, 1};
     spec.quota.beyond = 1;
     for (std::uint64_t seed = 1; seed <= 20; ++seed) {
         const auto tokens = make_tokens(60, 7, 100, seed);
-        for (auto policy : {poem::sample_policy::top_fused, poem::sample_policy::weighted}) {
+        for (auto policy : {poem::selection_policy::top_fused, poem::selection_policy::weighted}) {
             spec.policy = policy;
             poem::rng g(seed);
-            const auto got = poem::sample_levels(tokens, spec, g);
+            const auto got = poem::select_by_level(tokens, spec, g);
             std::map<std::uint32_t, std::vector<poem::quintuple>> by_level;
             for (const auto& q : tokens) by_level[q.level].push_back(q);
             std::size_t expect = 0;
@@ -452,7 +452,7 @@ TEST_CASE("sample_levels: quotas, order, top by fused", "[order][sampling]") {
                 if (got[i - 1].level == got[i].level) REQUIRE(got[i - 1].fused_score >= got[i].fused_score);
             }
             for (const auto& q : got) REQUIRE(std::find(tokens.begin(), tokens.end(), q) != tokens.end());
-            if (policy == poem::sample_policy::top_fused)
+            if (policy == poem::selection_policy::top_fused)
                 for (auto& [l, v] : by_level) {
                     std::vector<float> f;
                     for (auto& q : v) f.push_back(q.fused_score);
@@ -466,33 +466,34 @@ TEST_CASE("sample_levels: quotas, order, top by fused", "[order][sampling]") {
     }
 }
 
-TEST_CASE("sample_levels: weighted is deterministic by seed and favours high fused scores", "[order][sampling]") {
+TEST_CASE("select_by_level: weighted is deterministic by seed and favours high fused scores", "[order][sampling]") {
     poem::level_spec spec;
-    spec.policy = poem::sample_policy::weighted;
+    spec.policy = poem::selection_policy::weighted;
     spec.quota.per_level = {1};
     const auto tokens = make_tokens(50, 3, 7, 3);
     poem::rng a(42), b(42), c(43);
-    const auto sa = poem::sample_levels(tokens, spec, a);
-    CHECK(sa == poem::sample_levels(tokens, spec, b));
+    const auto sa = poem::select_by_level(tokens, spec, a);
+    CHECK(sa == poem::select_by_level(tokens, spec, b));
     bool differs = false;
-    for (int r = 0; r < 20 && !differs; ++r) differs = !(poem::sample_levels(tokens, spec, c) == sa);
+    for (int r = 0; r < 20 && !differs; ++r) differs = !(poem::select_by_level(tokens, spec, c) == sa);
     CHECK(differs);
     // Two tokens in one level, weights 0.9 + floor and 0.1 + floor: the first wins ~90% of the time.
     std::vector<poem::quintuple> two{{1, 0, 0.9f, 0.5f, 0}, {2, 0, 0.1f, 0.5f, 0}};
     poem::rng g(5);
     int first = 0;
     const int trials = 4000;
-    for (int t = 0; t < trials; ++t) first += poem::sample_levels(two, spec, g)[0].item_id == 1;
+    for (int t = 0; t < trials; ++t) first += poem::select_by_level(two, spec, g)[0].item_id == 1;
     const double p = 0.901 / 1.002;
     CHECK(std::fabs(first / double(trials) - p) < 0.03);
     // NaN fused scores never break anything
     std::vector<poem::quintuple> bad{{1, 0, nan_f, 0.5f, 0}, {2, 0, 0.5f, 0.5f, 0}, {3, 0, -inf_f, 0.5f, 0}};
     spec.quota.per_level = {3};
-    CHECK(poem::sample_levels(bad, spec, g).size() == 3);
-    spec.policy = poem::sample_policy::top_fused;
-    const auto top = poem::sample_levels(bad, spec, g);
+    CHECK(poem::select_by_level(bad, spec, g).size() == 3);
+    spec.policy = poem::selection_policy::top_fused;
+    const auto top = poem::select_by_level(bad, spec, g);
     CHECK(top[0].item_id == 2);
-    CHECK(top[2].item_id == 1);  // NaN last
+    CHECK(top[1].item_id == 1);  // NaN and -Inf last, tied (core/sort_key.hpp): candidate order
+    CHECK(top[2].item_id == 3);
 }
 
 // ---- partial-order state ----------------------------------------------------------------------------
@@ -533,6 +534,7 @@ poem::partial_order_state random_state(std::uint64_t seed, model_state* model = 
 }  // namespace
 
 TEST_CASE("partial_order_state matches a plain model", "[order][state]") {
+    poem::workspace ws;
     poem::po_sequence seq;  // reused across calls
     for (std::uint64_t seed = 1; seed <= 300; ++seed) {
         model_state model{1, 1, {}};
@@ -543,7 +545,7 @@ TEST_CASE("partial_order_state matches a plain model", "[order][state]") {
         for (std::size_t r = 0; r < model.requests.size(); ++r) REQUIRE(s.request_tokens(r) == model.requests[r]);
         for (std::int64_t now : {std::int64_t(900), std::int64_t(1010), std::int64_t(1030), std::int64_t(5000)})
             for (std::size_t length : {0u, 1u, 5u, 100u}) {
-                s.sequence_into(now, length, seq);
+                s.sequence(now, length, ws, seq);
                 INFO("seed=" << seed << " now=" << now << " length=" << length);
                 require_same(seq, model.sequence(now, length));
             }
@@ -586,27 +588,31 @@ TEST_CASE("partial_order_state: order, dedup, padding, bounds, errors", "[order]
     CHECK_THROWS_AS(poem::partial_order_state(1, 0), poem::error);
 }
 
-TEST_CASE("sequence_into does not reallocate once warm", "[order][state]") {
+TEST_CASE("sequence and record do not allocate once warm", "[order][state]") {
     poem::partial_order_state s(256, 32);
+    poem::workspace ws;
     poem::po_sequence seq;
     std::int64_t t = 0;
-    for (int r = 0; r < 40; ++r) {
+    auto round = [&](int r) {
         auto q = make_tokens(11, 5, ++t, static_cast<std::uint64_t>(r));
         for (std::size_t i = 0; i < q.size(); ++i) q[i].item_id = static_cast<std::uint64_t>(t) * 100 + i;
-        s.record(q);
-        s.sequence_into(t, 100, seq);
-    }
+        s.record(q, ws);
+        s.sequence(t, 100, ws, seq);
+    };
+    for (int r = 0; r < 40; ++r) round(r);
     const auto* ids = seq.item_id.data();
-    const auto* seen = seq.seen_ids_.data();
-    for (int r = 0; r < 40; ++r) {
-        auto q = make_tokens(11, 5, ++t, static_cast<std::uint64_t>(r));
-        for (std::size_t i = 0; i < q.size(); ++i) q[i].item_id = static_cast<std::uint64_t>(t) * 100 + i;
-        s.record(q);
-        s.sequence_into(t, 100, seq);
-    }
-    CHECK(seq.item_id.data() == ids);
-    CHECK(seq.seen_ids_.data() == seen);
+    const std::size_t held = ws.capacity();
+    const auto expect = s.sequence(t, 100);  // the convenience overload agrees
+    for (int r = 0; r < 40; ++r) round(r);
+    CHECK(seq.item_id.data() == ids);       // the result's memory is reused
+    CHECK(ws.capacity() == held);           // the scratch (the set of ids seen) lives in the workspace
+    CHECK(ws.blocks() == 1);
     CHECK(seq.count == 100);
+    CHECK(expect.count == 100);
+    // a copy of a result is just the result: equal fields, no scratch carried along
+    const poem::po_sequence copy = seq;
+    CHECK(copy.item_id == seq.item_id);
+    CHECK(copy.mask == seq.mask);
 }
 
 // ---- serialisation ----------------------------------------------------------------------------------------
@@ -745,7 +751,8 @@ TEST_CASE("chronological sequence: rule, order, features, padding", "[order][chr
     CHECK(a.item_id == b.item_id);
     CHECK(a.count == 50);
     CHECK(a.item_id[0] == 399);
+    poem::workspace ws;
     poem::chrono_sequence reused;
-    poem::chrono_sequence_into(big, 400, 50, {}, reused);
+    poem::build_chrono_sequence(big, 400, 50, {}, ws, reused);
     CHECK(reused.item_id == a.item_id);
 }

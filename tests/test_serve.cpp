@@ -180,7 +180,7 @@ poem::user_history warm_user(const poem::request_ranker& ranker, std::size_t k, 
 
 std::vector<std::uint8_t> bytes_of(const poem::partial_order_state& s) {
     std::vector<std::uint8_t> b;
-    s.serialize_into(b);
+    s.serialize(b);
     return b;
 }
 
@@ -681,7 +681,7 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
 
 TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weighted level selection too)") {
     auto c = config(2);
-    c.levels.policy = poem::sample_policy::weighted;
+    c.levels.policy = poem::selection_policy::weighted;
     c.seed = 99;
     const poem::request_ranker a(small_model(), c), b(small_model(), c);
     poem::workspace wa, wb;
@@ -733,7 +733,7 @@ TEST_CASE("request_seed: one stream per (seed, user, time, ordinal), whatever th
 
     // Replaying users interleaved in any order, on any number of threads, gives each the same history.
     auto c = config(2);
-    c.levels.policy = poem::sample_policy::weighted;
+    c.levels.policy = poem::selection_policy::weighted;
     c.seed = 3;
     const poem::request_ranker ranker(small_model(), c);
     auto replay = [&](const std::vector<std::uint64_t>& users_in_order) {
@@ -890,7 +890,7 @@ TEST_CASE("user_history: one checksummed record; round trips; every truncation a
 TEST_CASE("ranker_config: JSON round trip, strict fields, and the serving config a model file carries") {
     using rt = poem::raw_transform;
     auto c = config(2, {rt::identity, rt::log1p});
-    c.levels.policy = poem::sample_policy::weighted;
+    c.levels.policy = poem::selection_policy::weighted;
     c.levels.gap_rel = inf_f;
     c.fusion.objectives[1].weight = 0.1f;  // not exact in decimal: must round-trip by bits
     c.seed = 0xFFFFFFFFFFFFFFFFull;

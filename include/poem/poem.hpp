@@ -3,8 +3,11 @@
 
 #include "poem/core/bits.hpp"
 #include "poem/core/codec.hpp"
+#include "poem/core/direction.hpp"
 #include "poem/core/error.hpp"
+#include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
+#include "poem/core/sort_key.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/weighted_sample.hpp"
 #include "poem/core/version.hpp"

@@ -71,7 +71,7 @@ void bind_fusion(py::module_& m) {
         [](const carray<float>& x, poem::direction d) {
             std::vector<float> rank(static_cast<std::size_t>(x.size()));
             poem::workspace ws;
-            poem::rank_scores(view(x), d, poem::span<float>(rank), ws);
+            poem::rank_scores(view(x), d, ws, poem::span<float>(rank));
             return to_numpy(std::move(rank));
         },
         py::arg("scores"), py::arg("direction") = poem::direction::higher_is_better,

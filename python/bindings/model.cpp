@@ -115,7 +115,7 @@ void bind_model(py::module_& m) {
                 poem::workspace local;
                 {
                     py::gil_scoped_release release;
-                    self.predict_into(cand, chrono, po, ws ? *ws : local, out_view);
+                    self.predict(cand, chrono, po, ws ? *ws : local, out_view);
                 }
                 return out;
             },

@@ -4,7 +4,7 @@
 
 #include "poem/fusion/fuse.hpp"
 #include "poem/order/chrono.hpp"
-#include "poem/order/level_sampling.hpp"
+#include "poem/order/level_selection.hpp"
 #include "poem/order/levels.hpp"
 #include "poem/order/state.hpp"
 
@@ -45,14 +45,14 @@ void bind_order(py::module_& m) {
         .value("fused_tiers", poem::level_method::fused_tiers)
         .value("gap_tiers", poem::level_method::gap_tiers)
         .value("topk_tiers", poem::level_method::topk_tiers);
-    py::enum_<poem::sample_policy>(m, "SamplePolicy")
-        .value("top_fused", poem::sample_policy::top_fused)
-        .value("weighted", poem::sample_policy::weighted);
+    py::enum_<poem::selection_policy>(m, "SamplePolicy")
+        .value("top_fused", poem::selection_policy::top_fused)
+        .value("weighted", poem::selection_policy::weighted);
 
     py::class_<poem::level_spec>(m, "LevelSpec")
         .def(py::init([](poem::level_method method, std::vector<poem::direction> directions, std::size_t tiers,
                          float gap_abs, float gap_rel, std::vector<std::size_t> topk,
-                         std::vector<std::uint32_t> quota, std::uint32_t beyond, poem::sample_policy policy) {
+                         std::vector<std::uint32_t> quota, std::uint32_t beyond, poem::selection_policy policy) {
                  poem::level_spec s;
                  s.method = method;
                  s.directions = std::move(directions);
@@ -69,7 +69,7 @@ void bind_order(py::module_& m) {
              py::arg("tiers") = 4, py::arg("gap_abs") = 0.1f, py::arg("gap_rel") = std::numeric_limits<float>::infinity(),
              py::arg("topk") = std::vector<std::size_t>{10, 50, 200},
              py::arg("quota") = std::vector<std::uint32_t>{4, 3, 2, 1, 1}, py::arg("beyond") = 0u,
-             py::arg("policy") = poem::sample_policy::top_fused)
+             py::arg("policy") = poem::selection_policy::top_fused)
         .def_readwrite("method", &poem::level_spec::method)
         .def_readwrite("directions", &poem::level_spec::directions)
         .def_readwrite("tiers", &poem::level_spec::tiers);
@@ -110,7 +110,7 @@ void bind_order(py::module_& m) {
         [](const py::array_t<poem::quintuple, py::array::c_style>& tokens, const poem::level_spec& spec,
            std::uint64_t seed) {
             poem::rng gen(seed);
-            return to_numpy(poem::sample_levels(quintuple_view(tokens), spec, gen));
+            return to_numpy(poem::select_by_level(quintuple_view(tokens), spec, gen));
         },
         py::arg("tokens"), py::arg("spec"), py::arg("seed") = 0,
         "The quintuples of a request that go into the user's state (per-level quotas).");

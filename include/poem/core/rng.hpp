@@ -8,6 +8,15 @@
 
 namespace poem {
 
+// SplitMix64's finaliser (Stafford's variant 13): a bijective 64-bit mixer, the one copy of it in poem.
+// rng() applies it to its state; the model hashes item ids with it (model/model.hpp, hash_row), as
+// the PyTorch reference does.
+constexpr std::uint64_t mix64(std::uint64_t z) noexcept {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 class rng {
 public:
     using result_type = std::uint64_t;
@@ -18,10 +27,7 @@ public:
     static constexpr result_type max() noexcept { return std::numeric_limits<result_type>::max(); }
 
     constexpr result_type operator()() noexcept {
-        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
+        return mix64(state_ += 0x9E3779B97F4A7C15ull);
     }
 
     // Uniform in [0, n) without modulo bias (Lemire's multiply-shift with rejection). n > 0.

@@ -11,8 +11,6 @@
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/detail/kernels.hpp"
-#include "poem/fusion/detail/radix_rank.hpp"
-#include "poem/fusion/quintuple.hpp"
 #include "poem/fusion/rank.hpp"
 #include "poem/fusion/result.hpp"
 #include "poem/fusion/spec.hpp"
@@ -45,7 +43,8 @@ inline void normalize_row(const float* x, const float* rank, std::size_t n, std:
             normalize_min_max(x, n, flip, out);
             break;
         case normalization::log1p_min_max: {
-            float* t = ws.get<float>(slot_values, n).data();
+            auto scope = ws.scope();
+            float* t = scope.alloc<float>(n).data();
             log1p_clamped(x, n, t);
             normalize_min_max(t, n, flip, out);
             break;
@@ -93,13 +92,14 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
         float* rank = out.ranks.data() + r * n;
         float* norm = out.normalized.data() + r * n;
 
+        auto scope = ws.scope();
         std::size_t bad = 0;
         span<std::uint32_t> keys;
-        const auto* sorted = detail::sort_scores(scores.row(r), obj.dir == direction::higher_is_better, ws, bad, &keys);
+        const auto* sorted = detail::sort_scores(scores.row(r), obj.dir == direction::higher_is_better, scope, bad, &keys);
         detail::average_ranks(sorted, n, rank);
         if (bad != 0) {
             out.nonfinite_scores += bad;
-            for (std::size_t i = 0; i < n; ++i) out.nonfinite[i] |= keys[i] == 0xFFFFFFFFu;
+            for (std::size_t i = 0; i < n; ++i) out.nonfinite[i] |= keys[i] == worst_sort_key;
         }
         detail::normalize_row(x, rank, n, bad, obj, ws, norm);
 
@@ -112,7 +112,7 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
             case fusion_method::weighted_rank: {
                 const float* pct = norm;
                 if (obj.norm != normalization::rank_pct) {
-                    float* t = ws.get<float>(detail::slot_values, n).data();
+                    float* t = scope.alloc<float>(n).data();
                     detail::rank_pct(static_cast<const float*>(rank), n, n - bad, t);
                     pct = t;
                 }
@@ -137,8 +137,9 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
     for (std::size_t i = 0; i < n; ++i) out.nonfinite_count += out.nonfinite[i];
 
     // Fused rank: best fused score first; the stable sort breaks ties by candidate index.
+    auto scope = ws.scope();
     std::size_t unused = 0;
-    const auto* sorted = detail::sort_scores(span<const float>(out.fused), true, ws, unused);
+    const auto* sorted = detail::sort_scores(span<const float>(out.fused), true, scope, unused);
     for (std::size_t t = 0; t < n; ++t) {
         const auto idx = static_cast<std::uint32_t>(sorted[t]);
         out.order[t] = idx;
@@ -149,22 +150,6 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
 inline fusion_result fuse(matrix_view<const float> scores, const fusion_spec& spec, workspace& ws) {
     fusion_result out;
     fuse(scores, spec, ws, out);
-    return out;
-}
-
-// One request's quintuples, in candidate order; levels are 0 until order/ assigns them.
-inline void quintuples(span<const std::uint64_t> ids, std::int64_t request_time, const fusion_result& fused,
-                       std::vector<quintuple>& out) {
-    check_size(ids, fused.n, "ids");
-    out.resize(fused.n);
-    for (std::size_t i = 0; i < fused.n; ++i)
-        out[i] = quintuple{ids[i], request_time, fused.fused[i], fused.fused_rank_pct(i), 0};
-}
-
-inline std::vector<quintuple> quintuples(span<const std::uint64_t> ids, std::int64_t request_time,
-                                         const fusion_result& fused) {
-    std::vector<quintuple> out;
-    quintuples(ids, request_time, fused, out);
     return out;
 }
 

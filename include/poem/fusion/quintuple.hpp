@@ -1,7 +1,13 @@
 #pragma once
-// The quintuple: the compact token that stands for one ranked candidate everywhere downstream.
+// The quintuple: the compact token that stands for one ranked candidate everywhere downstream, and
+// quintuples(), which makes them from a fused request.
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "poem/core/span.hpp"
+#include "poem/fusion/result.hpp"
 
 namespace poem {
 
@@ -17,5 +23,21 @@ struct quintuple {
                a.fused_score == b.fused_score && a.rank_pct == b.rank_pct && a.level == b.level;
     }
 };
+
+// One request's quintuples, in candidate order; levels are 0 until order/ assigns them.
+inline void quintuples(span<const std::uint64_t> ids, std::int64_t request_time, const fusion_result& fused,
+                       std::vector<quintuple>& out) {
+    check_size(ids, fused.n, "ids");
+    out.resize(fused.n);
+    for (std::size_t i = 0; i < fused.n; ++i)
+        out[i] = quintuple{ids[i], request_time, fused.fused[i], fused.fused_rank_pct(i), 0};
+}
+
+inline std::vector<quintuple> quintuples(span<const std::uint64_t> ids, std::int64_t request_time,
+                                         const fusion_result& fused) {
+    std::vector<quintuple> out;
+    quintuples(ids, request_time, fused, out);
+    return out;
+}
 
 }  // namespace poem

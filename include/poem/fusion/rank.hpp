@@ -1,14 +1,15 @@
 #pragma once
 // Ranks of one objective's scores: 0 = best, ties share their average rank, and every non-finite
-// score (NaN, +-Inf) ranks after all finite ones, tied with the other non-finite scores.
+// score (NaN, +-Inf) ranks after all finite ones, tied with the other non-finite scores (the policy
+// of core/sort_key.hpp). rank_order() gives the best-first order itself.
 
 #include <cstddef>
 #include <cstdint>
 
+#include "poem/core/radix_sort.hpp"
+#include "poem/core/sort_key.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
-#include "poem/fusion/detail/kernels.hpp"
-#include "poem/fusion/detail/radix_rank.hpp"
 #include "poem/fusion/spec.hpp"
 
 namespace poem {
@@ -18,35 +19,61 @@ inline constexpr std::size_t max_candidates = std::size_t(1) << 23;
 
 namespace detail {
 
-// Scratch slots of fusion/ in the caller's workspace.
-enum fusion_slot : std::size_t {
-    slot_keys = workspace::fusion_first,
-    slot_sort_a,
-    slot_sort_b,
-    slot_values,
-};
-
-// Sorts `x` best first by radix; returns the sorted (key << 32 | index) words and sets `nonfinite`.
-inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_better, workspace& ws,
+// Sorts `x` best first by radix, in memory of `scope`; returns the sorted (key << 32 | index) words
+// and sets `nonfinite` (and `keys_out`, the keys, when given).
+inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_better, workspace_scope& scope,
                                         std::size_t& nonfinite, span<std::uint32_t>* keys_out = nullptr) {
     const std::size_t n = x.size();
-    auto keys = ws.get<std::uint32_t>(slot_keys, n);
-    nonfinite = rank_keys(x.data(), n, higher_is_better, keys.data());
+    auto keys = scope.alloc<std::uint32_t>(n);
+    auto a = scope.alloc<std::uint64_t>(n);
+    auto b = scope.alloc<std::uint64_t>(n);
+    nonfinite = sort_keys(x.data(), n, higher_is_better, keys.data());
     if (keys_out != nullptr) *keys_out = keys;
-    return radix_sort_keys(keys.data(), n, ws.get<std::uint64_t>(slot_sort_a, n).data(),
-                           ws.get<std::uint64_t>(slot_sort_b, n).data());
+    return radix_sort_keys(keys.data(), n, a.data(), b.data());
+}
+
+// Average ranks from sorted (key << 32 | index) words (0 = best; a run of equal keys shares the mean
+// of its positions).
+inline void average_ranks(const std::uint64_t* sorted, std::size_t n, float* rank) noexcept {
+    std::size_t i = 0;
+    while (i < n) {
+        const std::uint32_t key = static_cast<std::uint32_t>(sorted[i] >> 32);
+        std::size_t j = i + 1;
+        while (j < n && static_cast<std::uint32_t>(sorted[j] >> 32) == key) ++j;
+        const float r = j - i == 1 ? static_cast<float>(i) : 0.5f * static_cast<float>(i + j - 1);
+        for (std::size_t t = i; t < j; ++t) rank[static_cast<std::uint32_t>(sorted[t])] = r;
+        i = j;
+    }
+}
+
+inline void check_scores(span<const float> x, const char* what) {
+    check(x.size() <= max_candidates, what, ": N = ", x.size(), " candidates, at most ", max_candidates);
+    check(x.data() != nullptr || x.empty(), what, ": null data");
 }
 
 }  // namespace detail
 
 // Writes the rank of every score of `x` into `rank` (same size); returns how many were non-finite.
-inline std::size_t rank_scores(span<const float> x, direction dir, span<float> rank, workspace& ws) {
+inline std::size_t rank_scores(span<const float> x, direction dir, workspace& ws, span<float> rank) {
     check_size(rank, x.size(), "rank");
-    check(x.size() <= max_candidates, "scores: N = ", x.size(), " candidates, at most ", max_candidates);
-    check(x.data() != nullptr || x.empty(), "scores: null data");
+    detail::check_scores(x, "scores");
     std::size_t nonfinite = 0;
-    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, ws, nonfinite);
+    auto scope = ws.scope();
+    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, scope, nonfinite);
     detail::average_ranks(sorted, x.size(), rank.data());
+    return nonfinite;
+}
+
+// Writes the indices of `x` best first into `order` (same size): ties by index, every non-finite
+// score last (tied, so by index). Returns how many were non-finite. The order of fusion's fused rank
+// and of the serving order.
+inline std::size_t rank_order(span<const float> x, direction dir, workspace& ws, span<std::uint32_t> order) {
+    check_size(order, x.size(), "order");
+    detail::check_scores(x, "scores");
+    std::size_t nonfinite = 0;
+    auto scope = ws.scope();
+    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, scope, nonfinite);
+    for (std::size_t i = 0; i < x.size(); ++i) order[i] = static_cast<std::uint32_t>(sorted[i]);
     return nonfinite;
 }
 

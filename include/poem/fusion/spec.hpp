@@ -5,12 +5,10 @@
 #include <cstddef>
 #include <vector>
 
+#include "poem/core/direction.hpp"
 #include "poem/core/error.hpp"
 
 namespace poem {
-
-// Which way an objective points. Predicted click rate: higher. Predicted skip rate: lower.
-enum class direction { higher_is_better, lower_is_better };
 
 // Per-objective normalisation to [0, 1], 1 = best, whatever the direction:
 //   rank_pct       mid-rank percentile 1 - (rank + 0.5) / N (ties share their average rank)

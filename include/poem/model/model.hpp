@@ -9,7 +9,7 @@
 // once, the attention over them is two GEMMs (N x d_head x L, N x L x d_head) per head, and the tower
 // is one GEMM per layer (N x in -> 256 -> 128 -> 64 -> heads), all through the register-blocked kernel
 // of detail/gemm.hpp with the weights packed at load. All scratch lives in the caller's workspace
-// (slots model_first..model_first+13), so `predict` is const and thread-safe.
+// (scoped: released when each call returns), so `predict` is const and thread-safe.
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +25,7 @@
 
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
+#include "poem/core/rng.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/model/detail/gemm.hpp"
 #include "poem/model/detail/json_guard.hpp"
@@ -106,13 +107,7 @@ struct model_config {
 };
 
 // The embedding row of a 64-bit item id: SplitMix64's finaliser, then modulo vocab (as in Python).
-inline std::uint64_t hash_row(std::uint64_t id, std::uint64_t vocab) noexcept {
-    std::uint64_t z = id;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return z % vocab;
-}
+inline std::uint64_t hash_row(std::uint64_t id, std::uint64_t vocab) noexcept { return mix64(id) % vocab; }
 
 // The N candidates of a request (all spans of N; objectives K x N, objectives as rows).
 struct candidate_view {
@@ -228,8 +223,8 @@ public:
 
     // Scores the candidates into `out` (N x outputs(), any row stride via matrix_view's cols = outputs()).
     // Throws poem::error when a view's size disagrees with the others or with the config.
-    void predict_into(const candidate_view& cand, const chrono_view& chrono, const po_view& po, workspace& ws,
-                      matrix_view<float> out) const {
+    void predict(const candidate_view& cand, const chrono_view& chrono, const po_view& po, workspace& ws,
+                 matrix_view<float> out) const {
         const model_config& c = cfg_;
         const std::size_t n = cand.size();
         check_inputs(cand, chrono, po);
@@ -238,7 +233,8 @@ public:
         if (n == 0) return;
         const std::size_t d = c.d;
         const std::size_t ldx = round_up(c.tower_in(), 16);
-        float* x = ws.get<float>(slot_x, n * ldx).data();
+        auto scope = ws.scope();
+        float* x = scope.alloc<float>(n * ldx).data();
 
         // Candidate embeddings (the attention queries' input) and dense features, in the tower input.
         const std::size_t dense = d * (c.use_po ? 3 : 2);
@@ -254,9 +250,10 @@ public:
 
         // Chronological tokens: item embedding + W (log1p(age), features) + b.
         {
-            const std::uint32_t* idx = compact(chrono.mask, ws);
+            auto inner = ws.scope();
+            const std::uint32_t* idx = compact(chrono.mask, inner);
             const std::size_t lv = valid_count(chrono.mask);
-            float* t = ws.get<float>(slot_tokens, lv * d + 1).data();
+            float* t = inner.alloc<float>(lv * d + 1).data();
             const std::size_t nf = 1 + c.chrono_feats;
             for (std::size_t r = 0; r < lv; ++r) {
                 const std::size_t s = idx[r];
@@ -274,9 +271,10 @@ public:
         }
         // Partial-order tokens: item + level embedding + W (fused, rank_pct, log1p(age)) + b.
         if (c.use_po) {
-            const std::uint32_t* idx = compact(po.mask, ws);
+            auto inner = ws.scope();
+            const std::uint32_t* idx = compact(po.mask, inner);
             const std::size_t lv = valid_count(po.mask);
-            float* t = ws.get<float>(slot_tokens, lv * d + 1).data();
+            float* t = inner.alloc<float>(lv * d + 1).data();
             for (std::size_t r = 0; r < lv; ++r) {
                 const std::size_t s = idx[r];
                 float* tok = t + r * d;
@@ -290,7 +288,7 @@ public:
             }
             attend(po_, t, lv, x, ldx, 2 * d, n, ws);
         }
-        tower(x, ldx, n, ws, out.data(), out.cols());
+        tower_layers(x, ldx, n, ws, out.data(), out.cols());
     }
 
     prediction predict(const candidate_view& cand, const chrono_view& chrono, const po_view& po,
@@ -299,16 +297,16 @@ public:
         p.rows = cand.size();
         p.cols = outputs();
         p.values.resize(p.rows * p.cols);
-        predict_into(cand, chrono, po, ws, matrix_view<float>(p.values.data(), p.rows, p.cols));
+        predict(cand, chrono, po, ws, matrix_view<float>(p.values.data(), p.rows, p.cols));
         return p;
     }
 
     // The tower and heads alone on a prepared input (N x tower_in, rows `ld` apart): for benchmarks.
-    void tower_into(const float* x, std::size_t ld, std::size_t n, workspace& ws, matrix_view<float> out) const {
+    void tower(const float* x, std::size_t ld, std::size_t n, workspace& ws, matrix_view<float> out) const {
         check(ld >= cfg_.tower_in(), "model: tower input stride ", ld, " < tower_in ", cfg_.tower_in());
         check(out.rows() == n && out.cols() == outputs(), "model: tower output is ", out.rows(), " x ",
               out.cols(), ", expected ", n, " x ", outputs());
-        if (n) tower(x, ld, n, ws, out.data(), out.cols());
+        if (n) tower_layers(x, ld, n, ws, out.data(), out.cols());
     }
 
     // Floating-point operations of one predict (multiply-adds count 2) with lc / lp valid tokens.
@@ -328,12 +326,6 @@ public:
     }
 
 private:
-    enum : std::size_t {
-        slot_x = workspace::model_first, slot_q, slot_s, slot_tokens, slot_k, slot_v, slot_pk, slot_pv,
-        slot_zero, slot_idx, slot_h0, slot_h1, slot_inv, slot_out, slot_last
-    };
-    static_assert(slot_last - 1 <= workspace::model_last, "model uses more workspace slots than it owns");
-
     struct linear {
         detail::packed_b w;
         linear() = default;
@@ -389,9 +381,9 @@ private:
         }
     }
 
-    // Positions of the valid tokens, in order (valid_count of them), in slot_idx.
-    static const std::uint32_t* compact(span<const std::uint8_t> mask, workspace& ws) {
-        std::uint32_t* idx = ws.get<std::uint32_t>(slot_idx, mask.size() + 1).data();
+    // Positions of the valid tokens, in order (valid_count of them), in memory of `scope`.
+    static const std::uint32_t* compact(span<const std::uint8_t> mask, workspace_scope& scope) {
+        std::uint32_t* idx = scope.alloc<std::uint32_t>(mask.size() + 1).data();
         std::size_t lv = 0;
         for (std::size_t i = 0; i < mask.size(); ++i)
             if (mask[i]) idx[lv++] = static_cast<std::uint32_t>(i);
@@ -415,21 +407,22 @@ private:
         }
         const std::size_t nr = detail::panel_width;
         const std::size_t dh = cfg_.d_head();
-        float* km = ws.get<float>(slot_k, lv * d).data();
-        float* vm = ws.get<float>(slot_v, lv * d).data();
+        auto scope = ws.scope();
+        float* km = scope.alloc<float>(lv * d).data();
+        float* vm = scope.alloc<float>(lv * d).data();
         detail::gemm(lv, tokens, d, br.k.w.view(), false, km, d);
         detail::gemm(lv, tokens, d, br.v.w.view(), false, vm, d);
-        float* q = ws.get<float>(slot_q, n * d).data();
+        float* q = scope.alloc<float>(n * d).data();
         detail::gemm(n, x, ldx, br.q.w.view(), false, q, d);
 
         const std::size_t lds = round_up(lv, nr);
-        float* s = ws.get<float>(slot_s, n * lds).data();
-        float* pk = ws.get<float>(slot_pk, detail::packed_size(dh, lv)).data();
-        float* pv = ws.get<float>(slot_pv, detail::packed_size(lv, dh)).data();
+        float* s = scope.alloc<float>(n * lds).data();
+        float* pk = scope.alloc<float>(detail::packed_size(dh, lv)).data();
+        float* pv = scope.alloc<float>(detail::packed_size(lv, dh)).data();
         const std::size_t zeros = std::max(lds, round_up(dh, nr));
-        float* zero = ws.get<float>(slot_zero, zeros).data();
+        float* zero = scope.alloc<float>(zeros).data();
         std::fill_n(zero, zeros, 0.0f);
-        float* inv_sum = ws.get<float>(slot_inv, n).data();
+        float* inv_sum = scope.alloc<float>(n).data();
         const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
         for (std::size_t h = 0; h < cfg_.n_heads; ++h) {
             detail::pack_b(km + h * dh, 1, d, dh, lv, pk, scale);  // B(k, j) = K[j][h*dh + k] / sqrt(dh)
@@ -441,19 +434,23 @@ private:
         }
     }
 
-    void tower(const float* x, std::size_t ldx, std::size_t n, workspace& ws, float* out, std::size_t ldo) const {
+    void tower_layers(const float* x, std::size_t ldx, std::size_t n, workspace& ws, float* out, std::size_t ldo) const {
         const float* in = x;
         std::size_t ld = ldx;
+        std::size_t widest = 0;
+        for (std::size_t w : cfg_.mlp) widest = std::max(widest, w);
+        auto scope = ws.scope();
+        float* ping_pong[2] = {scope.alloc<float>(n * widest).data(), scope.alloc<float>(n * widest).data()};
         for (std::size_t i = 0; i < tower_.size(); ++i) {
             const std::size_t w = cfg_.mlp[i];
-            float* h = ws.get<float>(i % 2 ? slot_h1 : slot_h0, n * w).data();
+            float* h = ping_pong[i % 2];
             detail::gemm(n, in, ld, tower_[i].w.view(), true, h, w);
             in = h;
             ld = w;
         }
         // The few head outputs: whole panels into scratch, then rows of outputs() floats to the caller.
         const std::size_t nh = outputs(), ldh = round_up(nh, detail::panel_width);
-        float* y = ws.get<float>(slot_out, n * ldh).data();
+        float* y = scope.alloc<float>(n * ldh).data();
         detail::gemm(n, in, ld, head_.w.view(), false, y, ldh, true);
         for (std::size_t i = 0; i < n; ++i)
             for (std::size_t j = 0; j < nh; ++j) out[i * ldo + j] = y[i * ldh + j];

@@ -23,6 +23,7 @@
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
 #include "poem/order/engagement.hpp"
+#include "poem/core/workspace.hpp"
 
 namespace poem {
 
@@ -37,15 +38,13 @@ struct chrono_sequence {
     std::vector<std::uint8_t> follow;
     std::vector<std::uint8_t> long_view;
     std::vector<std::uint8_t> mask;   // 1 = real token
-
-    std::vector<std::uint32_t> scratch_;  // chrono_sequence_into's candidate list; not part of the result
 };
 
 inline constexpr std::size_t max_chrono_length = std::size_t(1) << 20;
 
-// Builds the sequence into `out`, reusing its memory.
-inline void chrono_sequence_into(span<const engagement_event> log, std::int64_t now, std::size_t length,
-                                 const engagement_rule& rule, chrono_sequence& out) {
+// Builds the sequence into `out`, reusing its memory; scratch from `ws`.
+inline void build_chrono_sequence(span<const engagement_event> log, std::int64_t now, std::size_t length,
+                                  const engagement_rule& rule, workspace& ws, chrono_sequence& out) {
     validate(rule);
     check(length <= max_chrono_length, "chrono_sequence: length ", length, " > ", max_chrono_length);
     check(log.size() < (std::size_t(1) << 32), "chrono_sequence: log of ", log.size(), " events, at most 2^32 - 1");
@@ -59,16 +58,17 @@ inline void chrono_sequence_into(span<const engagement_event> log, std::int64_t 
     out.follow.assign(length, 0);
     out.long_view.assign(length, 0);
     out.mask.assign(length, 0);
-    auto& cand = out.scratch_;
-    cand.clear();
+    auto scope = ws.scope();
+    std::uint32_t* cand = scope.alloc<std::uint32_t>(log.size()).data();
+    std::size_t engaged = 0;
     for (std::size_t i = 0; i < log.size(); ++i)
-        if (log[i].time < now && is_engaged(log[i], rule)) cand.push_back(static_cast<std::uint32_t>(i));
+        if (log[i].time < now && is_engaged(log[i], rule)) cand[engaged++] = static_cast<std::uint32_t>(i);
     auto newer = [&](std::uint32_t a, std::uint32_t b) {
         return log[a].time != log[b].time ? log[a].time > log[b].time : a > b;
     };
-    const std::size_t c = std::min(length, cand.size());
-    if (c < cand.size()) std::nth_element(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(c), cand.end(), newer);
-    std::sort(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(c), newer);
+    const std::size_t c = std::min(length, engaged);
+    if (c < engaged) std::nth_element(cand, cand + c, cand + engaged, newer);
+    std::sort(cand, cand + c, newer);
     for (std::size_t j = 0; j < c; ++j) {
         const engagement_event& e = log[cand[j]];
         out.item_id[j] = e.item_id;
@@ -86,10 +86,12 @@ inline void chrono_sequence_into(span<const engagement_event> log, std::int64_t 
     out.count = c;
 }
 
+// Convenience (allocates the result and a workspace; not for a serving path).
 inline chrono_sequence build_chrono_sequence(span<const engagement_event> log, std::int64_t now, std::size_t length,
                                              const engagement_rule& rule = {}) {
+    workspace ws;
     chrono_sequence out;
-    chrono_sequence_into(log, now, length, rule, out);
+    build_chrono_sequence(log, now, length, rule, ws, out);
     return out;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// How a request's candidates are grouped into levels, and how many of each level are sampled into the
+// How a request's candidates are grouped into levels, and how many of each level are selected into the
 // user's partial-order state: the configuration of order/.
 
 #include <cmath>
@@ -32,7 +32,7 @@ struct level_quota {
     }
 };
 
-enum class sample_policy {
+enum class selection_policy {
     top_fused,  // the best of each level by fused score (ties: candidate order)
     weighted,   // seeded weighted sampling without replacement, weight = fused score + weight_floor
 };
@@ -44,8 +44,8 @@ struct level_spec {
     float gap_abs = 0.1f;                         // gap_tiers, >= 0 or +inf
     float gap_rel = std::numeric_limits<float>::infinity();  // gap_tiers, >= 0 or +inf
     std::vector<std::size_t> topk{10, 50, 200};   // topk_tiers, strictly increasing
-    level_quota quota;                            // sampling into the state
-    sample_policy policy = sample_policy::top_fused;
+    level_quota quota;                            // selection into the state (select_by_level)
+    selection_policy policy = selection_policy::top_fused;
     float weight_floor = 1e-3f;                   // weighted: so a fused score of 0 can still be drawn
 };
 
@@ -82,7 +82,7 @@ inline void validate(const level_spec& spec, std::size_t k) {
     }
     check(std::isfinite(spec.weight_floor) && spec.weight_floor > 0.0f,
           "level_spec.weight_floor must be finite and > 0, got ", spec.weight_floor);
-    check(spec.policy == sample_policy::top_fused || spec.policy == sample_policy::weighted,
+    check(spec.policy == selection_policy::top_fused || spec.policy == selection_policy::weighted,
           "level_spec.policy: unknown value ", static_cast<int>(spec.policy));
 }
 

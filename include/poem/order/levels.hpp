@@ -12,7 +12,6 @@
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/quintuple.hpp"
 #include "poem/fusion/result.hpp"
-#include "poem/order/detail/slots.hpp"
 #include "poem/order/level_spec.hpp"
 #include "poem/order/pareto.hpp"
 #include "poem/order/tiers.hpp"
@@ -36,11 +35,12 @@ inline void assign_levels(matrix_view<const float> scores, span<const float> fus
     check(extra.empty() || extra.size() == fused.size(), "assign_levels: fusion_result.nonfinite has ",
           extra.size(), " entries for ", fused.size(), " fused scores");
     span<const std::uint8_t> flagged = extra;
+    auto scope = ws.scope();
     if (scores.rows() > 0) {
         check(fused.size() == scores.cols(), "assign_levels: fused has ", fused.size(), " entries for N = ",
               scores.cols(), " candidates");
         check(scores.data() != nullptr || scores.cols() == 0, "assign_levels: scores has null data");
-        auto flags = ws.get<std::uint8_t>(detail::order_slot_misc, fused.size());
+        auto flags = scope.alloc<std::uint8_t>(fused.size());
         for (std::size_t i = 0; i < flags.size(); ++i) flags[i] = extra.empty() ? 0 : extra[i];
         for (std::size_t r = 0; r < scores.rows(); ++r) {
             const float* x = scores.data() + r * scores.cols();
@@ -49,9 +49,9 @@ inline void assign_levels(matrix_view<const float> scores, span<const float> fus
         flagged = flags;
     }
     switch (spec.method) {
-        case level_method::fused_tiers: fused_tiers(fused, spec.tiers, ws, out, flagged); break;
-        case level_method::gap_tiers: gap_tiers(fused, spec.gap_abs, spec.gap_rel, ws, out, flagged); break;
-        default: topk_tiers(fused, span<const std::size_t>(spec.topk), ws, out, flagged); break;
+        case level_method::fused_tiers: fused_tiers(fused, flagged, spec.tiers, ws, out); break;
+        case level_method::gap_tiers: gap_tiers(fused, flagged, spec.gap_abs, spec.gap_rel, ws, out); break;
+        default: topk_tiers(fused, flagged, span<const std::size_t>(spec.topk), ws, out); break;
     }
 }
 

@@ -35,21 +35,11 @@
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
-#include "poem/fusion/spec.hpp"
-#include "poem/order/detail/slots.hpp"
+#include "poem/core/direction.hpp"
+#include "poem/order/levels_result.hpp"
 #include "poem/order/detail/sort.hpp"
 
 namespace poem {
-
-// Levels of one request's candidates, whatever method made them.
-struct levels_result {
-    std::vector<std::uint32_t> level;  // N: 0 = best; levels are dense, 0..count-1 all used
-    std::uint32_t count = 0;           // number of levels (including the non-finite level, if any)
-    std::size_t nonfinite = 0;         // candidates in the last level because an input was NaN/Inf
-};
-
-// Largest request order/ handles (indices and staircase offsets are 32-bit).
-inline constexpr std::size_t max_order_candidates = std::size_t(1) << 28;
 
 namespace detail {
 
@@ -217,22 +207,23 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
     out.nonfinite = detail::mark_nonfinite(scores, level);
     const std::size_t m = n - out.nonfinite;
 
-    auto key = ws.get<std::uint64_t>(detail::order_slot_key, m).data();
-    auto key_tmp = ws.get<std::uint64_t>(detail::order_slot_key_tmp, m).data();
-    auto idx = ws.get<std::uint32_t>(detail::order_slot_idx, m).data();
-    auto lv = ws.get<std::uint32_t>(detail::order_slot_links, m).data();
+    auto scope = ws.scope();
+    auto key = scope.alloc<std::uint64_t>(m).data();
+    auto key_tmp = scope.alloc<std::uint64_t>(m).data();
+    auto idx = scope.alloc<std::uint32_t>(m).data();
+    auto lv = scope.alloc<std::uint32_t>(m).data();
 
     // Sort by objective 0 (key << 32 | index), then finish the lexicographic order in tied runs.
     const float* x0 = scores.data();
     const bool h0 = dirs[0] == direction::higher_is_better;
     std::size_t at = 0;
     for (std::size_t i = 0; i < n; ++i)
-        if (level[i] == 0) key[at++] = std::uint64_t(detail::better_key(x0[i], h0)) << 32 | i;
-    std::uint64_t* sorted = detail::radix_sort_hi32(key, key_tmp, m);
+        if (level[i] == 0) key[at++] = std::uint64_t(sort_key(x0[i], h0)) << 32 | i;
+    std::uint64_t* sorted = detail::radix_sort(key, key_tmp, m);
     std::uint64_t* spare = sorted == key ? key_tmp : key;
     for (std::size_t i = 0; i < m; ++i) idx[i] = static_cast<std::uint32_t>(sorted[i]);
     auto obj_key = [&](std::size_t r, std::uint32_t i) {
-        return detail::better_key(scores(r, i), dirs[r] == direction::higher_is_better);
+        return sort_key(scores(r, i), dirs[r] == direction::higher_is_better);
     };
     if (k > 1) {
         for (std::size_t i = 0; i < m;) {
@@ -263,11 +254,11 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         // Candidate i is dominated by level l iff the smallest objective-1 key of l is <= its own
         // (every earlier candidate is at least as good on objective 0, and identical ones are handled
         // first). Tails are nondecreasing in l: binary search, as for a longest decreasing subsequence.
-        auto y = ws.get<std::uint32_t>(detail::order_slot_idx_tmp, m).data();
+        auto y = scope.alloc<std::uint32_t>(m).data();
         const bool h1 = dirs[1] == direction::higher_is_better;
         const float* x1 = scores.data() + n;
-        for (std::size_t i = 0; i < m; ++i) y[i] = detail::better_key(x1[idx[i]], h1);
-        auto tails = ws.get<std::uint32_t>(detail::order_slot_fronts, m).data();
+        for (std::size_t i = 0; i < m; ++i) y[i] = sort_key(x1[idx[i]], h1);
+        auto tails = scope.alloc<std::uint32_t>(m).data();
         for (std::size_t i = 0; i < m; ++i) {
             if (i > 0 && y[i] == y[i - 1] && (sorted[i] >> 32) == (sorted[i - 1] >> 32)) {
                 lv[i] = lv[i - 1];
@@ -282,8 +273,8 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         auto yz = spare;
         for (std::size_t i = 0; i < m; ++i) yz[i] = std::uint64_t(obj_key(1, idx[i])) << 32 | obj_key(2, idx[i]);
         const std::size_t pool = 4 * m + 16;
-        detail::staircases st(ws.get<std::uint64_t>(detail::order_slot_points, pool).data(), pool,
-                              ws.get<std::uint32_t>(detail::order_slot_fronts, 3 * (m + 1)).data());
+        detail::staircases st(scope.alloc<std::uint64_t>(pool).data(), pool,
+                              scope.alloc<std::uint32_t>(3 * (m + 1)).data());
         for (std::size_t i = 0; i < m; ++i) {
             if (i > 0 && yz[i] == yz[i - 1] && (sorted[i] >> 32) == (sorted[i - 1] >> 32)) {
                 lv[i] = lv[i - 1];
@@ -295,14 +286,14 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         }
         levels = st.levels();
     } else {
-        auto pts = ws.get<std::uint32_t>(detail::order_slot_points, m * k).data();
+        auto pts = scope.alloc<std::uint32_t>(m * k).data();
         for (std::size_t r = 0; r < k; ++r) {
             const bool h = dirs[r] == direction::higher_is_better;
             const float* x = scores.data() + r * n;
-            for (std::size_t i = 0; i < m; ++i) pts[i * k + r] = detail::better_key(x[idx[i]], h);
+            for (std::size_t i = 0; i < m; ++i) pts[i * k + r] = sort_key(x[idx[i]], h);
         }
-        auto prev = ws.get<std::uint32_t>(detail::order_slot_idx_tmp, m).data();
-        auto last = ws.get<std::uint32_t>(detail::order_slot_fronts, m).data();
+        auto prev = scope.alloc<std::uint32_t>(m).data();
+        auto last = scope.alloc<std::uint32_t>(m).data();
         switch (k) {
             case 4: levels = detail::ens_bs<4>(pts, m, k, lv, prev, last); break;
             case 8: levels = detail::ens_bs<8>(pts, m, k, lv, prev, last); break;

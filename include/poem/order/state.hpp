@@ -6,10 +6,10 @@
 // requests, oldest first, until both bounds hold; a request with more than max_tokens quintuples keeps
 // its best max_tokens. Recording an empty sample does nothing.
 //
-// Order: within a request, tokens are kept by level, then fused score (best first; NaN last), then
-// the order given to record(). sequence(now, length) walks the requests newest first and emits their
-// tokens in that order, keeping only the first (that is, newest) occurrence of each item id, until
-// `length` tokens; the rest is padding (mask 0, every field 0).
+// Order: within a request, tokens are kept by level, then fused score (best first; every non-finite
+// score last, tied: core/sort_key.hpp), then the order given to record(). sequence(now, length) walks
+// the requests newest first and emits their tokens in that order, keeping only the first (that is,
+// newest) occurrence of each item id, until `length` tokens; the rest is padding (mask 0, every field 0).
 //
 // Which requests a sequence sees: those with request_time <= now. The host calls sequence() before it
 // records the current request, so requests recorded earlier in the same second are seen and the
@@ -44,8 +44,9 @@
 #include "poem/core/codec.hpp"
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
+#include "poem/core/workspace.hpp"
 #include "poem/fusion/quintuple.hpp"
-#include "poem/order/detail/sort.hpp"
+#include "poem/order/detail/token_order.hpp"
 
 namespace poem {
 
@@ -60,10 +61,6 @@ struct po_sequence {
     std::vector<float> age_seconds;        // now - request_time
     std::vector<std::uint32_t> request_index;  // 0 = newest request seen
     std::vector<std::uint8_t> mask;        // 1 = real token, 0 = padding
-
-    // Scratch of sequence_into (an open-addressing set of item ids); not part of the result.
-    std::vector<std::uint64_t> seen_ids_;
-    std::vector<std::uint8_t> seen_used_;
 };
 
 class partial_order_state {
@@ -107,8 +104,8 @@ public:
         return out;
     }
 
-    // Adds one request's sampled quintuples (see the top of this header for the rules).
-    void record(span<const quintuple> sampled) {
+    // Adds one request's sampled quintuples (see the top of this header for the rules); scratch from `ws`.
+    void record(span<const quintuple> sampled, workspace& ws) {
         const std::size_t n = sampled.size();
         if (n == 0) return;
         check(sampled.data() != nullptr, "partial_order_state::record: null data");
@@ -121,29 +118,16 @@ public:
             check(t >= newest, "partial_order_state::record: request_time ", t,
                   " is older than the newest request held (", newest, ")");
         }
-        // Keep order: level, fused score (best first, NaN last), given order.
-        order_.resize(n);
-        for (std::size_t i = 0; i < n; ++i) order_[i] = static_cast<std::uint32_t>(i);
-        auto key = [&](std::uint32_t i) {
-            const float f = sampled[i].fused_score;
-            return std::uint64_t(sampled[i].level) << 32 |
-                   (std::isnan(f) ? std::numeric_limits<std::uint32_t>::max() : detail::better_key(f, true));
-        };
-        for (std::size_t a = 1; a < n; ++a) {  // insertion sort: a sample is a handful of tokens
-            const std::uint32_t p = order_[a];
-            const std::uint64_t kp = key(p);
-            std::size_t b = a;
-            while (b > 0 && key(order_[b - 1]) > kp) {
-                order_[b] = order_[b - 1];
-                --b;
-            }
-            order_[b] = p;
-        }
+        // Keep order: level, fused score (best first, non-finite last), given order.
+        auto scope = ws.scope();
+        std::uint32_t* order = scope.alloc<std::uint32_t>(n).data();
+        for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
+        detail::sort_tokens(sampled.data(), order, n);
         const std::size_t keep = std::min(n, max_tokens_);
         while (req_size_ > 0 && (tok_size_ + keep > max_tokens_ || req_size_ + 1 > max_requests_)) pop_oldest();
         const std::size_t start = (tok_head_ + tok_size_) % max_tokens_;
         for (std::size_t i = 0; i < keep; ++i) {
-            const quintuple& q = sampled[order_[i]];
+            const quintuple& q = sampled[order[i]];
             tokens_[(start + i) % max_tokens_] = token{q.item_id, q.fused_score, q.rank_pct, q.level};
         }
         tok_size_ += keep;
@@ -151,11 +135,17 @@ public:
             request_rec{t, static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(keep)};
         ++req_size_;
     }
+    void record(const std::vector<quintuple>& sampled, workspace& ws) { record(span<const quintuple>(sampled), ws); }
+    // Convenience (a workspace of its own per call; not for a serving path).
+    void record(span<const quintuple> sampled) {
+        workspace ws;
+        record(sampled, ws);
+    }
     void record(const std::vector<quintuple>& sampled) { record(span<const quintuple>(sampled)); }
 
     // The partial-order sequence at time `now`, `length` entries (see the top of this header).
-    // Reuses `out`'s memory: no allocation once it has held a sequence of this length.
-    void sequence_into(std::int64_t now, std::size_t length, po_sequence& out) const {
+    // Reuses `out`'s memory and the workspace: no allocation once both have served this length.
+    void sequence(std::int64_t now, std::size_t length, workspace& ws, po_sequence& out) const {
         check(length <= max_sequence_length, "partial_order_state::sequence: length ", length, " > ",
               max_sequence_length);
         out.length = length;
@@ -170,8 +160,10 @@ public:
         if (length > 0 && tok_size_ > 0) {
             std::size_t cap = 16;
             while (cap < 2 * std::min(length, tok_size_)) cap *= 2;
-            out.seen_ids_.resize(cap);
-            out.seen_used_.assign(cap, 0);
+            auto scope = ws.scope();  // an open-addressing set of the item ids emitted
+            std::uint64_t* seen_ids = scope.alloc<std::uint64_t>(cap).data();
+            std::uint8_t* seen_used = scope.alloc<std::uint8_t>(cap).data();
+            std::fill(seen_used, seen_used + cap, std::uint8_t(0));
             const std::size_t mask = cap - 1;
             std::uint32_t seen_requests = 0;
             for (std::size_t r = req_size_; r-- > 0 && c < length;) {
@@ -184,16 +176,16 @@ public:
                     const token& k = tokens_[at];
                     std::size_t h = static_cast<std::size_t>((k.item_id * 0x9E3779B97F4A7C15ull) >> 32) & mask;
                     bool dup = false;
-                    while (out.seen_used_[h]) {
-                        if (out.seen_ids_[h] == k.item_id) {
+                    while (seen_used[h]) {
+                        if (seen_ids[h] == k.item_id) {
                             dup = true;
                             break;
                         }
                         h = (h + 1) & mask;
                     }
                     if (dup) continue;
-                    out.seen_used_[h] = 1;
-                    out.seen_ids_[h] = k.item_id;
+                    seen_used[h] = 1;
+                    seen_ids[h] = k.item_id;
                     out.item_id[c] = k.item_id;
                     out.fused_score[c] = k.fused_score;
                     out.rank_pct[c] = k.rank_pct;
@@ -218,15 +210,18 @@ public:
         }
     }
 
+    // Convenience (allocates the result and a workspace; not for a serving path).
     po_sequence sequence(std::int64_t now, std::size_t length) const {
+        workspace ws;
         po_sequence out;
-        sequence_into(now, length, out);
+        sequence(now, length, ws, out);
         return out;
     }
 
     // ---- serialisation ----------------------------------------------------------------------------
 
-    void serialize_into(std::vector<std::uint8_t>& b) const {
+    // Writes the bytes into `b` (reusing its memory).
+    void serialize(std::vector<std::uint8_t>& b) const {
         b.clear();
         b.reserve(header_bytes + req_size_ * request_bytes + tok_size_ * token_bytes + 4);
         byte_writer w(b);
@@ -256,7 +251,7 @@ public:
 
     std::vector<std::uint8_t> serialize() const {
         std::vector<std::uint8_t> b;
-        serialize_into(b);
+        serialize(b);
         return b;
     }
 
@@ -362,7 +357,6 @@ private:
     std::vector<request_rec> requests_; // ring of max_requests_
     std::size_t tok_head_ = 0, tok_size_ = 0;
     std::size_t req_head_ = 0, req_size_ = 0;
-    std::vector<std::uint32_t> order_;  // record()'s scratch
 };
 
 }  // namespace poem

@@ -25,9 +25,8 @@
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
-#include "poem/order/detail/slots.hpp"
 #include "poem/order/detail/sort.hpp"
-#include "poem/order/pareto.hpp"
+#include "poem/order/levels_result.hpp"
 
 namespace poem {
 
@@ -35,7 +34,7 @@ namespace detail {
 
 // Sorts the valid candidates best first (ties by index). Marks the others with UINT32_MAX in
 // out.level; returns the sorted indices and sets m (valid count) and out.nonfinite.
-inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::uint8_t> flagged, workspace& ws,
+inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::uint8_t> flagged, workspace_scope& scope,
                                        levels_result& out, std::size_t& m, const char* what) {
     const std::size_t n = fused.size();
     check(flagged.empty() || flagged.size() == n, what, ": flagged has ", flagged.size(), " entries for ", n,
@@ -45,9 +44,9 @@ inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::
     out.level.resize(n);
     out.count = 0;
     out.nonfinite = 0;
-    auto key = ws.get<std::uint64_t>(order_slot_key, n).data();
-    auto key_tmp = ws.get<std::uint64_t>(order_slot_key_tmp, n).data();
-    auto idx = ws.get<std::uint32_t>(order_slot_idx, n).data();
+    auto key = scope.alloc<std::uint64_t>(n).data();
+    auto key_tmp = scope.alloc<std::uint64_t>(n).data();
+    auto idx = scope.alloc<std::uint32_t>(n).data();
     m = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const float f = fused[i];
@@ -56,9 +55,9 @@ inline const std::uint32_t* sort_fused(span<const float> fused, span<const std::
             ++out.nonfinite;
             continue;
         }
-        key[m++] = std::uint64_t(better_key(f, true)) << 32 | i;
+        key[m++] = std::uint64_t(sort_key(f, true)) << 32 | i;
     }
-    const std::uint64_t* sorted = radix_sort_hi32(key, key_tmp, m);
+    const std::uint64_t* sorted = radix_sort(key, key_tmp, m);
     for (std::size_t i = 0; i < m; ++i) idx[i] = static_cast<std::uint32_t>(sorted[i]);
     return idx;
 }
@@ -74,11 +73,12 @@ inline void finish_tiers(levels_result& out, std::uint32_t levels) {
 
 }  // namespace detail
 
-inline void fused_tiers(span<const float> fused, std::size_t g, workspace& ws, levels_result& out,
-                        span<const std::uint8_t> flagged = {}) {
+inline void fused_tiers(span<const float> fused, span<const std::uint8_t> flagged, std::size_t g, workspace& ws,
+                        levels_result& out) {
     check(g >= 1, "fused_tiers: g (tiers) must be >= 1, got ", g);
     std::size_t m = 0;
-    const std::uint32_t* idx = detail::sort_fused(fused, flagged, ws, out, m, "fused_tiers");
+    auto scope = ws.scope();
+    const std::uint32_t* idx = detail::sort_fused(fused, flagged, scope, out, m, "fused_tiers");
     std::uint32_t levels = 0;
     std::size_t raw_prev = 0, raw_group = 0;
     const std::size_t gm = std::min(g, m);  // g >= m gives every position its own tier, as g = m does
@@ -93,12 +93,13 @@ inline void fused_tiers(span<const float> fused, std::size_t g, workspace& ws, l
     detail::finish_tiers(out, levels);
 }
 
-inline void gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold, workspace& ws,
-                      levels_result& out, span<const std::uint8_t> flagged = {}) {
+inline void gap_tiers(span<const float> fused, span<const std::uint8_t> flagged, float abs_threshold,
+                      float rel_threshold, workspace& ws, levels_result& out) {
     check(abs_threshold >= 0.0f, "gap_tiers: abs_threshold must be >= 0 (or +inf), got ", abs_threshold);
     check(rel_threshold >= 0.0f, "gap_tiers: rel_threshold must be >= 0 (or +inf), got ", rel_threshold);
     std::size_t m = 0;
-    const std::uint32_t* idx = detail::sort_fused(fused, flagged, ws, out, m, "gap_tiers");
+    auto scope = ws.scope();
+    const std::uint32_t* idx = detail::sort_fused(fused, flagged, scope, out, m, "gap_tiers");
     std::uint32_t levels = m > 0 ? 1 : 0;
     for (std::size_t r = 0; r < m; ++r) {
         if (r > 0) {
@@ -111,13 +112,14 @@ inline void gap_tiers(span<const float> fused, float abs_threshold, float rel_th
     detail::finish_tiers(out, levels);
 }
 
-inline void topk_tiers(span<const float> fused, span<const std::size_t> ks, workspace& ws, levels_result& out,
-                       span<const std::uint8_t> flagged = {}) {
+inline void topk_tiers(span<const float> fused, span<const std::uint8_t> flagged, span<const std::size_t> ks,
+                       workspace& ws, levels_result& out) {
     for (std::size_t j = 0; j < ks.size(); ++j)
         check(ks[j] > 0 && (j == 0 || ks[j] > ks[j - 1]), "topk_tiers: ks must be positive and strictly ",
               "increasing, ks[", j, "] = ", ks[j]);
     std::size_t m = 0;
-    const std::uint32_t* idx = detail::sort_fused(fused, flagged, ws, out, m, "topk_tiers");
+    auto scope = ws.scope();
+    const std::uint32_t* idx = detail::sort_fused(fused, flagged, scope, out, m, "topk_tiers");
     std::uint32_t tier = 0;
     for (std::size_t r = 0; r < m; ++r) {
         while (tier < ks.size() && r >= ks[tier]) ++tier;
@@ -126,26 +128,42 @@ inline void topk_tiers(span<const float> fused, span<const std::size_t> ks, work
     detail::finish_tiers(out, m > 0 ? tier + 1 : 0);
 }
 
-// Convenience overloads: allocate their result (and a scratch workspace).
-inline levels_result fused_tiers(span<const float> fused, std::size_t g, span<const std::uint8_t> flagged = {}) {
+// Without flags.
+inline void fused_tiers(span<const float> fused, std::size_t g, workspace& ws, levels_result& out) {
+    fused_tiers(fused, {}, g, ws, out);
+}
+inline void gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold, workspace& ws,
+                      levels_result& out) {
+    gap_tiers(fused, {}, abs_threshold, rel_threshold, ws, out);
+}
+inline void topk_tiers(span<const float> fused, span<const std::size_t> ks, workspace& ws, levels_result& out) {
+    topk_tiers(fused, {}, ks, ws, out);
+}
+
+// Convenience (allocate their result and a workspace; not for a serving path).
+inline levels_result fused_tiers(span<const float> fused, span<const std::uint8_t> flagged, std::size_t g) {
     workspace ws;
     levels_result out;
-    fused_tiers(fused, g, ws, out, flagged);
+    fused_tiers(fused, flagged, g, ws, out);
     return out;
 }
-inline levels_result gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold,
-                               span<const std::uint8_t> flagged = {}) {
+inline levels_result fused_tiers(span<const float> fused, std::size_t g) { return fused_tiers(fused, {}, g); }
+inline levels_result gap_tiers(span<const float> fused, span<const std::uint8_t> flagged, float abs_threshold,
+                               float rel_threshold) {
     workspace ws;
     levels_result out;
-    gap_tiers(fused, abs_threshold, rel_threshold, ws, out, flagged);
+    gap_tiers(fused, flagged, abs_threshold, rel_threshold, ws, out);
     return out;
 }
-inline levels_result topk_tiers(span<const float> fused, span<const std::size_t> ks,
-                                span<const std::uint8_t> flagged = {}) {
+inline levels_result gap_tiers(span<const float> fused, float abs_threshold, float rel_threshold) {
+    return gap_tiers(fused, {}, abs_threshold, rel_threshold);
+}
+inline levels_result topk_tiers(span<const float> fused, span<const std::uint8_t> flagged, span<const std::size_t> ks) {
     workspace ws;
     levels_result out;
-    topk_tiers(fused, ks, ws, out, flagged);
+    topk_tiers(fused, flagged, ks, ws, out);
     return out;
 }
+inline levels_result topk_tiers(span<const float> fused, span<const std::size_t> ks) { return topk_tiers(fused, {}, ks); }
 
 }  // namespace poem

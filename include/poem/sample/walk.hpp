@@ -76,7 +76,7 @@ inline void walk_naive(const item_graph& graph, span<const std::uint64_t> starts
 // All walks in lockstep, pipelined with prefetching (see the top of this file). Same result as
 // walk_naive. Scratch (16 bytes a walk, plus 4 bytes a position: the walks as u32 indices, widened to
 // u64 ids in one sequential pass at the end, so the strided writes of the steps touch half the cache
-// lines) comes from `ws`, slots sample_first .. sample_first + 4.
+// lines) comes from a scope of `ws`.
 inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts, std::size_t length, rng& gen,
                        workspace& ws, span<std::uint64_t> out) {
     detail::check_walk_args(graph, starts, length, out);
@@ -93,11 +93,12 @@ inline void walk_batch(const item_graph& graph, span<const std::uint64_t> starts
     const std::uint64_t* off = graph.offsets().data();
     const item_graph::edge_sampler* smp = graph.sampler_array().data();
 
-    span<std::uint32_t> cur = ws.get<std::uint32_t>(workspace::sample_first, B);
-    span<std::uint64_t> state = ws.get<std::uint64_t>(workspace::sample_first + 1, B);
-    span<std::uint64_t> edge = ws.get<std::uint64_t>(workspace::sample_first + 2, B);
-    span<std::uint32_t> frac = ws.get<std::uint32_t>(workspace::sample_first + 3, B);
-    span<std::uint32_t> idx = ws.get<std::uint32_t>(workspace::sample_first + 4, B * length);
+    auto scope = ws.scope();
+    span<std::uint32_t> cur = scope.alloc<std::uint32_t>(B);
+    span<std::uint64_t> state = scope.alloc<std::uint64_t>(B);
+    span<std::uint64_t> edge = scope.alloc<std::uint64_t>(B);
+    span<std::uint32_t> frac = scope.alloc<std::uint32_t>(B);
+    span<std::uint32_t> idx = scope.alloc<std::uint32_t>(B * length);
     for (std::size_t b = 0; b < B; ++b) {
         cur[b] = static_cast<std::uint32_t>(starts[b]);
         state[b] = base.fork(b).state();

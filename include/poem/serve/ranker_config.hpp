@@ -102,7 +102,7 @@ struct enum_names<level_method> {
     static constexpr const char* names[] = {"pareto", "fused_tiers", "gap_tiers", "topk_tiers"};
 };
 template <>
-struct enum_names<sample_policy> {
+struct enum_names<selection_policy> {
     static constexpr const char* names[] = {"top_fused", "weighted"};
 };
 template <>
@@ -296,7 +296,7 @@ inline ranker_config ranker_config_from_json(const std::string& text, const std:
         uints("topk", 64, big, c.levels.topk);
         uints("quota", 1024, 0xFFFFFFFFull, c.levels.quota.per_level);
         c.levels.quota.beyond = static_cast<std::uint32_t>(f.uint("quota_beyond", 0, 0xFFFFFFFFull));
-        c.levels.policy = f.enumeration<sample_policy>("policy");
+        c.levels.policy = f.enumeration<selection_policy>("policy");
         c.levels.weight_floor = f.number("weight_floor");
         f.done();
     }

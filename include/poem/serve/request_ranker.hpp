@@ -28,7 +28,7 @@
 #include "poem/fusion/rank.hpp"
 #include "poem/model/model.hpp"
 #include "poem/order/chrono.hpp"
-#include "poem/order/level_sampling.hpp"
+#include "poem/order/level_selection.hpp"
 #include "poem/order/levels.hpp"
 #include "poem/order/state.hpp"
 #include "poem/serve/ranker_config.hpp"
@@ -156,8 +156,8 @@ public:
             }
         }
 
-        user.state.sequence_into(now, cfg_.po_length, out.po);
-        chrono_sequence_into(user.log, now, cfg_.chrono_length, cfg_.engagement, out.chrono);
+        user.state.sequence(now, cfg_.po_length, ws, out.po);
+        build_chrono_sequence(user.log, now, cfg_.chrono_length, cfg_.engagement, ws, out.chrono);
 
         if (model_ == nullptr) {
             out.scores.rows = n;
@@ -178,15 +178,16 @@ public:
         out.scores.rows = n;
         out.scores.cols = model_->outputs();
         out.scores.values.resize(n * out.scores.cols);
-        model_->predict_into(cand, chrono, po, ws, matrix_view<float>(out.scores.values.data(), n, out.scores.cols));
+        model_->predict(cand, chrono, po, ws, matrix_view<float>(out.scores.values.data(), n, out.scores.cols));
 
         // The final order: the ranking head, best first (ties by index, non-finite last).
-        const span<float> head = ws.get<float>(detail::slot_values, n);
-        for (std::size_t i = 0; i < n; ++i) head[i] = out.scores(i, cfg_.rank_head);
-        std::size_t nonfinite = 0;
-        const std::uint64_t* sorted = detail::sort_scores(span<const float>(head), true, ws, nonfinite);
-        out.order.resize(n);
-        for (std::size_t i = 0; i < n; ++i) out.order[i] = static_cast<std::uint32_t>(sorted[i]);
+        {
+            auto scope = ws.scope();
+            const span<float> head = scope.alloc<float>(n);
+            for (std::size_t i = 0; i < n; ++i) head[i] = out.scores(i, cfg_.rank_head);
+            out.order.resize(n);
+            rank_order(span<const float>(head), direction::higher_is_better, ws, span<std::uint32_t>(out.order));
+        }
         out.state = ranked_request::status::ranked;
     }
 
@@ -199,8 +200,8 @@ public:
         check(r.state != ranked_request::status::recorded, "record: this ranked_request is already recorded");
         check(r.user_id == user.user_id, "record: the request was ranked for user ", r.user_id, ", not ", user.user_id);
         rng gen(request_seed(cfg_.seed, user.user_id, r.time, user.requests_recorded));
-        sample_levels(r.tokens, cfg_.levels, gen, r.recorded, ws);
-        user.state.record(r.recorded);
+        select_by_level(r.tokens, cfg_.levels, gen, ws, r.recorded);
+        user.state.record(r.recorded, ws);
         ++user.requests_recorded;
         r.state = ranked_request::status::recorded;
     }

@@ -51,7 +51,7 @@ struct user_history {
         const std::size_t at = w.size();
         w.u32(0);  // the state's length, patched below
         std::vector<std::uint8_t> state_bytes;
-        state.serialize_into(state_bytes);
+        state.serialize(state_bytes);
         w.bytes(state_bytes.data(), state_bytes.size());
         detail::put_le(out.data() + at, state_bytes.size(), 4);
         w.u32(static_cast<std::uint32_t>(log.size()));

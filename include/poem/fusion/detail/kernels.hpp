@@ -2,7 +2,7 @@
 // The hot loops of fusion/: an xsimd kernel and a scalar reference for each. Dispatchers at the end pick
 // the kernel unless POEM_FORCE_SCALAR is defined. "Finite" below means neither NaN nor +-Inf.
 //
-// Agreement: min/max, keys, rank percentiles and min-max values are bit-identical between the paths;
+// Agreement: min/max, rank percentiles and min-max values are bit-identical between the paths;
 // sums are accumulated in another order, and the SIMD log1p/erfc/pow differ from <cmath> by a few ULP,
 // so z-score, log1p and reciprocal-rank values agree within 1e-6 absolute (values lie in [0, 1]).
 
@@ -14,54 +14,11 @@
 
 #include "poem/core/bits.hpp"
 #include "poem/core/simd.hpp"
+#include "poem/core/sort_key.hpp"
 
 namespace poem::detail {
 
-inline bool is_finite_bits(std::uint32_t u) noexcept { return (u & 0x7F800000u) != 0x7F800000u; }
-
-// ---- sort keys: ascending key = best first; every non-finite score gets the largest key ----------
-
-inline std::uint32_t rank_key(float x, bool higher_is_better) noexcept {
-    const std::uint32_t u = float_bits(x + 0.0f);  // + 0 turns -0 into +0: equal floats, equal keys
-    if (!is_finite_bits(u)) return 0xFFFFFFFFu;
-    const std::uint32_t ascending = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    return higher_is_better ? ~ascending : ascending;  // finite keys stay below 0xFFFFFFFF
-}
-
-inline std::size_t rank_keys_scalar(const float* x, std::size_t n, bool higher_is_better,
-                                    std::uint32_t* keys) noexcept {
-    std::size_t nonfinite = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        keys[i] = rank_key(x[i], higher_is_better);
-        nonfinite += keys[i] == 0xFFFFFFFFu;
-    }
-    return nonfinite;
-}
-
-template <class Arch>
-std::size_t rank_keys_simd(const float* x, std::size_t n, bool higher_is_better, std::uint32_t* keys) noexcept {
-    using fb = xsimd::batch<float, Arch>;
-    using ub = xsimd::batch<std::uint32_t, Arch>;
-    constexpr std::size_t w = fb::size;
-    const ub sign(0x80000000u), exponent(0x7F800000u), all(0xFFFFFFFFu), zero(0u);
-    const ub flip = higher_is_better ? all : zero;
-    ub bad_count(0u);
-    std::size_t i = 0;
-    for (; i + w <= n; i += w) {
-        const ub u = xsimd::bitwise_cast<ub>(fb::load_unaligned(x + i) + fb(0.0f));
-        const auto negative = (u & sign) != zero;
-        const ub ascending = xsimd::select(negative, ~u, u | sign);
-        const auto bad = (u & exponent) == exponent;
-        const ub key = xsimd::select(bad, all, ascending ^ flip);
-        key.store_unaligned(keys + i);
-        bad_count += xsimd::select(bad, ub(1u), zero);
-    }
-    alignas(64) std::uint32_t lanes[w];
-    bad_count.store_aligned(lanes);
-    std::size_t nonfinite = 0;
-    for (std::size_t l = 0; l < w; ++l) nonfinite += lanes[l];
-    return nonfinite + rank_keys_scalar(x + i, n - i, higher_is_better, keys + i);
-}
+// Sort keys (core/sort_key.hpp) are the one float -> key transform; this file keeps the arithmetic.
 
 // ---- statistics over the finite values -------------------------------------------------------------
 
@@ -290,7 +247,6 @@ void rescale_simd(float* x, std::size_t n, float lo, float scale) noexcept {
         if constexpr (use_simd) return name##_simd<simd_arch>(args...);              \
         else return name##_scalar(args...);                                          \
     }
-POEM_FUSION_DISPATCH(rank_keys)
 POEM_FUSION_DISPATCH(stats)
 POEM_FUSION_DISPATCH(squared_deviation)
 POEM_FUSION_DISPATCH(log1p_clamped)
