@@ -3,11 +3,11 @@
 // each level l (named apart from sample/, which makes training samples).
 //
 //   top_fused  the best of each level by fused score (ties: candidate order).
-//   weighted   weighted sampling without replacement within each level (Efraimidis-Spirakis: the
-//              level's quota largest keys log(u) / w, u uniform in (0, 1) from the caller's rng, one
-//              draw per token in candidate order), weight w = fused score + spec.weight_floor (a NaN
-//              or negative fused score counts as 0). The same tokens and generator state give the same
-//              sample on every platform.
+//   weighted   weighted sampling without replacement within each level: the level's quota largest
+//              Efraimidis-Spirakis keys (core/weighted_sample.hpp: es_key, one draw per token in
+//              candidate order), weight es_weight(fused score, spec.weight_floor) (a NaN or negative
+//              fused score counts as 0). The same tokens and generator state give the same sample on
+//              every platform.
 // The sample is ordered by level, then fused score (best first; non-finite last, core/sort_key.hpp),
 // then candidate order: the order partial_order_state keeps within a request.
 
@@ -20,6 +20,7 @@
 #include "poem/core/error.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
+#include "poem/core/weighted_sample.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/quintuple.hpp"
 #include "poem/order/detail/sort.hpp"
@@ -47,11 +48,8 @@ inline void select_by_level(span<const quintuple> tokens, const level_spec& spec
     auto key = scope.alloc<std::uint32_t>(n).data();
     const bool weighted = spec.policy == selection_policy::weighted;
     for (std::size_t i = 0; i < n; ++i) {
-        if (weighted) {
-            const float f = tokens[i].fused_score;
-            const double w = (f > 0.0f && std::isfinite(f) ? double(f) : 0.0) + double(spec.weight_floor);
-            const double u = gen.uniform_double() + 0x1.0p-54;  // in (0, 1)
-            key[i] = sort_key(static_cast<float>(std::log(u) / w), true);
+        if (weighted) {  // core/weighted_sample.hpp: one draw per token, in candidate order
+            key[i] = sort_key(es_key(gen, es_weight(tokens[i].fused_score, spec.weight_floor)), true);
         } else {
             key[i] = sort_key(tokens[i].fused_score, true);
         }
