@@ -15,8 +15,8 @@ NATIVE_FLAGS := -O2 -march=native
 BASELINE_FLAGS := -O2
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all deps deps-bench demo evaluation test bench clean native baseline sanitize \
-        test-native test-baseline test-sanitize
+.PHONY: all deps deps-bench demo evaluation test bench clean native baseline sanitize scalar \
+        test-native test-baseline test-sanitize test-scalar
 
 all: native
 
@@ -45,6 +45,11 @@ sanitize: deps
 	@mkdir -p build
 	$(call build_flavour,sanitize,$(SAN_FLAGS),-DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF)
 
+# The scalar reference of every kernel (POEM_FORCE_SCALAR) at the native flags: the tests only.
+scalar: deps
+	@mkdir -p build
+	$(call build_flavour,scalar,$(NATIVE_FLAGS),-DPOEM_FORCE_SCALAR=ON -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF)
+
 test-native: native
 	@scripts/local-openblas.sh > /dev/null
 	cd build/native && ctest --output-on-failure -j $(JOBS)
@@ -56,9 +61,12 @@ test-sanitize: sanitize
 	cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) -E '^consumer_'
 
-# The whole suite in three builds; any failure fails the command.
-test: test-native test-baseline test-sanitize
-	@echo "poem: all test builds passed (native, baseline, sanitize)"
+test-scalar: scalar
+	cd build/scalar && ctest --output-on-failure -j $(JOBS) -E '^consumer_'
+
+# The whole suite in four builds; any failure fails the command.
+test: test-native test-baseline test-sanitize test-scalar
+	@echo "poem: all test builds passed (native, baseline, sanitize, scalar)"
 
 # Replays the shipped KuaiRand requests through the C++ serving path with the shipped model; builds
 # only the demo, so a fresh machine gets there in about a minute once the packages are in.
@@ -90,7 +98,7 @@ clean:
 
 # ---- model (issue 5): golden fixtures from PyTorch, and the safetensors fuzzer ----------------------
 # `make test` first regenerates tests/fixtures/model/ with PyTorch (the committed fixtures are what a
-# machine without PyTorch tests against), and after the three test builds fuzzes the safetensors reader
+# machine without PyTorch tests against), and after the four test builds fuzzes the safetensors reader
 # for FUZZ_SECONDS with clang's libFuzzer (build/fuzz).
 FUZZ_SECONDS ?= 60
 MODEL_FIXTURES := tests/fixtures/model
@@ -114,6 +122,6 @@ fuzz-model: deps
 	  || { tail -60 build/fuzz/fuzz.log; exit 1; }
 	@grep -E 'Done [0-9]+ runs' build/fuzz/fuzz.log | sed 's/^/poem: fuzz_safetensors: /'
 
-test-native test-baseline test-sanitize: model-golden
+test-native test-baseline test-sanitize test-scalar: model-golden
 test: fuzz-model
 # ---- end of the model block ---------------------------------------------------------------------------

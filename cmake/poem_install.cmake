@@ -1,10 +1,13 @@
 include(CMakePackageConfigHelpers)
 
 install(TARGETS poem EXPORT poemTargets)
+# poem::xtensor in an export set of its own: the package config loads it only when xtensor is found.
+install(TARGETS poem_xtensor EXPORT poemXtensorTargets)
 install(DIRECTORY include/poem DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(POEM_CMAKE_DIR ${CMAKE_INSTALL_DATADIR}/cmake/poem)
 install(EXPORT poemTargets NAMESPACE poem:: DESTINATION ${POEM_CMAKE_DIR})
+install(EXPORT poemXtensorTargets NAMESPACE poem:: DESTINATION ${POEM_CMAKE_DIR})
 configure_package_config_file(cmake/poemConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/poemConfig.cmake
                               INSTALL_DESTINATION ${POEM_CMAKE_DIR})
 # Header-only: one package serves every architecture.

@@ -1,5 +1,7 @@
 #pragma once
-// Umbrella header: every public header of poem, lower layers first.
+// Umbrella header: every public header of poem, lower layers first, except poem/fusion/xtensor.hpp
+// (fusion from xtensor expressions), which is included on its own with the CMake target poem::xtensor:
+// this header and poem::poem need no xtensor.
 
 #include "poem/core/bits.hpp"
 #include "poem/core/codec.hpp"

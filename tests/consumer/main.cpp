@@ -1,5 +1,11 @@
-// Uses the library the way a host service would: one include, one fusion call, checked result.
+// Uses the library the way a host service would: one include, one fusion call, checked result,
+// linked with poem::poem alone.
 #include <poem/poem.hpp>
+
+// The umbrella header leaves xtensor out (poem/fusion/xtensor.hpp is included on its own, with poem::xtensor).
+#if defined(XTENSOR_VERSION_MAJOR) || defined(XTENSOR_USE_XSIMD)
+#error "poem/poem.hpp or poem::poem pulled in xtensor"
+#endif
 
 #include <cstdio>
 #include <vector>

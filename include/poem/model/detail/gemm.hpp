@@ -11,6 +11,11 @@
 // 2 * mr FMAs. Bias and ReLU are applied to the accumulators before the single store of C.
 // `gemm_scalar` runs the same packed layout without SIMD (the POEM_FORCE_SCALAR path); `gemm_naive`
 // is the plain triple loop on an unpacked B that the tests compare against.
+//
+// The layout never depends on POEM_FORCE_SCALAR: `panel_width` is the SIMD arch's nr on both paths,
+// so translation units built with and without the switch agree on every packed_b. A packed object
+// records the nr it was packed with, and every kernel honours it (the SIMD one falls back to the
+// scalar loop for a width that is not its own).
 
 #include <algorithm>
 #include <array>
@@ -57,8 +62,12 @@ struct gemm_shape {
     static constexpr std::size_t mr = lanes >= 16 ? 12 : 6;
 };
 
-// The panel width the model packs with: the SIMD arch's, or 16 on the scalar path.
-inline constexpr std::size_t panel_width = use_simd ? gemm_shape<simd_arch>::nr : 16;
+// The panel width the model packs with: the SIMD arch's, whether or not POEM_FORCE_SCALAR is defined
+// (the switch picks a code path, never a layout).
+inline constexpr std::size_t panel_width = gemm_shape<simd_arch>::nr;
+// The widest panel gemm_scalar's accumulators hold.
+inline constexpr std::size_t max_panel_width = 64;
+static_assert(panel_width <= max_panel_width, "poem: gemm panel wider than gemm_scalar's accumulators");
 
 // Where a packed panel layout starts for a K x N matrix: panels * K * nr floats.
 inline std::size_t packed_size(std::size_t k, std::size_t n, std::size_t nr = panel_width) noexcept {
@@ -178,7 +187,8 @@ constexpr std::array<micro_fn, sizeof...(I)> micro_table(std::index_sequence<I..
     return {&micro_kernel<Arch, I + 1>::call...};
 }
 
-// C = A * B + bias (ReLU if asked), with B packed for this arch (B.nr == gemm_shape<Arch>::nr).
+// C = A * B + bias (ReLU if asked), with B packed for this arch (b.nr == gemm_shape<Arch>::nr: gemm()
+// checks; a direct caller must pack with that width).
 template <class Arch>
 void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
                std::size_t ldc, bool full_panels = false) noexcept {
@@ -200,15 +210,17 @@ void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view
     }
 }
 
-// The same packed computation without SIMD: the POEM_FORCE_SCALAR path (any panel width).
+// The same packed computation without SIMD: the POEM_FORCE_SCALAR path (any panel width up to
+// max_panel_width: b.nr, whatever B was packed with).
 inline void gemm_scalar(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
-                        std::size_t ldc) noexcept {
+                        std::size_t ldc, bool full_panels = false) noexcept {
     const std::size_t nr = b.nr;
     const std::size_t panels = (b.n + nr - 1) / nr;
-    float acc[64];
+    full_panels = full_panels && ldc >= panels * nr;
+    float acc[max_panel_width];
     for (std::size_t i = 0; i < m; ++i) {
         for (std::size_t p = 0; p < panels; ++p) {
-            const std::size_t w = std::min(nr, b.n - p * nr);
+            const std::size_t w = full_panels ? nr : std::min(nr, b.n - p * nr);
             const float* bp = b.data + p * b.k * nr;
             for (std::size_t j = 0; j < nr; ++j) acc[j] = b.bias[p * nr + j];
             for (std::size_t kk = 0; kk < b.k; ++kk) {
@@ -224,13 +236,16 @@ inline void gemm_scalar(std::size_t m, const float* a, std::size_t lda, const pa
     }
 }
 
-// The dispatcher the model calls: SIMD unless POEM_FORCE_SCALAR (B packed with panel_width).
+// The dispatcher the model calls: SIMD unless POEM_FORCE_SCALAR, on B as it was packed (b.nr): the
+// SIMD kernel needs B packed with its own nr, any other width goes through the scalar loop.
 // full_panels: C's rows have room for every panel's nr columns (ldc >= panels * nr), so the last panel
 // is stored whole (its padding columns get the padded, zero, weights and bias) instead of trimmed.
 inline void gemm(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
                  std::size_t ldc, bool full_panels = false) noexcept {
-    if constexpr (use_simd) gemm_simd<simd_arch>(m, a, lda, b, ep, c, ldc, full_panels);
-    else gemm_scalar(m, a, lda, b, ep, c, ldc);
+    if constexpr (use_simd) {
+        if (b.nr == gemm_shape<simd_arch>::nr) return gemm_simd<simd_arch>(m, a, lda, b, ep, c, ldc, full_panels);
+    }
+    gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
 }
 
 // Reference: C = A * W^T + bias for a torch weight W (n x k), double accumulation, plain loops.
