@@ -28,8 +28,8 @@ poem_bench::rotating<matrix> requests(std::size_t k, std::size_t n) {
             }};
 }
 
-poem::fusion_spec spec_for(std::size_t k) {
-    poem::fusion_spec spec;
+poem::fusion_config spec_for(std::size_t k) {
+    poem::fusion_config spec;
     spec.method = poem::fusion_method::weighted_rank;
     for (std::size_t i = 0; i < k; ++i)
         spec.objectives.push_back({i % 2 ? poem::direction::lower_is_better : poem::direction::higher_is_better,

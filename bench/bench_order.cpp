@@ -106,7 +106,7 @@ BENCHMARK(BM_order_fused_tiers)->Arg(500)->Arg(2000)->Arg(5000)->Unit(benchmark:
 
 void BM_order_sample_levels(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
-    poem::level_spec spec;
+    poem::level_config spec;
     spec.policy = state.range(1) ? poem::selection_policy::weighted : poem::selection_policy::top_fused;
     poem_bench::rotating<std::vector<poem::quintuple>> in(16, [&](std::size_t r) {
         poem::rng g(r + 5);

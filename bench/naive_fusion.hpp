@@ -7,7 +7,7 @@
 #include <numeric>
 #include <vector>
 
-#include "poem/fusion/spec.hpp"
+#include "poem/fusion/config.hpp"
 
 namespace poem_bench {
 
@@ -32,7 +32,7 @@ struct naive_out {
     std::vector<std::uint32_t> idx, order;
 };
 
-inline void naive_fuse(const float* s, std::size_t k, std::size_t n, const poem::fusion_spec& spec, naive_out& o) {
+inline void naive_fuse(const float* s, std::size_t k, std::size_t n, const poem::fusion_config& spec, naive_out& o) {
     o.ranks.resize(k * n);
     o.fused.assign(n, 0.0f);
     float total = 0;

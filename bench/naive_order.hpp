@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "poem/fusion/spec.hpp"
+#include "poem/fusion/config.hpp"
 
 namespace poem_bench {
 

@@ -58,10 +58,10 @@ int main(int argc, char** argv) try {
     for (const auto& c : req.columns) scores.insert(scores.end(), c.begin(), c.end());
 
     // Click, long view and watch time point up; skip points down. Watch time is unbounded: log1p.
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     spec.method = poem::fusion_method::weighted_rank;
     for (const auto& name : req.objectives) {
-        poem::objective_spec o;
+        poem::objective_config o;
         if (name.find("skip") != std::string::npos) o.dir = poem::direction::lower_is_better;
         if (name.find("time") != std::string::npos) o.norm = poem::normalization::log1p_min_max;
         o.weight = name.find("long_view") != std::string::npos ? 2.0f : 1.0f;

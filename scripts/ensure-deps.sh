@@ -10,8 +10,14 @@ done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 if [[ $(id -u) -eq 0 ]]; then
   echo "poem: installing missing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Another apt or dpkg (unattended upgrades, a second make) may hold the lock: wait for it (up to 10
+  # minutes, saying so) rather than fail.
+  apt_opts=(-o DPkg::Lock::Timeout=600)
+  if command -v fuser >/dev/null && fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; then
+    echo "poem: another apt/dpkg holds the lock; waiting for it (up to 10 minutes)"
+  fi
+  apt-get "${apt_opts[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "poem: missing Debian packages. Run:" >&2
   echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2

@@ -91,7 +91,7 @@ std::vector<double> rank_sorted(const float* x, std::size_t n, poem::direction d
 }
 
 std::vector<double> normalize_ref(const float* x, const std::vector<double>& rank, std::size_t n,
-                                  const poem::objective_spec& o) {
+                                  const poem::objective_config& o) {
     std::vector<double> v(n, 0.0), t(n);
     std::size_t good = 0;
     for (std::size_t i = 0; i < n; ++i) good += std::isfinite(x[i]);
@@ -129,7 +129,7 @@ struct reference {
     std::vector<double> ranks, normalized, fused;
 };
 
-reference fuse_ref(const std::vector<float>& s, std::size_t k, std::size_t n, const poem::fusion_spec& spec,
+reference fuse_ref(const std::vector<float>& s, std::size_t k, std::size_t n, const poem::fusion_config& spec,
                    bool brute) {
     reference r;
     r.fused.assign(n, 0.0);
@@ -159,14 +159,14 @@ reference fuse_ref(const std::vector<float>& s, std::size_t k, std::size_t n, co
     return r;
 }
 
-poem::fusion_spec make_spec(std::size_t k, poem::fusion_method m, std::uint64_t seed) {
+poem::fusion_config make_spec(std::size_t k, poem::fusion_method m, std::uint64_t seed) {
     poem::rng g(seed);
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     spec.method = m;
     spec.alpha = 1.0f + 0.5f * static_cast<float>(g.below(2));  // 1 (division path) or 1.5 (pow path)
     spec.beta = 5.0f;
     for (std::size_t i = 0; i < k; ++i) {
-        poem::objective_spec o;
+        poem::objective_config o;
         o.dir = g.below(2) ? poem::direction::higher_is_better : poem::direction::lower_is_better;
         o.norm = static_cast<poem::normalization>(g.below(4));
         o.weight = 0.25f + g.uniform_float();
@@ -284,7 +284,7 @@ TEST_CASE("fuse at N = 100,000 and K = 16 equals the argsort reference") {
 
 TEST_CASE("one candidate, constant scores and an all-non-finite objective") {
     poem::workspace ws;
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     for (auto norm : {poem::normalization::rank_pct, poem::normalization::min_max, poem::normalization::z_score,
                       poem::normalization::log1p_min_max})
         spec.objectives.push_back({poem::direction::higher_is_better, norm, 1.0f});
@@ -313,7 +313,7 @@ TEST_CASE("one candidate, constant scores and an all-non-finite objective") {
 
 TEST_CASE("non-finite scores never change the other candidates' normalised values") {
     poem::workspace ws;
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     spec.method = poem::fusion_method::weighted_value;
     spec.objectives = {{poem::direction::higher_is_better, poem::normalization::min_max, 1.0f},
                        {poem::direction::lower_is_better, poem::normalization::z_score, 1.0f}};
@@ -417,7 +417,7 @@ TEST_CASE("fuse is deterministic and independent of workspace history") {
 
 TEST_CASE("quintuples carry id, time, fused score and fused rank percentile") {
     poem::workspace ws;
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     spec.objectives = {{}, {poem::direction::lower_is_better, poem::normalization::rank_pct, 2.0f}};
     const std::vector<float> s = {0.9f, 0.1f, 0.5f, /* lower is better: */ 1.0f, 3.0f, 2.0f};
     const auto f = poem::fuse(poem::matrix_view<const float>(s.data(), 2, 3), spec, ws);
@@ -441,7 +441,7 @@ TEST_CASE("quintuples carry id, time, fused score and fused rank percentile") {
 
 TEST_CASE("empty requests and bad arguments") {
     poem::workspace ws;
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     spec.objectives = {{}, {}};
     const std::vector<float> s(6, 1.0f);
     auto f = poem::fuse(poem::matrix_view<const float>(nullptr, 2, 0), spec, ws);
@@ -449,19 +449,19 @@ TEST_CASE("empty requests and bad arguments") {
     REQUIRE(f.fused.empty());
     REQUIRE(f.nonfinite_count == 0);
 
-    auto throws = [&](const poem::fusion_spec& sp, std::size_t k, std::size_t n, const char* msg) {
+    auto throws = [&](const poem::fusion_config& sp, std::size_t k, std::size_t n, const char* msg) {
         REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(s.data(), k, n), sp, ws), Catch::Contains(msg));
     };
     throws(spec, 0, 3, "K (objectives) must be > 0");
-    throws(spec, 3, 2, "fusion_spec.objectives: 2 entries for 3 score rows");
-    poem::fusion_spec many;
+    throws(spec, 3, 2, "fusion_config.objectives: 2 entries for 3 score rows");
+    poem::fusion_config many;
     many.objectives.resize(17);
     std::vector<float> big(17 * 2, 1.0f);
     REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(big.data(), 17, 2), many, ws),
                         Catch::Contains("at most 16"));
     auto bad = spec;
     bad.objectives[1].weight = -1.0f;
-    throws(bad, 2, 3, "fusion_spec.objectives[1].weight must be finite and >= 0");
+    throws(bad, 2, 3, "fusion_config.objectives[1].weight must be finite and >= 0");
     bad.objectives[1].weight = nan_f;
     throws(bad, 2, 3, "objectives[1].weight");
     bad.objectives[1].weight = inf_f;
@@ -472,10 +472,10 @@ TEST_CASE("empty requests and bad arguments") {
     auto rr = spec;
     rr.method = poem::fusion_method::reciprocal_rank;
     rr.alpha = 0.0f;
-    throws(rr, 2, 3, "fusion_spec.alpha");
+    throws(rr, 2, 3, "fusion_config.alpha");
     rr.alpha = 1.0f;
     rr.beta = -2.0f;
-    throws(rr, 2, 3, "fusion_spec.beta");
+    throws(rr, 2, 3, "fusion_config.beta");
     REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(nullptr, 2, 3), spec, ws),
                         Catch::Contains("null data"));
     std::vector<float> r(2);

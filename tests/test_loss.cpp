@@ -104,7 +104,7 @@ TEST_CASE("loss: pair list equals brute force", "[loss]") {
         for (int k = 0; k < 300; ++k)
             pairs.push_back({static_cast<std::uint32_t>(g.below(50)), static_cast<std::uint32_t>(g.below(50)), g.uniform_float()});
         std::vector<float> grad(50);
-        const float loss = poem::pairwise_loss(s, pairs, span<float>(grad), form);
+        const float loss = poem::pairwise_loss(s, pairs, {form}, span<float>(grad));
         const auto ref = brute(s, pairs, form);
         check_close(loss, ref.loss, 1e-5, "loss");
         check_grad(grad, ref.grad, 1e-5, "grad");
@@ -113,7 +113,7 @@ TEST_CASE("loss: pair list equals brute force", "[loss]") {
         const float l2 = form == pairwise_form::hinge ? poem::pairwise_hinge(s, pairs, grad2) : poem::pairwise_softplus(s, pairs, grad2);
         CHECK(l2 == loss);
         CHECK(grad2 == grad);
-        CHECK(poem::pairwise_loss(s, pairs, span<float>(), form) == loss);
+        CHECK(poem::pairwise_loss(s, pairs, {form}, span<float>()) == loss);
     }
 }
 
@@ -127,8 +127,8 @@ TEST_CASE("loss: dense SIMD equals the scalar reference and brute force, every s
                 const auto neg = random_scores(Q, g, -2.0f, 1.0f);
                 const float m = 0.3f;
                 std::vector<float> gp(P), gn(Q), sp(P), sn(Q);
-                const float loss = poem::dense_pairwise_loss(pos, neg, m, gp, gn, form);
-                const float sloss = poem::detail::dense_pairwise_loss_scalar(pos, {}, m, neg, {}, sp, sn, form);
+                const float loss = poem::dense_pairwise_loss(pos, neg, m, {form}, gp, gn);
+                const float sloss = poem::detail::dense_pairwise_loss_scalar(pos, {}, m, neg, {}, {form}, sp, sn);
                 check_close(loss, sloss, 1e-5, "simd vs scalar loss");
                 if (form == pairwise_form::hinge) {
                     CHECK(gp == sp);
@@ -155,8 +155,8 @@ TEST_CASE("loss: hinge on exact values (ties at z = 0 included) matches brute fo
     for (auto& x : pos) x = static_cast<float>(static_cast<int>(g.below(512)) - 256) / 64.0f;
     for (auto& x : neg) x = static_cast<float>(static_cast<int>(g.below(512)) - 256) / 64.0f;
     std::vector<float> gp(P), gn(Q), sp(P), sn(Q);
-    const float loss = poem::dense_pairwise_loss(pos, neg, 0.25f, gp, gn);
-    const float sloss = poem::detail::dense_pairwise_loss_scalar(pos, {}, 0.25f, neg, {}, sp, sn);
+    const float loss = poem::dense_pairwise_loss(pos, neg, 0.25f, {}, gp, gn);
+    const float sloss = poem::detail::dense_pairwise_loss_scalar(pos, {}, 0.25f, neg, {}, {}, sp, sn);
     std::vector<float> all(pos);
     all.insert(all.end(), neg.begin(), neg.end());
     const auto pairs = dense_pairs(P, Q, std::vector<float>(P, 0.25f), std::vector<float>(Q, 0.0f));
@@ -189,10 +189,10 @@ TEST_CASE("loss: dense with margins per item and per tier equals the pair list",
     for (auto form : {pairwise_form::hinge, pairwise_form::softplus}) {
         const auto ref = brute(all, dense_pairs(P, Q, a, b), form);
         std::vector<float> gp(P), gn(Q), tp(P), tn(Q), sp(P), sn(Q);
-        const float l1 = poem::dense_pairwise_loss(pos, a, neg, b, gp, gn, form);
+        const float l1 = poem::dense_pairwise_loss(pos, a, neg, b, {form}, gp, gn);
         const float l2 = poem::dense_pairwise_loss_tiered(span<const float>(pos), span<const std::uint8_t>(pt), span<const float>(neg),
-                                                          span<const std::uint8_t>(nt), 0.2f, span<float>(tp), span<float>(tn), form);
-        const float l3 = poem::detail::dense_pairwise_loss_scalar(pos, a, 0.0f, neg, b, sp, sn, form);
+                                                          span<const std::uint8_t>(nt), 0.2f, {form}, span<float>(tp), span<float>(tn));
+        const float l3 = poem::detail::dense_pairwise_loss_scalar(pos, a, 0.0f, neg, b, {form}, sp, sn);
         for (float l : {l1, l2, l3}) check_close(l, ref.loss, 1e-5, "loss");
         std::vector<float> grad(gp), tgrad(tp);
         grad.insert(grad.end(), gn.begin(), gn.end());
@@ -201,14 +201,14 @@ TEST_CASE("loss: dense with margins per item and per tier equals the pair list",
         check_grad(tgrad, ref.grad, 1e-5, "tiered grad");
         // One-sided margins: an empty span means 0, on either side; loss and gradients as brute force.
         std::vector<float> zp(P), zn(Q);
-        const float l4 = poem::dense_pairwise_loss(pos, {}, neg, b, zp, zn, form);
+        const float l4 = poem::dense_pairwise_loss(pos, {}, neg, b, {form}, zp, zn);
         const auto ref4 = brute(all, dense_pairs(P, Q, std::vector<float>(P, 0.0f), b), form);
         check_close(l4, ref4.loss, 1e-5, "one-sided loss");
         std::vector<float> zgrad(zp);
         zgrad.insert(zgrad.end(), zn.begin(), zn.end());
         check_grad(zgrad, ref4.grad, 1e-5, "one-sided grad");
         std::vector<float> yp(P), yn(Q);
-        const float l5 = poem::dense_pairwise_loss(pos, a, neg, {}, yp, yn, form);
+        const float l5 = poem::dense_pairwise_loss(pos, a, neg, {}, {form}, yp, yn);
         const auto ref5 = brute(all, dense_pairs(P, Q, a, std::vector<float>(Q, 0.0f)), form);
         check_close(l5, ref5.loss, 1e-5, "one-sided (positive margins) loss");
         std::vector<float> ygrad(yp);
@@ -229,8 +229,8 @@ TEST_CASE("loss: dense with margins per item and per tier equals the pair list",
             std::vector<float> up(pos), un(neg), dp(pos), dn(neg), tp2(P), tn2(Q);
             (k < P ? up[k] : un[k - P]) += h;
             (k < P ? dp[k] : dn[k - P]) -= h;
-            const double lu = poem::dense_pairwise_loss(up, {}, un, b, tp2, tn2, form);
-            const double ld = poem::dense_pairwise_loss(dp, {}, dn, b, tp2, tn2, form);
+            const double lu = poem::dense_pairwise_loss(up, {}, un, b, {form}, tp2, tn2);
+            const double ld = poem::dense_pairwise_loss(dp, {}, dn, b, {form}, tp2, tn2);
             const double fd = (lu - ld) / (2.0 * h);
             INFO("finite difference, score " << k << ": " << fd << " vs gradient " << zgrad[k]);
             CHECK(std::fabs(fd - zgrad[k]) <= 5e-3 * max_abs(ref4.grad));
@@ -242,7 +242,7 @@ TEST_CASE("loss: dense with margins per item and per tier equals the pair list",
 TEST_CASE("loss: softplus never overflows; empty inputs; bad inputs throw", "[loss]") {
     const std::vector<float> pos = {-1e4f, 0.0f, 1e4f, 30.0f}, neg = {1e4f, -1e4f, 0.5f};
     std::vector<float> gp(4), gn(3);
-    const float l = poem::dense_pairwise_loss(pos, neg, 1.0f, gp, gn, pairwise_form::softplus);
+    const float l = poem::dense_pairwise_loss(pos, neg, 1.0f, {pairwise_form::softplus}, gp, gn);
     CHECK(std::isfinite(l));
     std::vector<float> all(pos);
     all.insert(all.end(), neg.begin(), neg.end());
@@ -252,10 +252,10 @@ TEST_CASE("loss: softplus never overflows; empty inputs; bad inputs throw", "[lo
     for (float x : gn) CHECK((x >= 0.0f && x <= 1.0f / 3));
 
     std::vector<float> none, g0, g3(3, 7.0f);
-    CHECK(poem::dense_pairwise_loss(none, neg, 1.0f, g0, g3) == 0.0f);
+    CHECK(poem::dense_pairwise_loss(none, neg, 1.0f, {}, g0, g3) == 0.0f);
     CHECK(g3 == std::vector<float>(3, 0.0f));
     std::vector<float> sgrad(4, 5.0f);
-    CHECK(poem::pairwise_loss(pos, std::vector<margin_pair>{}, sgrad) == 0.0f);
+    CHECK(poem::pairwise_loss(pos, std::vector<margin_pair>{}, {}, sgrad) == 0.0f);
     CHECK(sgrad == std::vector<float>(4, 0.0f));
 
     auto err = [](auto f) {
@@ -268,15 +268,15 @@ TEST_CASE("loss: softplus never overflows; empty inputs; bad inputs throw", "[lo
     };
     std::vector<float> bad = pos;
     bad[3] = NAN;
-    CHECK_THAT(err([&] { poem::dense_pairwise_loss(bad, neg, 1.0f, gp, gn); }), Catch::Contains("pos[3]"));
-    CHECK_THAT(err([&] { poem::dense_pairwise_loss(pos, neg, INFINITY, gp, gn); }), Catch::Contains("margin"));
+    CHECK_THAT(err([&] { poem::dense_pairwise_loss(bad, neg, 1.0f, {}, gp, gn); }), Catch::Contains("pos[3]"));
+    CHECK_THAT(err([&] { poem::dense_pairwise_loss(pos, neg, INFINITY, {}, gp, gn); }), Catch::Contains("margin"));
     std::vector<float> g2(2);
-    CHECK_THAT(err([&] { poem::dense_pairwise_loss(pos, neg, 1.0f, gp, g2); }), Catch::Contains("grad_neg"));
+    CHECK_THAT(err([&] { poem::dense_pairwise_loss(pos, neg, 1.0f, {}, gp, g2); }), Catch::Contains("grad_neg"));
     const std::vector<margin_pair> out_of_range = {{0, 1, 0.1f}, {0, 4, 0.1f}};
-    CHECK_THAT(err([&] { poem::pairwise_loss(pos, out_of_range, gp); }), Catch::Contains("pairs[1]"));
+    CHECK_THAT(err([&] { poem::pairwise_loss(pos, out_of_range, {}, gp); }), Catch::Contains("pairs[1]"));
     const std::vector<margin_pair> nan_margin = {{0, 1, NAN}};
-    CHECK_THAT(err([&] { poem::pairwise_loss(pos, nan_margin, gp); }), Catch::Contains("pairs[0].margin"));
-    CHECK_THAT(err([&] { poem::pairwise_loss(bad, nan_margin, gp); }), Catch::Contains("scores[3]"));
+    CHECK_THAT(err([&] { poem::pairwise_loss(pos, nan_margin, {}, gp); }), Catch::Contains("pairs[0].margin"));
+    CHECK_THAT(err([&] { poem::pairwise_loss(bad, nan_margin, {}, gp); }), Catch::Contains("scores[3]"));
 }
 
 TEST_CASE("loss: equals PyTorch autograd", "[loss][torch]") {
@@ -343,14 +343,14 @@ TEST_CASE("loss: equals PyTorch autograd", "[loss][torch]") {
         INFO("case " << k);
         if (c.P == 0) {
             std::vector<float> grad(c.scores.size());
-            const float l = poem::pairwise_loss(c.scores, c.pairs, grad, c.form);
+            const float l = poem::pairwise_loss(c.scores, c.pairs, {c.form}, grad);
             check_close(l, tloss, 1e-5, "pair-list loss vs torch");
             check_grad(grad, tgrad, 1e-5, "pair-list grad vs torch");
         } else {
             const std::vector<float> pos(c.scores.begin(), c.scores.begin() + static_cast<std::ptrdiff_t>(c.P));
             const std::vector<float> neg(c.scores.begin() + static_cast<std::ptrdiff_t>(c.P), c.scores.end());
             std::vector<float> gp(c.P), gn(c.Q);
-            const float l = poem::dense_pairwise_loss(pos, neg, c.margin, gp, gn, c.form);
+            const float l = poem::dense_pairwise_loss(pos, neg, c.margin, {c.form}, gp, gn);
             check_close(l, tloss, 1e-4, "dense loss vs torch");
             std::vector<float> grad(gp);
             grad.insert(grad.end(), gn.begin(), gn.end());

@@ -372,13 +372,13 @@ TEST_CASE("tiers send non-finite and flagged candidates to the last level", "[or
 
 // ---- assign_levels, write_levels ----------------------------------------------------------------------
 
-TEST_CASE("assign_levels dispatches on level_spec", "[order][levels]") {
+TEST_CASE("assign_levels dispatches on level_config", "[order][levels]") {
     poem::workspace ws;
     const std::size_t k = 3, n = 200;
     auto s = make_scores(k, n, kind::uniform, 9);
     s[5] = nan_f;  // candidate 5 has a NaN score
     const auto fused = make_fused(n, false, 10);
-    poem::level_spec spec;
+    poem::level_config spec;
     spec.directions = make_dirs(k, 3);
     const poem::matrix_view<const float> m(s.data(), k, n);
     CHECK(poem::assign_levels(m, fused, spec, ws).level == poem::pareto_levels(m, spec.directions, ws).level);
@@ -405,7 +405,7 @@ TEST_CASE("assign_levels dispatches on level_spec", "[order][levels]") {
 
     spec.method = poem::level_method::pareto;
     spec.directions.pop_back();
-    CHECK_THROWS_WITH(poem::assign_levels(m, fused, spec, ws), Catch::Contains("level_spec.directions"));
+    CHECK_THROWS_WITH(poem::assign_levels(m, fused, spec, ws), Catch::Contains("level_config.directions"));
     CHECK_THROWS_AS(poem::assign_levels(none, fused, spec, ws), poem::error);
     spec.method = poem::level_method::fused_tiers;
     CHECK_THROWS_AS(poem::assign_levels(m, std::vector<float>(n - 1, 0.5f), spec, ws), poem::error);
@@ -413,7 +413,7 @@ TEST_CASE("assign_levels dispatches on level_spec", "[order][levels]") {
     std::vector<poem::quintuple> q(n);
     poem::write_levels(q, lv);
     for (std::size_t i = 0; i < n; ++i) CHECK(q[i].level == lv.level[i]);
-    CHECK(poem::directions_of(poem::fusion_spec{{{direction::lower_is_better}, {}}}) ==
+    CHECK(poem::directions_of(poem::fusion_config{{{direction::lower_is_better}, {}}}) ==
           std::vector<direction>{direction::lower_is_better, direction::higher_is_better});
 }
 
@@ -433,7 +433,7 @@ std::vector<poem::quintuple> make_tokens(std::size_t n, std::uint32_t levels, st
 }  // namespace
 
 TEST_CASE("select_by_level: quotas, order, top by fused", "[order][sampling]") {
-    poem::level_spec spec;
+    poem::level_config spec;
     spec.quota.per_level = {3, 2, 0, 1};
     spec.quota.beyond = 1;
     for (std::uint64_t seed = 1; seed <= 20; ++seed) {
@@ -467,7 +467,7 @@ TEST_CASE("select_by_level: quotas, order, top by fused", "[order][sampling]") {
 }
 
 TEST_CASE("select_by_level: weighted is deterministic by seed and favours high fused scores", "[order][sampling]") {
-    poem::level_spec spec;
+    poem::level_config spec;
     spec.policy = poem::selection_policy::weighted;
     spec.quota.per_level = {1};
     const auto tokens = make_tokens(50, 3, 7, 3);
@@ -583,7 +583,18 @@ TEST_CASE("partial_order_state: order, dedup, padding, bounds, errors", "[order]
     CHECK_THROWS_WITH(s.record(std::vector<poem::quintuple>{{1, 30, 0, 0, 0}, {2, 31, 0, 0, 0}}),
                       Catch::Contains("request_time"));
     CHECK_THROWS_WITH(s.record(std::vector<poem::quintuple>{{1, 29, 0, 0, 0}}), Catch::Contains("older"));
+    // Non-finite fused scores or rank percentiles are refused (fusion never makes them), so a state
+    // always equals itself; tokens compare by their bits.
+    for (float bad : {nan_f, inf_f, -inf_f}) {
+        CHECK_THROWS_WITH(s.record(std::vector<poem::quintuple>{{1, 40, 0.5f, 0.5f, 0}, {2, 40, bad, 0.5f, 0}}),
+                          Catch::Contains("sampled[1] has a non-finite fused_score"));
+        CHECK_THROWS_WITH(s.record(std::vector<poem::quintuple>{{1, 40, 0.5f, bad, 0}}), Catch::Contains("non-finite"));
+    }
     CHECK(s == before);
+    CHECK(s == s);
+    const poem::quintuple q{7, 1, nan_f, 0.5f, 0};
+    CHECK(q == q);
+    CHECK(poem::quintuple{7, 1, 0.0f, 0.5f, 0} != poem::quintuple{7, 1, -0.0f, 0.5f, 0});
     CHECK_THROWS_AS(poem::partial_order_state(0, 1), poem::error);
     CHECK_THROWS_AS(poem::partial_order_state(1, 0), poem::error);
 }
@@ -646,6 +657,21 @@ TEST_CASE("serialisation round trips", "[order][state][serialize]") {
     CHECK(b[43] == 0x01);
     CHECK(b[47] == 0x3F);  // 1.0f = 0x3F800000
     CHECK(b[52] == 3);     // level
+}
+
+TEST_CASE("deserialize refuses a token with a non-finite score, naming its offset", "[order][state][serialize]") {
+    poem::partial_order_state s(8, 4);
+    s.record(std::vector<poem::quintuple>{{5, 10, 0.25f, 0.5f, 1}});
+    for (std::size_t field : {8u, 12u}) {  // the token's fused_score, then its rank_pct
+        auto b = s.serialize();
+        const std::size_t at = 24 + 12 + field;  // header, one request, the token's field
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        std::memcpy(b.data() + at, &nan, 4);
+        const std::uint32_t crc = poem::crc32(b.data(), b.size() - 4);
+        for (int i = 0; i < 4; ++i) b[b.size() - 4 + std::size_t(i)] = std::uint8_t(crc >> (8 * i));
+        CHECK_THROWS_WITH(poem::partial_order_state::deserialize(b), Catch::Contains("token 0 at byte offset 36") &&
+                                                                     Catch::Contains("non-finite"));
+    }
 }
 
 TEST_CASE("deserialize rejects every truncation and corruption", "[order][state][serialize]") {
@@ -716,7 +742,7 @@ TEST_CASE("chronological sequence: rule, order, features, padding", "[order][chr
         {0, 7, 110, 1.0f, 60.0f, false, false, true},   // follow, same time as item 5, later in the log
         {0, 8, 80, nan_f, 60.0f, false, false, false},  // NaN play time: no long view
     };
-    poem::engagement_rule rule;
+    poem::engagement_config rule;
     auto seq = poem::build_chrono_sequence(log, 200, 8, rule);
     CHECK(seq.count == 5);
     CHECK(seq.item_id == std::vector<std::uint64_t>{2, 7, 5, 1, 3, 0, 0, 0});

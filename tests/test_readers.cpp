@@ -1,6 +1,7 @@
-// Hostile model files: the safetensors reader and the model config refuse deep nesting, duplicate keys,
-// gaps and trailing bytes, non-finite weights and directories with poem::error (never a crash, never a
-// silent load), with short messages, in time linear in the input.
+// Hostile inputs: model and graph files (the safetensors reader and the model config refuse deep
+// nesting, duplicate keys, gaps and trailing bytes, non-finite weights and directories with poem::error:
+// never a crash, never a silent load, short messages, time linear in the input), and sizes computed from
+// a caller's numbers (overflow-checked).
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -14,6 +15,9 @@
 
 #include "poem/model/model.hpp"
 #include "poem/model/safetensors.hpp"
+#include "poem/sample/item_graph_builder.hpp"
+#include "poem/sample/item_graph_io.hpp"
+#include "poem/sample/walk.hpp"
 
 namespace {
 
@@ -150,4 +154,32 @@ TEST_CASE("model config: deep nesting and long values are refused with short mes
         CHECK(std::string(e.what()).size() < 300);
     }
     REQUIRE(poem::model_config::from_json(base + "[8]}", "x").mlp == std::vector<std::size_t>{8});
+}
+
+TEST_CASE("item graph files: a directory or a missing path is a poem::error naming it") {
+    const std::string dir = std::filesystem::temp_directory_path().string();
+    CHECK_THROWS_WITH(poem::load_item_graph(dir), Contains("is not a regular file (it is a directory)"));
+    CHECK_THROWS_WITH(poem::load_item_graph(dir + "/no/such/graph.bin"), Contains("no such file"));
+}
+
+TEST_CASE("sizes from a caller's numbers are overflow-checked: a walk of 2^63 steps is refused") {
+    std::vector<poem::engagement_event> events;
+    for (std::uint64_t i = 0; i < 6; ++i) {
+        poem::engagement_event e;
+        e.user_id = i % 2;
+        e.item_id = i;
+        e.time = std::int64_t(i);
+        events.push_back(e);
+    }
+    const poem::item_graph g = poem::build_item_graph(events, 6, poem::graph_build_config{});
+    const std::vector<std::uint64_t> starts{0, 1};
+    std::vector<std::uint64_t> out;  // starts.size() * 2^63 wraps to 0: must not pass as "0 entries"
+    poem::rng gen(1);
+    poem::workspace ws;
+    CHECK_THROWS_WITH(poem::walk_batch(g, starts, std::size_t(1) << 63, gen, ws, out),
+                      Contains("starts.size() x length") && Contains("overflows"));
+    CHECK_THROWS_WITH(poem::walk_naive(g, starts, std::size_t(1) << 63, gen, out), Contains("overflows"));
+    CHECK_THROWS_WITH(poem::checked_mul(std::size_t(1) << 40, std::size_t(1) << 30, "rows x cols"),
+                      Contains("rows x cols: 1099511627776 x 1073741824 overflows"));
+    REQUIRE(poem::checked_mul(3, 5, "x") == 15);
 }

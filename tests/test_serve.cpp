@@ -647,7 +647,7 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
     throws(m, c, "ranker_config.po_length");
     c = config(2);
     c.levels.directions.pop_back();
-    throws(m, c, "level_spec.directions");
+    throws(m, c, "level_config.directions");
     c = config(2);
     c.fusion.objectives[0].weight = -1.0f;
     throws(m, c, "weight");
@@ -920,7 +920,7 @@ TEST_CASE("ranker_config: JSON round trip, strict fields, and the serving config
     refused(edited([](nlohmann::json& j) { j["seed"] = -1; }), "ranker_config.seed");
     refused(edited([](nlohmann::json& j) { j["version"] = 2; }), "version 2");
     refused(edited([](nlohmann::json& j) { j["state_tokens"] = 0; }), "ranker_config.state_tokens");
-    refused(edited([](nlohmann::json& j) { j["levels"]["directions"] = {"higher_is_better"}; }), "level_spec.directions");
+    refused(edited([](nlohmann::json& j) { j["levels"]["directions"] = {"higher_is_better"}; }), "level_config.directions");
     refused("[1, 2", "is invalid at byte");
     refused(std::string(100000, '[') + std::string(100000, ']'), "nested deeper than");
     refused("{\"fusion\": " + std::string(5000, '[') + std::string(5000, ']') + "}", "nested deeper than");
@@ -947,4 +947,47 @@ TEST_CASE("ranker_config: JSON round trip, strict fields, and the serving config
         REQUIRE_THROWS_WITH(poem::request_ranker(synthetic_model(4, 1, 17, head0::random, "{}")),
                             Contains("ranker_config.version is missing"));
     }
+}
+
+TEST_CASE("model::predict: a NaN or infinity in an input it reads is refused, naming the first") {
+    const poem::model& m = small_model();
+    auto c = config(2);
+    c.po_length = 64;  // longer than the state holds: the sequence ends in padding
+    const poem::request_ranker ranker(m, c);
+    poem::workspace ws;
+    const poem::user_history u = warm_user(ranker, 2, ws);
+    const request r = make_request(2, 12, 3);
+    poem::ranked_request out;
+    ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+    REQUIRE(out.po.count > 0);
+    REQUIRE(out.po.count < out.po.length);  // some padding
+    REQUIRE(out.chrono.count > 0);
+    auto predict = [&](const poem::ranked_request& x) {
+        const std::size_t n = x.size();
+        std::vector<float> scores(n * m.outputs());
+        m.predict({x.item_id, x.fused.fused, x.rank_pct, x.levels.level,
+                   poem::matrix_view<const float>(x.objectives.data(), x.objective_rows, n)},
+                  {x.chrono.item_id, x.chrono.age_seconds,
+                   poem::matrix_view<const float>(x.chrono.play_ratio.data(), x.chrono.length, 1), x.chrono.mask},
+                  {x.po.item_id, x.po.fused_score, x.po.rank_pct, x.po.level, x.po.age_seconds, x.po.mask}, ws,
+                  poem::matrix_view<float>(scores.data(), n, m.outputs()));
+        return scores;
+    };
+    REQUIRE(predict(out) == out.scores.values);
+    auto bad = out;
+    bad.objectives[1 * 12 + 5] = nan_f;
+    CHECK_THROWS_WITH(predict(bad), Contains("candidate 5 has a non-finite objectives[1]"));
+    bad = out;
+    bad.fused.fused[3] = inf_f;
+    bad.fused.fused[7] = nan_f;
+    CHECK_THROWS_WITH(predict(bad), Contains("candidate 3 has a non-finite fused_score"));
+    bad = out;
+    bad.po.age_seconds[0] = nan_f;
+    CHECK_THROWS_WITH(predict(bad), Contains("partial-order token 0 has a non-finite age_seconds"));
+    bad = out;
+    bad.chrono.play_ratio[0] = -inf_f;
+    CHECK_THROWS_WITH(predict(bad), Contains("chronological token 0 has a non-finite features[0]"));
+    bad = out;  // padding is not read
+    bad.po.fused_score[bad.po.count] = nan_f;
+    CHECK(predict(bad) == out.scores.values);
 }

@@ -18,7 +18,7 @@
 #include "poem/fusion/quintuple.hpp"
 #include "poem/fusion/rank.hpp"
 #include "poem/fusion/result.hpp"
-#include "poem/fusion/spec.hpp"
+#include "poem/fusion/config.hpp"
 #include "poem/order/engagement.hpp"
 #include "poem/order/order.hpp"
 #include "poem/sample/alias.hpp"

@@ -19,31 +19,31 @@ void bind_fusion(py::module_& m) {
         .value("reciprocal_rank", poem::fusion_method::reciprocal_rank)
         .value("weighted_value", poem::fusion_method::weighted_value);
 
-    py::class_<poem::objective_spec>(m, "ObjectiveSpec")
-        .def(py::init([](poem::direction d, poem::normalization n, float w) { return poem::objective_spec{d, n, w}; }),
+    py::class_<poem::objective_config>(m, "ObjectiveConfig")
+        .def(py::init([](poem::direction d, poem::normalization n, float w) { return poem::objective_config{d, n, w}; }),
              py::arg("direction") = poem::direction::higher_is_better,
              py::arg("normalization") = poem::normalization::rank_pct, py::arg("weight") = 1.0f)
-        .def_readwrite("direction", &poem::objective_spec::dir)
-        .def_readwrite("normalization", &poem::objective_spec::norm)
-        .def_readwrite("weight", &poem::objective_spec::weight);
+        .def_readwrite("direction", &poem::objective_config::dir)
+        .def_readwrite("normalization", &poem::objective_config::norm)
+        .def_readwrite("weight", &poem::objective_config::weight);
 
-    py::class_<poem::fusion_spec>(m, "FusionSpec")
-        .def(py::init([](std::vector<poem::objective_spec> o, poem::fusion_method method, float alpha, float beta) {
-                 return poem::fusion_spec{std::move(o), method, alpha, beta};
+    py::class_<poem::fusion_config>(m, "FusionConfig")
+        .def(py::init([](std::vector<poem::objective_config> o, poem::fusion_method method, float alpha, float beta) {
+                 return poem::fusion_config{std::move(o), method, alpha, beta};
              }),
              py::arg("objectives"), py::arg("method") = poem::fusion_method::weighted_rank, py::arg("alpha") = 1.0f,
              py::arg("beta") = 60.0f)
-        .def_readwrite("objectives", &poem::fusion_spec::objectives)
-        .def_readwrite("method", &poem::fusion_spec::method)
-        .def_readwrite("alpha", &poem::fusion_spec::alpha)
-        .def_readwrite("beta", &poem::fusion_spec::beta);
+        .def_readwrite("objectives", &poem::fusion_config::objectives)
+        .def_readwrite("method", &poem::fusion_config::method)
+        .def_readwrite("alpha", &poem::fusion_config::alpha)
+        .def_readwrite("beta", &poem::fusion_config::beta);
 
     py::class_<poem::workspace>(m, "Workspace").def(py::init<>()).def_property_readonly("capacity", &poem::workspace::capacity);
 
     // fuse(scores[K, N], spec) -> dict of numpy arrays; the result's vectors move into numpy untouched.
     m.def(
         "fuse",
-        [](const carray<float>& scores, const poem::fusion_spec& spec, poem::workspace* ws) {
+        [](const carray<float>& scores, const poem::fusion_config& spec, poem::workspace* ws) {
             poem::workspace local;
             poem::fusion_result r;
             {

@@ -49,11 +49,11 @@ void bind_order(py::module_& m) {
         .value("top_fused", poem::selection_policy::top_fused)
         .value("weighted", poem::selection_policy::weighted);
 
-    py::class_<poem::level_spec>(m, "LevelSpec")
+    py::class_<poem::level_config>(m, "LevelConfig")
         .def(py::init([](poem::level_method method, std::vector<poem::direction> directions, std::size_t tiers,
                          float gap_abs, float gap_rel, std::vector<std::size_t> topk,
                          std::vector<std::uint32_t> quota, std::uint32_t beyond, poem::selection_policy policy) {
-                 poem::level_spec s;
+                 poem::level_config s;
                  s.method = method;
                  s.directions = std::move(directions);
                  s.tiers = tiers;
@@ -70,13 +70,13 @@ void bind_order(py::module_& m) {
              py::arg("topk") = std::vector<std::size_t>{10, 50, 200},
              py::arg("quota") = std::vector<std::uint32_t>{4, 3, 2, 1, 1}, py::arg("beyond") = 0u,
              py::arg("policy") = poem::selection_policy::top_fused)
-        .def_readwrite("method", &poem::level_spec::method)
-        .def_readwrite("directions", &poem::level_spec::directions)
-        .def_readwrite("tiers", &poem::level_spec::tiers);
+        .def_readwrite("method", &poem::level_config::method)
+        .def_readwrite("directions", &poem::level_config::directions)
+        .def_readwrite("tiers", &poem::level_config::tiers);
 
     m.def(
         "assign_levels",
-        [](const carray<float>& scores, const carray<float>& fused, const poem::level_spec& spec, poem::workspace* ws) {
+        [](const carray<float>& scores, const carray<float>& fused, const poem::level_config& spec, poem::workspace* ws) {
             poem::workspace local;
             poem::levels_result r;
             poem::assign_levels(matrix(scores, "scores"), view(fused), spec, ws ? *ws : local, r);
@@ -107,7 +107,7 @@ void bind_order(py::module_& m) {
 
     m.def(
         "sample_levels",
-        [](const py::array_t<poem::quintuple, py::array::c_style>& tokens, const poem::level_spec& spec,
+        [](const py::array_t<poem::quintuple, py::array::c_style>& tokens, const poem::level_config& spec,
            std::uint64_t seed) {
             poem::rng gen(seed);
             return to_numpy(poem::select_by_level(quintuple_view(tokens), spec, gen));
@@ -135,9 +135,9 @@ void bind_order(py::module_& m) {
         .def_property_readonly("token_count", &poem::partial_order_state::token_count)
         .def_property_readonly("request_count", &poem::partial_order_state::request_count);
 
-    py::class_<poem::engagement_rule>(m, "EngagementRule")
+    py::class_<poem::engagement_config>(m, "EngagementConfig")
         .def(py::init([](bool click, bool long_view, float long_view_seconds, bool like, bool follow) {
-                 return poem::engagement_rule{click, long_view, long_view_seconds, like, follow};
+                 return poem::engagement_config{click, long_view, long_view_seconds, like, follow};
              }),
              py::arg("click") = true, py::arg("long_view") = true, py::arg("long_view_seconds") = 10.0f,
              py::arg("like") = true, py::arg("follow") = true);
@@ -159,7 +159,7 @@ void bind_order(py::module_& m) {
              })
         .def("__len__", [](const engagement_log& log) { return log.events.size(); })
         .def("sequence",
-             [](const engagement_log& log, std::int64_t now, std::size_t length, const poem::engagement_rule& rule) {
+             [](const engagement_log& log, std::int64_t now, std::size_t length, const poem::engagement_config& rule) {
                  auto s = poem::build_chrono_sequence(poem::span<const poem::engagement_event>(log.events), now, length, rule);
                  py::dict d;
                  d["item_id"] = to_numpy(std::move(s.item_id));
@@ -173,7 +173,7 @@ void bind_order(py::module_& m) {
                  d["count"] = s.count;
                  return d;
              },
-             py::arg("now"), py::arg("length"), py::arg("rule") = poem::engagement_rule{},
+             py::arg("now"), py::arg("length"), py::arg("rule") = poem::engagement_config{},
              "The last `length` engaged items before `now`, newest first, padded, with a mask.");
 }
 

@@ -141,7 +141,7 @@ void bind_sample(py::module_& m) {
         py::arg("seed") = 0, py::arg("popularity") = nullptr);
 
     py::class_<poem::hierarchy_config>(m, "HierarchyConfig")
-        .def(py::init([](std::size_t system_top_k, const poem::engagement_rule& engagement, std::size_t hard_negatives,
+        .def(py::init([](std::size_t system_top_k, const poem::engagement_config& engagement, std::size_t hard_negatives,
                          std::uint32_t hops, std::size_t random_negatives, float base_margin,
                          std::vector<float> margin_by_gap, std::size_t max_pairs) {
                  poem::hierarchy_config c{system_top_k, engagement, hard_negatives, hops,
@@ -149,7 +149,7 @@ void bind_sample(py::module_& m) {
                  poem::validate(c);
                  return c;
              }),
-             py::arg("system_top_k") = 3, py::arg("engagement") = poem::engagement_rule{}, py::arg("hard_negatives") = 5,
+             py::arg("system_top_k") = 3, py::arg("engagement") = poem::engagement_config{}, py::arg("hard_negatives") = 5,
              py::arg("hops") = 1, py::arg("random_negatives") = 5, py::arg("base_margin") = 0.1f,
              py::arg("margin_by_gap") = std::vector<float>{}, py::arg("max_pairs") = 1024);
 

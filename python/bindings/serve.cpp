@@ -66,10 +66,10 @@ void bind_serve(py::module_& m) {
     py::class_<poem::ranker_config>(m, "RankerConfig",
                                     "Everything that decides what a RequestRanker builds from a request; the model "
                                     "file carries it as JSON (metadata key 'poem_serving').")
-        .def(py::init([](const poem::fusion_spec& fusion, const poem::level_spec& levels,
+        .def(py::init([](const poem::fusion_config& fusion, const poem::level_config& levels,
                          std::vector<poem::raw_transform> raw_features, std::size_t po_length,
                          std::size_t chrono_length, std::size_t state_tokens, std::size_t state_requests,
-                         std::size_t log_capacity, const poem::engagement_rule& engagement, std::uint64_t seed,
+                         std::size_t log_capacity, const poem::engagement_config& engagement, std::uint64_t seed,
                          std::size_t rank_head) {
                  poem::ranker_config c;
                  c.fusion = fusion;
@@ -89,7 +89,7 @@ void bind_serve(py::module_& m) {
              py::arg("fusion"), py::arg("levels"), py::arg("raw_features") = std::vector<poem::raw_transform>{},
              py::arg("po_length") = 32, py::arg("chrono_length") = 32, py::arg("state_tokens") = 128,
              py::arg("state_requests") = 16, py::arg("log_capacity") = 1024,
-             py::arg("engagement") = poem::engagement_rule{}, py::arg("seed") = 0, py::arg("rank_head") = 0)
+             py::arg("engagement") = poem::engagement_config{}, py::arg("seed") = 0, py::arg("rank_head") = 0)
         .def_static("from_json", &poem::ranker_config_from_json, py::arg("text"), py::arg("source") = "<config>",
                     "Parse and validate the JSON of to_json() (strict: every field, no unknown ones).")
         .def("to_json", [](const poem::ranker_config& c) { return poem::to_json(c); })

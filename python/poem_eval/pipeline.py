@@ -59,17 +59,17 @@ def _poem():
     return poem
 
 
-def fusion_spec(poem):
+def fusion_config(poem):
     # Long view counts double: the evaluation's main label. Watch time is unbounded: log1p min-max.
-    return poem.FusionSpec([poem.ObjectiveSpec(poem.Direction.higher_is_better, poem.Normalization.rank_pct, 1.0),
-                            poem.ObjectiveSpec(poem.Direction.higher_is_better, poem.Normalization.rank_pct, 2.0),
-                            poem.ObjectiveSpec(poem.Direction.higher_is_better, poem.Normalization.log1p_min_max, 1.0)],
+    return poem.FusionConfig([poem.ObjectiveConfig(poem.Direction.higher_is_better, poem.Normalization.rank_pct, 1.0),
+                            poem.ObjectiveConfig(poem.Direction.higher_is_better, poem.Normalization.rank_pct, 2.0),
+                            poem.ObjectiveConfig(poem.Direction.higher_is_better, poem.Normalization.log1p_min_max, 1.0)],
                            poem.FusionMethod.weighted_rank)
 
 
-def level_spec(poem, cfg: PipelineConfig):
+def level_config(poem, cfg: PipelineConfig):
     method = {"pareto": poem.LevelMethod.pareto, "fused_tiers": poem.LevelMethod.fused_tiers}[cfg.level_method]
-    return poem.LevelSpec(method=method, directions=[poem.Direction.higher_is_better] * 3, tiers=4)
+    return poem.LevelConfig(method=method, directions=[poem.Direction.higher_is_better] * 3, tiers=4)
 
 
 def build_graph(poem, data: EvalData):
@@ -93,10 +93,10 @@ def ranker_config(poem, cfg: PipelineConfig):
     """The serving configuration of the evaluation's models: what poem.RequestRanker builds from a request
     (fusion, levels, raw rows, sequence lengths, state bounds, engagement rule, seed). The exported model
     carries it (metadata "poem_serving"), so the C++ demo serves with exactly it."""
-    return poem.RankerConfig(fusion_spec(poem), level_spec(poem, cfg),
+    return poem.RankerConfig(fusion_config(poem), level_config(poem, cfg),
                              raw_features=[getattr(poem.RawTransform, r) for r in RAW_FEATURES],
                              po_length=cfg.lp, chrono_length=cfg.lc, state_tokens=cfg.state_tokens,
-                             state_requests=cfg.state_requests, engagement=poem.EngagementRule(), seed=cfg.seed)
+                             state_requests=cfg.state_requests, engagement=poem.EngagementConfig(), seed=cfg.seed)
 
 
 class Replayer:
@@ -169,7 +169,7 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
     popularity = poem.popularity_alias(np.maximum(data.item_pop_counts.astype(np.float64), 0.0), 0.75)
     # Strong positives are long views, likes and follows under the same engagement rule as the
     # chronological sequence: one definition of a long view for training and serving.
-    hcfg = poem.HierarchyConfig(system_top_k=cfg.system_top_k, engagement=poem.EngagementRule(),
+    hcfg = poem.HierarchyConfig(system_top_k=cfg.system_top_k, engagement=poem.EngagementConfig(),
                                 hard_negatives=cfg.hard_negatives, hops=cfg.hops,
                                 random_negatives=cfg.random_negatives, base_margin=cfg.base_margin,
                                 max_pairs=cfg.max_pairs)

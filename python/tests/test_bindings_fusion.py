@@ -31,7 +31,7 @@ class FusionBindings(unittest.TestCase):
         scores[0, 9] = np.inf
         dirs = [poem.Direction.higher_is_better, poem.Direction.lower_is_better] * 2
         weights = [1.0, 2.0, 0.5, 1.5]
-        spec = poem.FusionSpec([poem.ObjectiveSpec(d, poem.Normalization.rank_pct, w) for d, w in zip(dirs, weights)])
+        spec = poem.FusionConfig([poem.ObjectiveConfig(d, poem.Normalization.rank_pct, w) for d, w in zip(dirs, weights)])
         out = poem.fuse(scores, spec)
         fused = np.zeros(300)
         for k in range(4):
@@ -46,7 +46,7 @@ class FusionBindings(unittest.TestCase):
 
     def test_any_float_array_and_workspace_reuse(self):
         ws = poem.Workspace()
-        spec = poem.FusionSpec([poem.ObjectiveSpec(), poem.ObjectiveSpec()])
+        spec = poem.FusionConfig([poem.ObjectiveConfig(), poem.ObjectiveConfig()])
         a = np.asfortranarray(np.random.default_rng(1).random((2, 50)))  # float64, column-major
         r1 = poem.fuse(a, spec, ws)
         r2 = poem.fuse(np.ascontiguousarray(a, dtype=np.float32), spec, ws)
@@ -54,13 +54,13 @@ class FusionBindings(unittest.TestCase):
         self.assertGreater(ws.capacity, 0)
 
     def test_errors_are_poem_errors(self):
-        spec = poem.FusionSpec([poem.ObjectiveSpec()])
+        spec = poem.FusionConfig([poem.ObjectiveConfig()])
         with self.assertRaisesRegex(poem.Error, "1 entries for 2 score rows"):
             poem.fuse(np.zeros((2, 3), np.float32), spec)
         with self.assertRaisesRegex(poem.Error, "expected a 2-D array"):
             poem.fuse(np.zeros(3, np.float32), spec)
         with self.assertRaisesRegex(poem.Error, "weights are all zero"):
-            poem.fuse(np.zeros((1, 3), np.float32), poem.FusionSpec([poem.ObjectiveSpec(weight=0.0)]))
+            poem.fuse(np.zeros((1, 3), np.float32), poem.FusionConfig([poem.ObjectiveConfig(weight=0.0)]))
 
     def test_rank_scores(self):
         x = np.array([0.5, np.nan, 0.5, 2.0], np.float32)

@@ -10,8 +10,8 @@ class OrderBindings(unittest.TestCase):
     def setUp(self):
         rng = np.random.default_rng(5)
         self.scores = rng.random((3, 40)).astype(np.float32)
-        self.spec = poem.FusionSpec([poem.ObjectiveSpec()] * 3)
-        self.lspec = poem.LevelSpec(poem.LevelMethod.pareto, [poem.Direction.higher_is_better] * 3)
+        self.spec = poem.FusionConfig([poem.ObjectiveConfig()] * 3)
+        self.lspec = poem.LevelConfig(poem.LevelMethod.pareto, [poem.Direction.higher_is_better] * 3)
 
     def test_pareto_levels_are_layers(self):
         fused = poem.fuse(self.scores, self.spec)
@@ -47,7 +47,7 @@ class OrderBindings(unittest.TestCase):
         log = poem.EngagementLog()
         log.extend(np.array([1, 2, 3], np.uint64), np.array([10, 20, 30], np.int64), np.array([1, 30, 5], np.float32),
                    np.array([60, 60, 60], np.float32), np.array([0, 0, 1], bool), np.zeros(3, bool), np.zeros(3, bool))
-        seq = log.sequence(25, 4, poem.EngagementRule())
+        seq = log.sequence(25, 4, poem.EngagementConfig())
         self.assertEqual(seq["count"], 1)  # item 2 (long view); item 3 is in the future
         self.assertEqual(int(seq["item_id"][0]), 2)
 
@@ -70,7 +70,7 @@ class SampleBindings(unittest.TestCase):
         self.assertTrue(np.all(t[hs["pair_i"]] < t[hs["pair_j"]]))
         np.testing.assert_allclose(hs["pair_margin"], 0.25 * (t[hs["pair_j"]] - t[hs["pair_i"]]), rtol=1e-6)
         # The long-view threshold is the engagement rule's: at 40 s, 30 s of 60 is no long view.
-        strict = poem.HierarchyConfig(base_margin=0.25, engagement=poem.EngagementRule(long_view_seconds=40.0))
+        strict = poem.HierarchyConfig(base_margin=0.25, engagement=poem.EngagementConfig(long_view_seconds=40.0))
         hs2 = poem.hierarchical_samples(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.uint32), play,
                                         np.full(n, 60.0, np.float32), np.zeros(n, bool), np.zeros(n, bool),
                                         np.zeros(n, bool), [], graph, pop, strict, seed=1)

@@ -17,10 +17,10 @@ from poem_ref.model import PoemConfig, PoemModel, hash_ids
 
 
 def config(policy="top_fused", seed=0):
-    fusion = poem.FusionSpec([poem.ObjectiveSpec(poem.Direction.higher_is_better, poem.Normalization.rank_pct, 1.0),
-                              poem.ObjectiveSpec(poem.Direction.lower_is_better, poem.Normalization.min_max, 2.0)],
+    fusion = poem.FusionConfig([poem.ObjectiveConfig(poem.Direction.higher_is_better, poem.Normalization.rank_pct, 1.0),
+                              poem.ObjectiveConfig(poem.Direction.lower_is_better, poem.Normalization.min_max, 2.0)],
                              poem.FusionMethod.weighted_rank)
-    levels = poem.LevelSpec(method=poem.LevelMethod.pareto, directions=[poem.Direction.higher_is_better,
+    levels = poem.LevelConfig(method=poem.LevelMethod.pareto, directions=[poem.Direction.higher_is_better,
                                                                         poem.Direction.lower_is_better],
                             policy=getattr(poem.SamplePolicy, policy))
     return poem.RankerConfig(fusion, levels, raw_features=[poem.RawTransform.identity, poem.RawTransform.log1p],

@@ -13,7 +13,7 @@
 int main() {
     const std::vector<float> scores = {0.1f, 0.9f, 0.5f,   // objective 0 over 3 candidates (higher is better)
                                        3.0f, 1.0f, 2.0f};  // objective 1 (lower is better)
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     spec.objectives = {{}, {poem::direction::lower_is_better, poem::normalization::rank_pct, 1.0f}};
     poem::workspace ws;
     const auto fused = poem::fuse(poem::matrix_view<const float>(scores.data(), 2, 3), spec, ws);

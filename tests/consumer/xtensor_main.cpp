@@ -12,7 +12,7 @@
 
 int main() {
     const xt::xtensor<float, 2> scores = {{0.1f, 0.9f, 0.5f}, {3.0f, 1.0f, 2.0f}};
-    poem::fusion_spec spec;
+    poem::fusion_config spec;
     spec.objectives = {{}, {poem::direction::lower_is_better, poem::normalization::rank_pct, 1.0f}};
     poem::workspace ws;
     const auto fused = poem::fuse(xt::transpose(xt::transpose(scores)), spec, ws);  // a lazy expression

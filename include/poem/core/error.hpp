@@ -38,4 +38,12 @@ inline void check(bool ok, Parts&&... parts) {
     if (!ok) detail::fail("poem: ", std::forward<Parts>(parts)...);
 }
 
+// a * b for sizes that come from a caller's numbers; throws poem::error naming `what` when the
+// product does not fit in std::size_t (a wrapped size would pass every later check).
+inline std::size_t checked_mul(std::size_t a, std::size_t b, const char* what) {
+    std::size_t r = 0;
+    check(!__builtin_mul_overflow(a, b, &r), what, ": ", a, " x ", b, " overflows");
+    return r;
+}
+
 }  // namespace poem

@@ -13,7 +13,7 @@
 #include "poem/fusion/detail/kernels.hpp"
 #include "poem/fusion/rank.hpp"
 #include "poem/fusion/result.hpp"
-#include "poem/fusion/spec.hpp"
+#include "poem/fusion/config.hpp"
 
 namespace poem {
 
@@ -33,7 +33,7 @@ inline void normalize_min_max(const float* x, std::size_t n, bool flip, float* o
 
 // Normalises one objective row (ranks already computed) into `out`.
 inline void normalize_row(const float* x, const float* rank, std::size_t n, std::size_t nonfinite,
-                          const objective_spec& obj, workspace& ws, float* out) {
+                          const objective_config& obj, workspace& ws, float* out) {
     const bool flip = obj.dir == direction::lower_is_better;
     switch (obj.norm) {
         case normalization::rank_pct:
@@ -65,7 +65,7 @@ inline void normalize_row(const float* x, const float* rank, std::size_t n, std:
 
 // Fuses one request into `out`, reusing its memory and the workspace: no allocation once both have
 // seen a request this large. `scores` is K x N, rows contiguous (row k = objective k).
-inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, workspace& ws, fusion_result& out) {
+inline void fuse(matrix_view<const float> scores, const fusion_config& spec, workspace& ws, fusion_result& out) {
     const std::size_t k = scores.rows(), n = scores.cols();
     validate(spec, k);
     check(n <= max_candidates, "scores: N = ", n, " candidates, at most ", max_candidates);
@@ -87,7 +87,7 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
     for (const auto& o : spec.objectives) total_weight += o.weight;
 
     for (std::size_t r = 0; r < k; ++r) {
-        const objective_spec& obj = spec.objectives[r];
+        const objective_config& obj = spec.objectives[r];
         const float* x = scores.row(r).data();
         float* rank = out.ranks.data() + r * n;
         float* norm = out.normalized.data() + r * n;
@@ -147,7 +147,7 @@ inline void fuse(matrix_view<const float> scores, const fusion_spec& spec, works
     }
 }
 
-inline fusion_result fuse(matrix_view<const float> scores, const fusion_spec& spec, workspace& ws) {
+inline fusion_result fuse(matrix_view<const float> scores, const fusion_config& spec, workspace& ws) {
     fusion_result out;
     fuse(scores, spec, ws, out);
     return out;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "poem/core/bits.hpp"
 #include "poem/core/span.hpp"
 #include "poem/fusion/result.hpp"
 
@@ -18,10 +19,13 @@ struct quintuple {
     float rank_pct = 0.0f;          // mid-rank percentile of the fused rank, 1 - (rank + 0.5) / N
     std::uint32_t level = 0;        // partial-order level (0 = best), filled in by order/
 
+    // The same bytes: floats compared by their bits (so a token always equals itself).
     friend bool operator==(const quintuple& a, const quintuple& b) noexcept {
         return a.item_id == b.item_id && a.request_time == b.request_time &&
-               a.fused_score == b.fused_score && a.rank_pct == b.rank_pct && a.level == b.level;
+               detail::float_bits(a.fused_score) == detail::float_bits(b.fused_score) &&
+               detail::float_bits(a.rank_pct) == detail::float_bits(b.rank_pct) && a.level == b.level;
     }
+    friend bool operator!=(const quintuple& a, const quintuple& b) noexcept { return !(a == b); }
 };
 
 // One request's quintuples, in candidate order; levels are 0 until order/ assigns them.

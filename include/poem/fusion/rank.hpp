@@ -10,7 +10,7 @@
 #include "poem/core/sort_key.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
-#include "poem/fusion/spec.hpp"
+#include "poem/fusion/config.hpp"
 
 namespace poem {
 

@@ -11,7 +11,7 @@
 namespace poem {
 
 template <class E>
-fusion_result fuse(const xt::xexpression<E>& scores, const fusion_spec& spec, workspace& ws) {
+fusion_result fuse(const xt::xexpression<E>& scores, const fusion_config& spec, workspace& ws) {
     using row_major = xt::xtensor<float, 2, xt::layout_type::row_major>;
     const auto& e = scores.derived_cast();
     if constexpr (std::is_same_v<E, row_major>) {

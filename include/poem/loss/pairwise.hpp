@@ -15,8 +15,6 @@
 // mean over it would silently poison training).
 //
 // Arguments follow poem's order: inputs, config (pairwise_loss_config: the form), outputs (gradients).
-// The overloads with the form last (after the gradients) are the earlier order, kept while callers
-// move; they forward to the same code.
 
 #include <cmath>
 #include <cstddef>
@@ -149,17 +147,6 @@ float pairwise_loss(const std::vector<float, A>& scores, const std::vector<margi
     return pairwise_loss(span<const float>(scores.data(), scores.size()), span<const margin_pair>(pairs.data(), pairs.size()),
                          cfg, span<float>(grad.data(), grad.size()));
 }
-// Earlier order (form last).
-inline float pairwise_loss(span<const float> scores, span<const margin_pair> pairs, span<float> grad,
-                           pairwise_form form = pairwise_form::hinge) {
-    return pairwise_loss(scores, pairs, pairwise_loss_config{form}, grad);
-}
-template <class A>
-float pairwise_loss(const std::vector<float, A>& scores, const std::vector<margin_pair>& pairs, std::vector<float, A>& grad,
-                    pairwise_form form = pairwise_form::hinge) {
-    return pairwise_loss(scores, pairs, pairwise_loss_config{form}, grad);
-}
-
 inline float pairwise_hinge(span<const float> scores, span<const margin_pair> pairs, span<float> grad) {
     return pairwise_loss(scores, pairs, pairwise_loss_config{pairwise_form::hinge}, grad);
 }
@@ -204,24 +191,6 @@ float dense_pairwise_loss_tiered(span<const float> pos, span<const T> pos_tier, 
     return detail::dense_impl(pos, {a.data(), a.size()}, 0.0f, neg, {b.data(), b.size()}, grad_pos, grad_neg, cfg.form, false);
 }
 
-// Earlier order (form last).
-inline float dense_pairwise_loss(span<const float> pos, span<const float> neg, float margin, span<float> grad_pos,
-                                 span<float> grad_neg, pairwise_form form = pairwise_form::hinge) {
-    return dense_pairwise_loss(pos, neg, margin, pairwise_loss_config{form}, grad_pos, grad_neg);
-}
-inline float dense_pairwise_loss(span<const float> pos, span<const float> pos_margin, span<const float> neg,
-                                 span<const float> neg_margin, span<float> grad_pos, span<float> grad_neg,
-                                 pairwise_form form = pairwise_form::hinge) {
-    return dense_pairwise_loss(pos, pos_margin, neg, neg_margin, pairwise_loss_config{form}, grad_pos, grad_neg);
-}
-template <class T>
-float dense_pairwise_loss_tiered(span<const float> pos, span<const T> pos_tier, span<const float> neg, span<const T> neg_tier,
-                                 float base_margin, span<float> grad_pos, span<float> grad_neg,
-                                 pairwise_form form = pairwise_form::hinge) {
-    return dense_pairwise_loss_tiered(pos, pos_tier, neg, neg_tier, base_margin, pairwise_loss_config{form}, grad_pos,
-                                      grad_neg);
-}
-
 namespace detail {
 // The scalar reference of dense_pairwise_loss (same contract), for tests and benches.
 inline float dense_pairwise_loss_scalar(span<const float> pos, span<const float> pos_margin, float margin,
@@ -229,12 +198,6 @@ inline float dense_pairwise_loss_scalar(span<const float> pos, span<const float>
                                         const pairwise_loss_config& cfg, span<float> grad_pos, span<float> grad_neg) {
     validate(cfg);
     return dense_impl(pos, pos_margin, margin, neg, neg_margin, grad_pos, grad_neg, cfg.form, true);
-}
-inline float dense_pairwise_loss_scalar(span<const float> pos, span<const float> pos_margin, float margin,
-                                        span<const float> neg, span<const float> neg_margin, span<float> grad_pos,
-                                        span<float> grad_neg, pairwise_form form = pairwise_form::hinge) {
-    return dense_pairwise_loss_scalar(pos, pos_margin, margin, neg, neg_margin, pairwise_loss_config{form}, grad_pos,
-                                      grad_neg);
 }
 }  // namespace detail
 

@@ -357,8 +357,14 @@ private:
     // log1p of the age, negative (and NaN) ages taken as 0.
     static float log_age(float age) noexcept { return std::log1p(age > 0.0f ? age : 0.0f); }
 
+    static constexpr std::size_t max_rows = std::size_t(1) << 24;
+
     void check_inputs(const candidate_view& cand, const chrono_view& chrono, const po_view& po) const {
         const std::size_t n = cand.size();
+        // Bounds that keep every scratch size (rows x widths up to max_width) far from overflowing.
+        check(n <= max_rows, "model: ", n, " candidates, at most ", max_rows);
+        check(chrono.size() <= max_rows && po.size() <= max_rows, "model: sequences of ", chrono.size(), " and ",
+              po.size(), " tokens, at most ", max_rows);
         check_size(cand.fused_score, n, "candidates.fused_score");
         check_size(cand.rank_pct, n, "candidates.rank_pct");
         check_size(cand.level, n, "candidates.level");
@@ -379,6 +385,31 @@ private:
             check_size(po.age_seconds, lp, "po.age_seconds");
             check_size(po.mask, lp, "po.mask");
         }
+        // The non-finite policy: a NaN or infinity in an input the model reads is refused, naming the
+        // first one (a finite, meaningless score would be served otherwise). Padding is not read.
+        auto finite = [](float x, const char* what, std::size_t row, const char* col, std::size_t k = ~std::size_t(0)) {
+            if (std::isfinite(x)) return;
+            if (k == ~std::size_t(0)) detail::fail("poem: model: ", what, " ", row, " has a non-finite ", col, " (", x, ")");
+            detail::fail("poem: model: ", what, " ", row, " has a non-finite ", col, "[", k, "] (", x, ")");
+        };
+        for (std::size_t i = 0; i < n; ++i) {
+            finite(cand.fused_score[i], "candidate", i, "fused_score");
+            finite(cand.rank_pct[i], "candidate", i, "rank_pct");
+        }
+        for (std::size_t k = 0; k < cfg_.n_objectives; ++k)
+            for (std::size_t i = 0; i < n; ++i) finite(cand.objectives(k, i), "candidate", i, "objectives", k);
+        for (std::size_t t = 0; t < lc; ++t) {
+            if (!chrono.mask[t]) continue;
+            finite(chrono.age_seconds[t], "chronological token", t, "age_seconds");
+            for (std::size_t f = 0; f < cfg_.chrono_feats; ++f) finite(chrono.features(t, f), "chronological token", t, "features", f);
+        }
+        if (cfg_.use_po)
+            for (std::size_t t = 0; t < po.size(); ++t) {
+                if (!po.mask[t]) continue;
+                finite(po.fused_score[t], "partial-order token", t, "fused_score");
+                finite(po.rank_pct[t], "partial-order token", t, "rank_pct");
+                finite(po.age_seconds[t], "partial-order token", t, "age_seconds");
+            }
     }
 
     // Positions of the valid tokens, in order (valid_count of them), in memory of `scope`.

@@ -2,7 +2,7 @@
 // The chronological sequence: the last L items a user engaged with before `now`, newest first, with
 // per-token features. It stays beside the partial-order sequence as the model's second history.
 //
-// Engagement (engagement_rule; each signal can be switched off):
+// Engagement (engagement_config; each signal can be switched off):
 //   click, like, follow   the event's flag
 //   long view             play_time >= min(duration, long_view_seconds); a duration that is not finite
 //                         and > 0 counts as unknown, leaving the threshold alone; a play_time that is
@@ -44,7 +44,7 @@ inline constexpr std::size_t max_chrono_length = std::size_t(1) << 20;
 
 // Builds the sequence into `out`, reusing its memory; scratch from `ws`.
 inline void build_chrono_sequence(span<const engagement_event> log, std::int64_t now, std::size_t length,
-                                  const engagement_rule& rule, workspace& ws, chrono_sequence& out) {
+                                  const engagement_config& rule, workspace& ws, chrono_sequence& out) {
     validate(rule);
     check(length <= max_chrono_length, "chrono_sequence: length ", length, " > ", max_chrono_length);
     check(log.size() < (std::size_t(1) << 32), "chrono_sequence: log of ", log.size(), " events, at most 2^32 - 1");
@@ -88,7 +88,7 @@ inline void build_chrono_sequence(span<const engagement_event> log, std::int64_t
 
 // Convenience (allocates the result and a workspace; not for a serving path).
 inline chrono_sequence build_chrono_sequence(span<const engagement_event> log, std::int64_t now, std::size_t length,
-                                             const engagement_rule& rule = {}) {
+                                             const engagement_config& rule = {}) {
     workspace ws;
     chrono_sequence out;
     build_chrono_sequence(log, now, length, rule, ws, out);

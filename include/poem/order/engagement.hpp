@@ -4,7 +4,7 @@
 // read it (order/chrono.hpp, serve/), the item graph is built from it and hierarchical samples take
 // one per candidate (sample/).
 //
-// Engagement (engagement_rule; each signal can be switched off):
+// Engagement (engagement_config; each signal can be switched off):
 //   click, like, follow   the event's flag
 //   long view             play_time >= min(duration, long_view_seconds); a duration that is not finite
 //                         and > 0 counts as unknown, leaving the threshold alone; a play_time that is
@@ -30,7 +30,7 @@ struct engagement_event {
     bool follow = false;
 };
 
-struct engagement_rule {
+struct engagement_config {
     bool click = true;
     bool long_view = true;
     float long_view_seconds = 10.0f;  // finite, >= 0
@@ -38,9 +38,9 @@ struct engagement_rule {
     bool follow = true;
 };
 
-inline void validate(const engagement_rule& rule) {
+inline void validate(const engagement_config& rule) {
     check(std::isfinite(rule.long_view_seconds) && rule.long_view_seconds >= 0.0f,
-          "engagement_rule.long_view_seconds must be finite and >= 0, got ", rule.long_view_seconds);
+          "engagement_config.long_view_seconds must be finite and >= 0, got ", rule.long_view_seconds);
 }
 
 inline bool is_long_view(const engagement_event& e, float threshold) noexcept {
@@ -49,7 +49,7 @@ inline bool is_long_view(const engagement_event& e, float threshold) noexcept {
     return e.play_time >= need;
 }
 
-inline bool is_engaged(const engagement_event& e, const engagement_rule& rule) noexcept {
+inline bool is_engaged(const engagement_event& e, const engagement_config& rule) noexcept {
     return (rule.click && e.click) || (rule.like && e.like) || (rule.follow && e.follow) ||
            (rule.long_view && is_long_view(e, rule.long_view_seconds));
 }

@@ -25,19 +25,19 @@
 #include "poem/fusion/quintuple.hpp"
 #include "poem/order/detail/sort.hpp"
 #include "poem/order/detail/token_order.hpp"
-#include "poem/order/level_spec.hpp"
+#include "poem/order/level_config.hpp"
 #include "poem/order/levels_result.hpp"
 
 namespace poem {
 
 // Selects from `tokens` (one request, levels filled in) into `out` (overwritten). Reuses `out` and the
 // workspace.
-inline void select_by_level(span<const quintuple> tokens, const level_spec& spec, rng& gen, workspace& ws,
+inline void select_by_level(span<const quintuple> tokens, const level_config& spec, rng& gen, workspace& ws,
                             std::vector<quintuple>& out) {
     check(spec.policy == selection_policy::top_fused || spec.policy == selection_policy::weighted,
-          "level_spec.policy: unknown value ", static_cast<int>(spec.policy));
+          "level_config.policy: unknown value ", static_cast<int>(spec.policy));
     check(std::isfinite(spec.weight_floor) && spec.weight_floor > 0.0f,
-          "level_spec.weight_floor must be finite and > 0, got ", spec.weight_floor);
+          "level_config.weight_floor must be finite and > 0, got ", spec.weight_floor);
     check(tokens.size() <= max_order_candidates, "select_by_level: ", tokens.size(), " tokens, at most ",
           max_order_candidates);
     out.clear();
@@ -77,7 +77,7 @@ inline void select_by_level(span<const quintuple> tokens, const level_spec& spec
 }
 
 // Convenience (allocates the result and a workspace; not for a serving path).
-inline std::vector<quintuple> select_by_level(span<const quintuple> tokens, const level_spec& spec, rng& gen) {
+inline std::vector<quintuple> select_by_level(span<const quintuple> tokens, const level_config& spec, rng& gen) {
     workspace ws;
     std::vector<quintuple> out;
     select_by_level(tokens, spec, gen, ws, out);

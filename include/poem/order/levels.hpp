@@ -1,5 +1,5 @@
 #pragma once
-// assign_levels: one entry point for every grouping method of level_spec, and write_levels, which puts
+// assign_levels: one entry point for every grouping method of level_config, and write_levels, which puts
 // the levels into the request's quintuples.
 
 #include <cmath>
@@ -12,7 +12,7 @@
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/quintuple.hpp"
 #include "poem/fusion/result.hpp"
-#include "poem/order/level_spec.hpp"
+#include "poem/order/level_config.hpp"
 #include "poem/order/pareto.hpp"
 #include "poem/order/tiers.hpp"
 
@@ -24,7 +24,7 @@ namespace poem {
 namespace detail {
 
 inline void assign_levels(matrix_view<const float> scores, span<const float> fused, span<const std::uint8_t> extra,
-                          const level_spec& spec, workspace& ws, levels_result& out) {
+                          const level_config& spec, workspace& ws, levels_result& out) {
     validate(spec, scores.rows());
     if (spec.method == level_method::pareto) {
         check(fused.empty() || fused.size() == scores.cols(), "assign_levels: fused has ", fused.size(),
@@ -57,13 +57,13 @@ inline void assign_levels(matrix_view<const float> scores, span<const float> fus
 
 }  // namespace detail
 
-inline void assign_levels(matrix_view<const float> scores, span<const float> fused, const level_spec& spec,
+inline void assign_levels(matrix_view<const float> scores, span<const float> fused, const level_config& spec,
                           workspace& ws, levels_result& out) {
     detail::assign_levels(scores, fused, {}, spec, ws, out);
 }
 
 // The same, from fuse()'s result: its fused scores, and its non-finite flags for the tier methods.
-inline void assign_levels(matrix_view<const float> scores, const fusion_result& fused, const level_spec& spec,
+inline void assign_levels(matrix_view<const float> scores, const fusion_result& fused, const level_config& spec,
                           workspace& ws, levels_result& out) {
     check(fused.fused.size() == fused.n, "assign_levels: fusion_result holds ", fused.fused.size(),
           " fused scores for n = ", fused.n);
@@ -72,14 +72,14 @@ inline void assign_levels(matrix_view<const float> scores, const fusion_result& 
 }
 
 inline levels_result assign_levels(matrix_view<const float> scores, const fusion_result& fused,
-                                   const level_spec& spec, workspace& ws) {
+                                   const level_config& spec, workspace& ws) {
     levels_result out;
     assign_levels(scores, fused, spec, ws, out);
     return out;
 }
 
 inline levels_result assign_levels(matrix_view<const float> scores, span<const float> fused,
-                                   const level_spec& spec, workspace& ws) {
+                                   const level_config& spec, workspace& ws) {
     levels_result out;
     assign_levels(scores, fused, spec, ws, out);
     return out;

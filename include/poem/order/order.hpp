@@ -3,7 +3,7 @@
 
 #include "poem/order/chrono.hpp"
 #include "poem/order/level_selection.hpp"
-#include "poem/order/level_spec.hpp"
+#include "poem/order/level_config.hpp"
 #include "poem/order/levels.hpp"
 #include "poem/order/levels_result.hpp"
 #include "poem/order/pareto.hpp"

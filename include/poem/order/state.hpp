@@ -16,6 +16,7 @@
 // current one is not; a request with request_time > now (a replay that recorded ahead, clock skew) is
 // skipped. request_index counts the requests seen, 0 = the newest of them.
 //
+// Tokens hold finite fused scores and rank percentiles: record() and deserialize() refuse others.
 // record() needs every quintuple of a call to share one request_time, no older than the newest request
 // held (requests arrive in time order); otherwise it throws poem::error and leaves the state unchanged.
 //
@@ -110,9 +111,15 @@ public:
         if (n == 0) return;
         check(sampled.data() != nullptr, "partial_order_state::record: null data");
         const std::int64_t t = sampled[0].request_time;
-        for (std::size_t i = 1; i < n; ++i)
+        for (std::size_t i = 0; i < n; ++i) {
             check(sampled[i].request_time == t, "partial_order_state::record: sampled[", i, "].request_time = ",
                   sampled[i].request_time, " differs from sampled[0].request_time = ", t, " (one request per call)");
+            // Fusion never makes a non-finite score: one here is a bug upstream, refused before it can
+            // make a state unequal to itself.
+            check(std::isfinite(sampled[i].fused_score) && std::isfinite(sampled[i].rank_pct),
+                  "partial_order_state::record: sampled[", i, "] has a non-finite fused_score or rank_pct (",
+                  sampled[i].fused_score, ", ", sampled[i].rank_pct, ")");
+        }
         if (req_size_ > 0) {
             const std::int64_t newest = req(req_size_ - 1).time;
             check(t >= newest, "partial_order_state::record: request_time ", t,
@@ -301,10 +308,13 @@ public:
         check(sum == n_tok, where, "requests hold ", sum, " tokens, the header at byte offset 20 says ", n_tok);
         for (std::uint64_t t = 0; t < n_tok; ++t) {
             token& k = s.tokens_[t];
+            const std::size_t at = in.offset();
             k.item_id = in.u64("item_id");
             k.fused_score = in.f32("fused_score");
             k.rank_pct = in.f32("rank_pct");
             k.level = in.u32("level");
+            check(std::isfinite(k.fused_score) && std::isfinite(k.rank_pct), where, "token ", t, " at byte offset ", at,
+                  " has a non-finite fused_score or rank_pct");
         }
         in.expect_end();
         s.req_size_ = static_cast<std::size_t>(n_req);

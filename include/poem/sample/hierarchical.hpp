@@ -49,7 +49,7 @@ inline constexpr std::size_t sample_tier_count = 5;
 
 struct hierarchy_config {
     std::size_t system_top_k = 3;         // fused ranks 0 .. k-1 are system-favoured
-    engagement_rule engagement;           // long view (threshold), like, follow: strong positives
+    engagement_config engagement;           // long view (threshold), like, follow: strong positives
     std::size_t hard_negatives = 5;       // wanted from the graph (popularity tops up when it runs dry)
     std::uint32_t hops = 1;               // graph neighbourhood: 1 or 2 hops
     std::size_t random_negatives = 5;     // drawn by popularity
@@ -88,7 +88,7 @@ inline void validate(const hierarchy_config& cfg) {
 
 // Whether one candidate's event makes it a strong positive under `rule` (long view, like, follow;
 // never a click alone).
-inline bool is_strong_positive(const engagement_event& e, const engagement_rule& rule) noexcept {
+inline bool is_strong_positive(const engagement_event& e, const engagement_config& rule) noexcept {
     return (rule.like && e.like) || (rule.follow && e.follow) || (rule.long_view && is_long_view(e, rule.long_view_seconds));
 }
 

@@ -3,7 +3,7 @@
 //
 // build_item_graph(events, item_count, cfg) reads each event's user_id, item_id and time (every
 // event given is an engagement: filter the log first, for instance with is_engaged and an
-// engagement_rule). Per user, events are sorted by time (ties keep log order); two events are linked
+// engagement_config). Per user, events are sorted by time (ties keep log order); two events are linked
 // when at most `window_items` positions and at most `window_seconds` apart (the window closes at
 // whichever comes first; 0 = no limit on that side); the same item twice is not a link. Each link adds
 // 1 / log2(2 + n_user) (n_user = that user's event count; damp_activity = false: 1) to both

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -161,9 +162,15 @@ inline void save_item_graph(const item_graph& g, const std::string& path) {
 }
 
 inline item_graph load_item_graph(const std::string& path) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    check(!ec && std::filesystem::exists(status), "load_item_graph: cannot open '", path, "': no such file");
+    check(std::filesystem::is_regular_file(status), "load_item_graph: '", path, "' is not a regular file",
+          std::filesystem::is_directory(status) ? " (it is a directory)" : "");
     std::ifstream in(path, std::ios::binary);
-    check(static_cast<bool>(in), "load_item_graph: cannot open ", path);
+    check(static_cast<bool>(in), "load_item_graph: cannot open '", path, "'");
     std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    check(!in.bad(), "load_item_graph: cannot read '", path, "'");
     try {
         return deserialize_item_graph({bytes.data(), bytes.size()});
     } catch (const error& e) {

@@ -32,8 +32,8 @@ inline void check_walk_args(const item_graph& g, span<const std::uint64_t> start
                             span<std::uint64_t> out) {
     check(length > 0, "walk: length must be at least 1 (the start)");
     check(starts.data() != nullptr || starts.empty(), "walk: starts has null data");
-    check(out.size() == starts.size() * length, "walk: out must hold starts.size() x length = ", starts.size() * length,
-          " entries, got ", out.size());
+    const std::size_t total = checked_mul(starts.size(), length, "walk: starts.size() x length");
+    check(out.size() == total, "walk: out must hold starts.size() x length = ", total, " entries, got ", out.size());
     for (std::size_t b = 0; b < starts.size(); ++b) g.check_item(starts[b], "walk: starts", b);
 }
 

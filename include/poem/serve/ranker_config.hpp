@@ -17,10 +17,10 @@
 #include <nlohmann/json.hpp>
 
 #include "poem/core/error.hpp"
-#include "poem/fusion/spec.hpp"
+#include "poem/fusion/config.hpp"
 #include "poem/model/detail/json_guard.hpp"
 #include "poem/order/chrono.hpp"
-#include "poem/order/level_spec.hpp"
+#include "poem/order/level_config.hpp"
 #include "poem/order/state.hpp"
 
 namespace poem {
@@ -32,15 +32,15 @@ enum class raw_transform {
 };
 
 struct ranker_config {
-    fusion_spec fusion;
-    level_spec levels;                        // directions: one per objective (directions_of(fusion))
+    fusion_config fusion;
+    level_config levels;                        // directions: one per objective (directions_of(fusion))
     std::vector<raw_transform> raw_features;  // empty, or one per objective
     std::size_t po_length = 32;               // partial-order sequence length
     std::size_t chrono_length = 32;           // chronological sequence length
     std::size_t state_tokens = 128;           // partial_order_state bounds
     std::size_t state_requests = 16;
     std::size_t log_capacity = 1024;          // engaged events kept per user (newest), >= chrono_length
-    engagement_rule engagement;               // which events enter the chronological sequence
+    engagement_config engagement;               // which events enter the chronological sequence
     std::uint64_t seed = 0;                   // request_seed(): level selection (policy weighted)
     std::size_t rank_head = 0;                // the model output that orders the candidates
 
@@ -264,7 +264,7 @@ inline ranker_config ranker_config_from_json(const std::string& text, const std:
         const auto& objs = f.array("objectives", max_objectives);
         for (std::size_t i = 0; i < objs.size(); ++i) {
             detail::json_fields o(objs[i], "ranker_config.fusion.objectives[" + std::to_string(i) + "]", source);
-            objective_spec s;
+            objective_config s;
             s.dir = o.enumeration<direction>("direction");
             s.norm = o.enumeration<normalization>("normalization");
             s.weight = o.number("weight");

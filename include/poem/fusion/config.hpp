@@ -25,14 +25,14 @@ enum class normalization { rank_pct, min_max, z_score, log1p_min_max };
 //   weighted_value   sum_k w_k * normalised_k (each objective's own normalisation)
 enum class fusion_method { weighted_rank, reciprocal_rank, weighted_value };
 
-struct objective_spec {
+struct objective_config {
     direction dir = direction::higher_is_better;
     normalization norm = normalization::rank_pct;
     float weight = 1.0f;
 };
 
-struct fusion_spec {
-    std::vector<objective_spec> objectives;  // one per row of the score matrix
+struct fusion_config {
+    std::vector<objective_config> objectives;  // one per row of the score matrix
     fusion_method method = fusion_method::weighted_rank;
     float alpha = 1.0f;   // reciprocal_rank exponent, > 0
     float beta = 60.0f;   // reciprocal_rank offset, > 0 (60 as in reciprocal rank fusion)
@@ -41,23 +41,32 @@ struct fusion_spec {
 inline constexpr std::size_t max_objectives = 16;
 
 // Throws poem::error naming the field unless the spec is usable for `k` objectives.
-inline void validate(const fusion_spec& spec, std::size_t k) {
+inline void validate(const fusion_config& spec, std::size_t k) {
     check(k > 0, "scores: K (objectives) must be > 0");
     check(k <= max_objectives, "scores: K = ", k, " objectives, at most ", max_objectives, " supported");
-    check(spec.objectives.size() == k, "fusion_spec.objectives: ", spec.objectives.size(),
+    check(spec.objectives.size() == k, "fusion_config.objectives: ", spec.objectives.size(),
           " entries for ", k, " score rows");
+    check(spec.method == fusion_method::weighted_rank || spec.method == fusion_method::reciprocal_rank ||
+              spec.method == fusion_method::weighted_value,
+          "fusion_config.method: unknown value ", static_cast<int>(spec.method));
     double total = 0;
     for (std::size_t i = 0; i < k; ++i) {
-        const float w = spec.objectives[i].weight;
-        check(std::isfinite(w) && w >= 0.0f, "fusion_spec.objectives[", i,
+        const objective_config& o = spec.objectives[i];
+        check(o.dir == direction::higher_is_better || o.dir == direction::lower_is_better, "fusion_config.objectives[",
+              i, "].dir: unknown value ", static_cast<int>(o.dir));
+        check(o.norm == normalization::rank_pct || o.norm == normalization::min_max || o.norm == normalization::z_score ||
+                  o.norm == normalization::log1p_min_max,
+              "fusion_config.objectives[", i, "].norm: unknown value ", static_cast<int>(o.norm));
+        const float w = o.weight;
+        check(std::isfinite(w) && w >= 0.0f, "fusion_config.objectives[", i,
               "].weight must be finite and >= 0, got ", w);
         total += w;
     }
-    check(total > 0, "fusion_spec.objectives: weights are all zero");
+    check(total > 0, "fusion_config.objectives: weights are all zero");
     if (spec.method == fusion_method::reciprocal_rank) {
-        check(std::isfinite(spec.alpha) && spec.alpha > 0, "fusion_spec.alpha must be finite and > 0, got ",
+        check(std::isfinite(spec.alpha) && spec.alpha > 0, "fusion_config.alpha must be finite and > 0, got ",
               spec.alpha);
-        check(std::isfinite(spec.beta) && spec.beta > 0, "fusion_spec.beta must be finite and > 0, got ",
+        check(std::isfinite(spec.beta) && spec.beta > 0, "fusion_config.beta must be finite and > 0, got ",
               spec.beta);
     }
 }

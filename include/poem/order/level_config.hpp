@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "poem/core/error.hpp"
-#include "poem/fusion/spec.hpp"
+#include "poem/fusion/config.hpp"
 
 namespace poem {
 
@@ -37,7 +37,7 @@ enum class selection_policy {
     weighted,   // seeded weighted sampling without replacement, weight = fused score + weight_floor
 };
 
-struct level_spec {
+struct level_config {
     level_method method = level_method::pareto;
     std::vector<direction> directions;            // pareto: one per score row (see directions_of)
     std::size_t tiers = 4;                        // fused_tiers
@@ -49,8 +49,8 @@ struct level_spec {
     float weight_floor = 1e-3f;                   // weighted: so a fused score of 0 can still be drawn
 };
 
-// The directions of a fusion spec's objectives, for level_spec::directions.
-inline std::vector<direction> directions_of(const fusion_spec& spec) {
+// The directions of a fusion spec's objectives, for level_config::directions.
+inline std::vector<direction> directions_of(const fusion_config& spec) {
     std::vector<direction> d;
     d.reserve(spec.objectives.size());
     for (const auto& o : spec.objectives) d.push_back(o.dir);
@@ -59,31 +59,31 @@ inline std::vector<direction> directions_of(const fusion_spec& spec) {
 
 // Throws poem::error naming the field unless the spec is usable with K score rows (K = 0 when only a
 // fused score is given).
-inline void validate(const level_spec& spec, std::size_t k) {
+inline void validate(const level_config& spec, std::size_t k) {
     switch (spec.method) {
         case level_method::pareto:
-            check(k > 0, "level_spec: method pareto needs the K x N scores, got K = 0");
-            check(spec.directions.size() == k, "level_spec.directions: ", spec.directions.size(),
+            check(k > 0, "level_config: method pareto needs the K x N scores, got K = 0");
+            check(spec.directions.size() == k, "level_config.directions: ", spec.directions.size(),
                   " entries for ", k, " score rows (pareto needs one per objective; see directions_of)");
             break;
         case level_method::fused_tiers:
-            check(spec.tiers >= 1, "level_spec.tiers must be >= 1, got ", spec.tiers);
+            check(spec.tiers >= 1, "level_config.tiers must be >= 1, got ", spec.tiers);
             break;
         case level_method::gap_tiers:
-            check(spec.gap_abs >= 0.0f, "level_spec.gap_abs must be >= 0 (or +inf), got ", spec.gap_abs);
-            check(spec.gap_rel >= 0.0f, "level_spec.gap_rel must be >= 0 (or +inf), got ", spec.gap_rel);
+            check(spec.gap_abs >= 0.0f, "level_config.gap_abs must be >= 0 (or +inf), got ", spec.gap_abs);
+            check(spec.gap_rel >= 0.0f, "level_config.gap_rel must be >= 0 (or +inf), got ", spec.gap_rel);
             break;
         case level_method::topk_tiers:
             for (std::size_t j = 0; j < spec.topk.size(); ++j)
                 check(spec.topk[j] > 0 && (j == 0 || spec.topk[j] > spec.topk[j - 1]),
-                      "level_spec.topk must be positive and strictly increasing, topk[", j, "] = ", spec.topk[j]);
+                      "level_config.topk must be positive and strictly increasing, topk[", j, "] = ", spec.topk[j]);
             break;
-        default: check(false, "level_spec.method: unknown value ", static_cast<int>(spec.method));
+        default: check(false, "level_config.method: unknown value ", static_cast<int>(spec.method));
     }
     check(std::isfinite(spec.weight_floor) && spec.weight_floor > 0.0f,
-          "level_spec.weight_floor must be finite and > 0, got ", spec.weight_floor);
+          "level_config.weight_floor must be finite and > 0, got ", spec.weight_floor);
     check(spec.policy == selection_policy::top_fused || spec.policy == selection_policy::weighted,
-          "level_spec.policy: unknown value ", static_cast<int>(spec.policy));
+          "level_config.policy: unknown value ", static_cast<int>(spec.policy));
 }
 
 }  // namespace poem
