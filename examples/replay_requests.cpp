@@ -122,22 +122,6 @@ double percentile(std::vector<double> v, double q) {
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
-// Writes `data` to a temporary file beside `path`, then renames it over `path`: never a partial file.
-void write_file(const std::string& path, const std::string& data) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        poem::check(bool(f), tmp, ": cannot open for writing");
-        f.write(data.data(), static_cast<std::streamsize>(data.size()));
-        f.flush();
-        poem::check(bool(f), tmp, ": write failed");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        poem::check(false, path, ": cannot rename ", tmp, " over it");
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -275,7 +259,9 @@ int main(int argc, char** argv) try {
             }
             f << '\n';
         }
-        write_file(predictions_path, f.str());
+        const std::string text = f.str();
+        poem::write_file_atomically(predictions_path,
+                                    {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, "--predictions");
         std::printf("\npredictions of every candidate: %s\n", predictions_path.c_str());
     }
     if (!histories_path.empty()) {
@@ -288,7 +274,8 @@ int main(int argc, char** argv) try {
             bytes.append(reinterpret_cast<const char*>(head), sizeof head);
             bytes.append(reinterpret_cast<const char*>(h.data()), h.size());
         }
-        write_file(histories_path, bytes);
+        poem::write_file_atomically(histories_path,
+                                    {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, "--histories");
         std::printf("user histories: %s\n", histories_path.c_str());
     }
     return 0;

@@ -7,6 +7,7 @@
 #include "poem/core/codec.hpp"
 #include "poem/core/direction.hpp"
 #include "poem/core/error.hpp"
+#include "poem/core/file.hpp"
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/sort_key.hpp"

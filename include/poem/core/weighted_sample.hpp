@@ -4,7 +4,7 @@
 // its weight; the k items of largest key are a weighted sample of k without replacement (item i is
 // first with probability w_i / sum w, and so on).
 //
-// Contract, the same wherever poem samples by weight (level sampling, hard negatives):
+// Contract, the same wherever poem samples by weight (level selection, hard negatives):
 //   weight   es_weight(raw, floor): a raw weight that is NaN, infinite or negative counts as 0, then
 //            `floor` is added (floor > 0 keeps every item drawable; floor 0 leaves zero weights at 0).
 //   key      es_key(gen, w): ONE draw of gen.uniform_double() per call; u = draw + 2^-54 lies in

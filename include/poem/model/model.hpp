@@ -34,6 +34,9 @@
 
 namespace poem {
 
+struct model_config;
+void validate(const model_config& c);
+
 // The model's shape, stored as JSON under the safetensors metadata key "poem_config".
 struct model_config {
     std::size_t vocab = 100000;
@@ -102,9 +105,27 @@ struct model_config {
         const auto hash = j.find("hash");
         if (hash != j.end() && !(hash->is_string() && hash->get<std::string>() == "splitmix64"))
             bad("field 'hash' = ", detail::clip(hash->dump()), " is not \"splitmix64\"");
+        validate(c);
         return c;
     }
 };
+
+// Throws poem::error naming the field unless the shape is one the forward pass can run (the checks of
+// from_json, for a config built in code).
+inline void validate(const model_config& c) {
+    constexpr std::size_t w = model_config::max_width;
+    check(c.vocab >= 1 && c.vocab <= (std::size_t(1) << 40), "model_config.vocab = ", c.vocab, " is outside [1, 2^40]");
+    check(c.d >= 1 && c.d <= w, "model_config.d = ", c.d, " is outside [1, ", w, "]");
+    check(c.n_heads >= 1 && c.n_heads <= w && c.d % c.n_heads == 0, "model_config.n_heads = ", c.n_heads,
+          " does not divide d = ", c.d);
+    check(c.n_objectives <= w, "model_config.n_objectives = ", c.n_objectives, " > ", w);
+    check(c.n_levels >= 2 && c.n_levels <= w, "model_config.n_levels = ", c.n_levels, " is outside [2, ", w, "]");
+    check(c.chrono_feats <= w, "model_config.chrono_feats = ", c.chrono_feats, " > ", w);
+    check(!c.mlp.empty() && c.mlp.size() <= 64, "model_config.mlp must hold 1 to 64 widths, holds ", c.mlp.size());
+    for (std::size_t i = 0; i < c.mlp.size(); ++i)
+        check(c.mlp[i] >= 1 && c.mlp[i] <= w, "model_config.mlp[", i, "] = ", c.mlp[i], " is outside [1, ", w, "]");
+    check(!c.heads.empty() && c.heads.size() <= w, "model_config.heads must hold 1 to ", w, " names");
+}
 
 // The embedding row of a 64-bit item id: SplitMix64's finaliser, then modulo vocab (as in Python).
 inline std::uint64_t hash_row(std::uint64_t id, std::uint64_t vocab) noexcept { return mix64(id) % vocab; }

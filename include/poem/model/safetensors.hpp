@@ -22,8 +22,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <string>
@@ -33,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "poem/core/error.hpp"
+#include "poem/core/file.hpp"
 #include "poem/core/span.hpp"
 #include "poem/model/detail/json_guard.hpp"
 
@@ -105,20 +104,8 @@ public:
 
     // Reads and validates the file at `path`.
     static safetensors_file open(const std::string& path) {
-        std::error_code ec;
-        const auto status = std::filesystem::status(path, ec);
-        check(!ec && std::filesystem::exists(status), "safetensors: cannot open '", path, "': no such file");
-        check(std::filesystem::is_regular_file(status), "safetensors: '", path, "' is not a regular file",
-              std::filesystem::is_directory(status) ? " (it is a directory)" : "");
-        std::ifstream in(path, std::ios::binary | std::ios::ate);
-        check(static_cast<bool>(in), "safetensors: cannot open '", path, "'");
-        const auto size = static_cast<std::streamoff>(in.tellg());
-        check(size >= 0, "safetensors: cannot read the size of '", path, "'");
-        std::vector<std::byte> bytes(static_cast<std::size_t>(size));
-        in.seekg(0);
-        if (size > 0) in.read(reinterpret_cast<char*>(bytes.data()), size);
-        check(static_cast<bool>(in), "safetensors: cannot read '", path, "'");
-        return safetensors_file(std::move(bytes), path);
+        const std::vector<std::uint8_t> bytes = read_file(path, "safetensors");
+        return from_bytes(bytes.data(), bytes.size(), path);
     }
 
     // Validates a file held in memory (copied); `source` names it in error messages.

@@ -23,20 +23,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
-#include <unistd.h>
-#endif
-
 #include "poem/core/codec.hpp"
 #include "poem/core/error.hpp"
+#include "poem/core/file.hpp"
 #include "poem/core/span.hpp"
 #include "poem/sample/item_graph.hpp"
 
@@ -124,53 +116,11 @@ inline item_graph deserialize_item_graph(span<const std::uint8_t> bytes) {
 
 inline void save_item_graph(const item_graph& g, const std::string& path) {
     const auto bytes = serialize_item_graph(g);
-#if defined(__unix__) || defined(__APPLE__)
-    std::string tmp = path + ".tmp.XXXXXX";
-    const int fd = ::mkstemp(&tmp[0]);
-    check(fd >= 0, "save_item_graph: cannot create a temporary file beside ", path);
-    std::size_t done = 0;
-    bool ok = true;
-    while (ok && done < bytes.size()) {
-        const ::ssize_t k = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (k > 0) done += static_cast<std::size_t>(k);
-        else ok = false;
-    }
-    ok = ok && ::fsync(fd) == 0;
-    ok = (::close(fd) == 0) && ok;
-    if (!ok) {
-        std::remove(tmp.c_str());
-        detail::fail("poem: save_item_graph: writing ", tmp, " failed");
-    }
-#else
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        check(static_cast<bool>(out), "save_item_graph: cannot open ", tmp, " for writing");
-        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::remove(tmp.c_str());
-            detail::fail("poem: save_item_graph: writing ", tmp, " failed");
-        }
-    }
-#endif
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        detail::fail("poem: save_item_graph: cannot rename ", tmp, " to ", path);
-    }
+    write_file_atomically(path, span<const std::uint8_t>(bytes.data(), bytes.size()), "save_item_graph");
 }
 
 inline item_graph load_item_graph(const std::string& path) {
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    check(!ec && std::filesystem::exists(status), "load_item_graph: cannot open '", path, "': no such file");
-    check(std::filesystem::is_regular_file(status), "load_item_graph: '", path, "' is not a regular file",
-          std::filesystem::is_directory(status) ? " (it is a directory)" : "");
-    std::ifstream in(path, std::ios::binary);
-    check(static_cast<bool>(in), "load_item_graph: cannot open '", path, "'");
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    check(!in.bad(), "load_item_graph: cannot read '", path, "'");
+    const std::vector<std::uint8_t> bytes = read_file(path, "load_item_graph");
     try {
         return deserialize_item_graph({bytes.data(), bytes.size()});
     } catch (const error& e) {
