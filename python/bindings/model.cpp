@@ -1,9 +1,6 @@
 // model/: the POEM forward pass on numpy arrays, scoring a request's N candidates in one call.
 #include "common.hpp"
 
-#include <pybind11/stl/filesystem.h>
-
-#include <filesystem>
 #include <limits>
 
 #include "poem/model/model.hpp"
@@ -59,31 +56,57 @@ void bind_model(py::module_& m) {
                 py::gil_scoped_release release;  // reading and packing a large embedding takes a while
                 return poem::model::load(path.string());
             },
-            py::arg("path"), "Load a model from a safetensors file written by poem_ref.export.")
+            py::arg("path"), "Load a model from a safetensors file written by poem_ref.export (str or os.PathLike).")
         .def_static(
             "from_bytes",
-            [](const py::bytes& data) {
-                // The bytes object is immutable and kept alive by the caller's frame, so its buffer stays
-                // valid without the GIL; from_bytes copies it once.
-                char* p = nullptr;
-                py::ssize_t size = 0;
-                if (PYBIND11_BYTES_AS_STRING_AND_SIZE(data.ptr(), &p, &size) != 0) throw py::error_already_set();
+            [](const py::buffer& data) {
+                // The buffer export (held by `info`) keeps the memory valid and a bytearray from being
+                // resized; from_bytes copies it once. Only an immutable bytes object is read without the GIL.
+                py::buffer_info info;
+                const auto b = bytes_view(data, info, "Model.from_bytes: data");
+                const auto load = [&] {
+                    return poem::model::from_file(poem::safetensors_file::from_bytes(
+                        reinterpret_cast<const char*>(b.data()), b.size(), "<bytes>"));
+                };
+                if (!py::isinstance<py::bytes>(data)) return load();
                 py::gil_scoped_release release;
-                return poem::model::from_file(
-                    poem::safetensors_file::from_bytes(p, static_cast<std::size_t>(size), "<bytes>"));
+                return load();
             },
-            py::arg("data"), "Load a model from the bytes of a safetensors file.")
+            py::arg("data"), "Load a model from the bytes of a safetensors file (bytes, bytearray or memoryview).")
         .def_property_readonly("config", [](const poem::model& self) { return config_dict(self.config()); })
         .def_property_readonly("outputs", &poem::model::outputs, "Columns of predict's result (len(heads)).")
         .def(
             "predict",
-            [](const poem::model& self, const carray<std::uint64_t>& cand_item_id, const carray<float>& cand_fused,
-               const carray<float>& cand_rank_pct, const carray<std::uint32_t>& cand_level,
-               const carray<float>& objectives, const carray<std::uint64_t>& chrono_item_id,
-               const carray<float>& chrono_age, const carray<float>& chrono_features,
-               const carray<std::uint8_t>& chrono_mask, const carray<std::uint64_t>& po_item_id,
-               const carray<float>& po_fused, const carray<float>& po_rank_pct, const carray<std::uint32_t>& po_level,
-               const carray<float>& po_age, const carray<std::uint8_t>& po_mask, poem::workspace* ws) {
+            [](const poem::model& self, const py::object& cand_item_id_arg,
+               const py::object& cand_fused_arg,
+               const py::object& cand_rank_pct_arg,
+               const py::object& cand_level_arg,
+               const py::object& objectives_arg,
+               const py::object& chrono_item_id_arg,
+               const py::object& chrono_age_arg,
+               const py::object& chrono_features_arg,
+               const py::object& chrono_mask_arg,
+               const py::object& po_item_id_arg,
+               const py::object& po_fused_arg,
+               const py::object& po_rank_pct_arg,
+               const py::object& po_level_arg,
+               const py::object& po_age_arg,
+               const py::object& po_mask_arg, poem::workspace* ws) {
+                const auto cand_item_id = int_arg<std::uint64_t>(cand_item_id_arg, "cand_item_id", 1);
+                const auto cand_fused = float_arg<float>(cand_fused_arg, "cand_fused", 1);
+                const auto cand_rank_pct = float_arg<float>(cand_rank_pct_arg, "cand_rank_pct", 1);
+                const auto cand_level = int_arg<std::uint32_t>(cand_level_arg, "cand_level", 1);
+                const auto objectives = float_arg<float>(objectives_arg, "objectives", 2);
+                const auto chrono_item_id = int_arg<std::uint64_t>(chrono_item_id_arg, "chrono_item_id", 1);
+                const auto chrono_age = float_arg<float>(chrono_age_arg, "chrono_age", 1);
+                const auto chrono_features = float_arg<float>(chrono_features_arg, "chrono_features", 2);
+                const auto chrono_mask = mask_arg<std::uint8_t>(chrono_mask_arg, "chrono_mask", 1);
+                const auto po_item_id = int_arg<std::uint64_t>(po_item_id_arg, "po_item_id", 1);
+                const auto po_fused = float_arg<float>(po_fused_arg, "po_fused", 1);
+                const auto po_rank_pct = float_arg<float>(po_rank_pct_arg, "po_rank_pct", 1);
+                const auto po_level = int_arg<std::uint32_t>(po_level_arg, "po_level", 1);
+                const auto po_age = float_arg<float>(po_age_arg, "po_age", 1);
+                const auto po_mask = mask_arg<std::uint8_t>(po_mask_arg, "po_mask", 1);
                 const poem::model_config& c = self.config();
                 const auto ids = vector_arg(cand_item_id, "cand_item_id");
                 const std::size_t n = ids.size();
@@ -126,7 +149,8 @@ void bind_model(py::module_& m) {
             "Score the N candidates of one request: returns an N x outputs float32 array (columns in "
             "config['heads'] order). objectives is n_objectives x N, chrono_features Lc x chrono_feats; masks "
             "are 0 for padding. Runs without the GIL: share the Model across threads, but give each thread "
-            "its own Workspace.");
+            "its own Workspace.\n\nArguments: *_item_id: " ID_RULE " *_level: " INDEX_RULE " Scores, ages and "
+            "features: " FLOAT_RULE " *_mask: " MASK_RULE " Non-contiguous (e.g. Fortran-ordered) arrays are copied once.");
 }
 
 }  // namespace poem_py

@@ -12,10 +12,9 @@ namespace poem_py {
 
 namespace {
 
-// A record array of quintuples viewed as a span (no copy).
-poem::span<const poem::quintuple> quintuple_view(const py::array_t<poem::quintuple, py::array::c_style>& a) {
-    poem::check(a.ndim() == 1, "tokens: expected a 1-D array of quintuples");
-    return {a.data(), static_cast<std::size_t>(a.size())};
+// A 1-D record array of QUINTUPLE_DTYPE exactly (no field converted); a copy only when not contiguous.
+py::array_t<poem::quintuple, py::array::c_style> quintuple_arg(py::handle obj, const char* name) {
+    return record_arg<poem::quintuple>(obj, name, "QUINTUPLE_DTYPE");
 }
 
 py::dict sequence_dict(poem::po_sequence&& s) {
@@ -51,14 +50,14 @@ void bind_order(py::module_& m) {
 
     py::class_<poem::level_config>(m, "LevelConfig")
         .def(py::init([](poem::level_method method, std::vector<poem::direction> directions, std::size_t tiers,
-                         float gap_abs, float gap_rel, std::vector<std::size_t> topk,
+                         double gap_abs, double gap_rel, std::vector<std::size_t> topk,
                          std::vector<std::uint32_t> quota, std::uint32_t beyond, poem::selection_policy policy) {
                  poem::level_config s;
                  s.method = method;
                  s.directions = std::move(directions);
                  s.tiers = tiers;
-                 s.gap_abs = gap_abs;
-                 s.gap_rel = gap_rel;
+                 s.gap_abs = float_field(gap_abs, "LevelConfig.gap_abs");
+                 s.gap_rel = float_field(gap_rel, "LevelConfig.gap_rel");
                  s.topk = std::move(topk);
                  s.quota.per_level = std::move(quota);
                  s.quota.beyond = beyond;
@@ -66,7 +65,7 @@ void bind_order(py::module_& m) {
                  return s;
              }),
              py::arg("method") = poem::level_method::pareto, py::arg("directions") = std::vector<poem::direction>{},
-             py::arg("tiers") = 4, py::arg("gap_abs") = 0.1f, py::arg("gap_rel") = std::numeric_limits<float>::infinity(),
+             py::arg("tiers") = 4, py::arg("gap_abs") = 0.1, py::arg("gap_rel") = std::numeric_limits<double>::infinity(),
              py::arg("topk") = std::vector<std::size_t>{10, 50, 200},
              py::arg("quota") = std::vector<std::uint32_t>{4, 3, 2, 1, 1}, py::arg("beyond") = 0u,
              py::arg("policy") = poem::selection_policy::top_fused)
@@ -76,23 +75,31 @@ void bind_order(py::module_& m) {
 
     m.def(
         "assign_levels",
-        [](const carray<float>& scores, const carray<float>& fused, const poem::level_config& spec, poem::workspace* ws) {
+        [](const py::object& scores_arg, const py::object& fused_arg, const poem::level_config& spec,
+           poem::workspace* ws) {
+            const auto scores = float_arg<float>(scores_arg, "assign_levels: scores", 2);
+            const auto fused = float_arg<float>(fused_arg, "assign_levels: fused", 1);
             poem::workspace local;
             poem::levels_result r;
             poem::assign_levels(matrix(scores, "scores"), view(fused), spec, ws ? *ws : local, r);
             return to_numpy(std::move(r.level));
         },
         py::arg("scores"), py::arg("fused"), py::arg("spec"), py::arg("workspace") = nullptr,
-        "Levels (0 = best) of a request's candidates: Pareto layers of the K x N scores, or tiers of the fused scores.");
+        "Levels (0 = best) of a request's candidates: Pareto layers of the K x N scores, or tiers of the fused scores.\n\n"
+        FLOAT_RULE);
 
     m.attr("QUINTUPLE_DTYPE") = py::dtype::of<poem::quintuple>();
     m.def(
         "quintuples",
-        [](const carray<std::uint64_t>& ids, std::int64_t request_time, const py::dict& fused,
-           std::optional<carray<std::uint32_t>> levels) {
+        [](const py::object& ids_arg, std::int64_t request_time, const py::dict& fused, const py::object& levels_arg) {
+            const auto ids = int_arg<std::uint64_t>(ids_arg, "quintuples: ids");
+            std::optional<carray<std::uint32_t>> levels;
+            if (!levels_arg.is_none()) levels = int_arg<std::uint32_t>(levels_arg, "quintuples: levels");
+            poem::check(fused.contains("fused") && fused.contains("fused_rank"),
+                        "quintuples: fused: expected fuse()'s result (keys 'fused' and 'fused_rank')");
             poem::fusion_result f;
-            const auto fs = fused["fused"].cast<carray<float>>();
-            const auto fr = fused["fused_rank"].cast<carray<std::uint32_t>>();
+            const auto fs = float_arg<float>(fused["fused"], "quintuples: fused['fused']");
+            const auto fr = int_arg<std::uint32_t>(fused["fused_rank"], "quintuples: fused['fused_rank']");
             f.fused.assign(fs.data(), fs.data() + fs.size());
             f.fused_rank.assign(fr.data(), fr.data() + fr.size());
             f.n = f.fused.size();
@@ -103,23 +110,25 @@ void bind_order(py::module_& m) {
             return to_numpy(std::move(q));
         },
         py::arg("ids"), py::arg("request_time"), py::arg("fused"), py::arg("levels") = py::none(),
-        "A request's quintuples (record array of QUINTUPLE_DTYPE) from fuse()'s result and the levels.");
+        "A request's quintuples (record array of QUINTUPLE_DTYPE) from fuse()'s result and the levels.\n\n" ID_RULE
+        " " INDEX_RULE);
 
     m.def(
         "sample_levels",
-        [](const py::array_t<poem::quintuple, py::array::c_style>& tokens, const poem::level_config& spec,
-           std::uint64_t seed) {
+        [](const py::object& tokens_arg, const poem::level_config& spec, std::uint64_t seed) {
+            const auto tokens = quintuple_arg(tokens_arg, "sample_levels: tokens");
             poem::rng gen(seed);
-            return to_numpy(poem::select_by_level(quintuple_view(tokens), spec, gen));
+            return to_numpy(poem::select_by_level(view(tokens), spec, gen));
         },
         py::arg("tokens"), py::arg("spec"), py::arg("seed") = 0,
-        "The quintuples of a request that go into the user's state (per-level quotas).");
+        "The quintuples of a request that go into the user's state (per-level quotas). tokens: a 1-D record array "
+        "of exactly QUINTUPLE_DTYPE (any other dtype raises poem.DtypeError).");
 
     py::class_<poem::partial_order_state>(m, "PartialOrderState")
         .def(py::init<std::size_t, std::size_t>(), py::arg("max_tokens") = 256, py::arg("max_requests") = 32)
-        .def("record", [](poem::partial_order_state& s, const py::array_t<poem::quintuple, py::array::c_style>& t) {
-            s.record(quintuple_view(t));
-        })
+        .def("record", [](poem::partial_order_state& s, const py::object& tokens) {
+            s.record(view(quintuple_arg(tokens, "PartialOrderState.record: tokens")));
+        }, py::arg("tokens"), "Append a request's quintuples (1-D record array of exactly QUINTUPLE_DTYPE).")
         .def("sequence", [](const poem::partial_order_state& s, std::int64_t now, std::size_t length) {
             return sequence_dict(s.sequence(now, length));
         }, py::arg("now"), py::arg("length"))
@@ -127,27 +136,35 @@ void bind_order(py::module_& m) {
             const auto b = s.serialize();
             return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
         })
-        .def_static("deserialize", [](const py::bytes& b) {
-            const std::string_view v = b;
-            return poem::partial_order_state::deserialize(
-                poem::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(v.data()), v.size()));
-        })
+        .def_static("deserialize", [](const py::buffer& data) {
+            py::buffer_info info;
+            return poem::partial_order_state::deserialize(bytes_view(data, info, "PartialOrderState.deserialize: data"));
+        }, py::arg("data"), "A state from its bytes (bytes, bytearray or memoryview).")
         .def_property_readonly("token_count", &poem::partial_order_state::token_count)
         .def_property_readonly("request_count", &poem::partial_order_state::request_count);
 
     py::class_<poem::engagement_config>(m, "EngagementConfig")
-        .def(py::init([](bool click, bool long_view, float long_view_seconds, bool like, bool follow) {
-                 return poem::engagement_config{click, long_view, long_view_seconds, like, follow};
+        .def(py::init([](bool click, bool long_view, double long_view_seconds, bool like, bool follow) {
+                 return poem::engagement_config{click, long_view,
+                                                float_field(long_view_seconds, "EngagementConfig.long_view_seconds"),
+                                                like, follow};
              }),
-             py::arg("click") = true, py::arg("long_view") = true, py::arg("long_view_seconds") = 10.0f,
+             py::arg("click") = true, py::arg("long_view") = true, py::arg("long_view_seconds") = 10.0,
              py::arg("like") = true, py::arg("follow") = true);
 
     py::class_<engagement_log>(m, "EngagementLog")
         .def(py::init<>())
         .def("extend",
-             [](engagement_log& log, const carray<std::uint64_t>& item, const carray<std::int64_t>& time,
-                const carray<float>& play, const carray<float>& duration, const carray<bool>& click,
-                const carray<bool>& like, const carray<bool>& follow) {
+             [](engagement_log& log, const py::object& item_arg, const py::object& time_arg,
+                const py::object& play_arg, const py::object& duration_arg, const py::object& click_arg,
+                const py::object& like_arg, const py::object& follow_arg) {
+                 const auto item = int_arg<std::uint64_t>(item_arg, "EngagementLog.extend: item");
+                 const auto time = int_arg<std::int64_t>(time_arg, "EngagementLog.extend: time");
+                 const auto play = float_arg<float>(play_arg, "EngagementLog.extend: play_time");
+                 const auto duration = float_arg<float>(duration_arg, "EngagementLog.extend: duration");
+                 const auto click = mask_arg<bool>(click_arg, "EngagementLog.extend: click");
+                 const auto like = mask_arg<bool>(like_arg, "EngagementLog.extend: like");
+                 const auto follow = mask_arg<bool>(follow_arg, "EngagementLog.extend: follow");
                  const std::size_t n = static_cast<std::size_t>(item.size());
                  poem::check(static_cast<std::size_t>(time.size()) == n && static_cast<std::size_t>(play.size()) == n &&
                                  static_cast<std::size_t>(duration.size()) == n && static_cast<std::size_t>(click.size()) == n &&
@@ -156,7 +173,10 @@ void bind_order(py::module_& m) {
                  for (std::size_t i = 0; i < n; ++i)
                      log.events.push_back({0, item.data()[i], time.data()[i], play.data()[i], duration.data()[i],
                                            click.data()[i], like.data()[i], follow.data()[i]});
-             })
+             },
+             py::arg("item"), py::arg("time"), py::arg("play_time"), py::arg("duration"), py::arg("click"),
+             py::arg("like"), py::arg("follow"),
+             "Append events (1-D arrays of one length). " ID_RULE " time: integers (int64). " FLOAT_RULE " " MASK_RULE)
         .def("__len__", [](const engagement_log& log) { return log.events.size(); })
         .def("sequence",
              [](const engagement_log& log, std::int64_t now, std::size_t length, const poem::engagement_config& rule) {

@@ -25,35 +25,18 @@ std::size_t same_length(std::size_t n, const carray<T>& a, const char* what) {
     return n;
 }
 
-// Item ids as u64: any integer array (signed or unsigned) whose values are all >= 0; floats, bools
-// and negative ids are refused, naming the argument (no silent conversion).
+// Item ids as u64 (int_arg's rules: integers of any width, none negative).
 std::vector<std::uint64_t> u64_ids(const py::object& obj, const char* what) {
-    const py::array a = py::array::ensure(obj);
-    poem::check(static_cast<bool>(a), what, ": expected an array of item ids");
-    if (a.size() == 0) return {};  // an empty list is fine whatever its dtype
-    const auto kind = a.dtype().kind();
-    poem::check(kind == 'u' || kind == 'i', what, ": item ids must be an integer array, got dtype ",
-                std::string(py::str(a.dtype())));
-    poem::check(a.ndim() <= 1, what, ": expected a 1-D array, got ", a.ndim(), " dimensions");
-    std::vector<std::uint64_t> out(static_cast<std::size_t>(a.size()));
-    if (kind == 'u') {
-        const auto c = carray<std::uint64_t>::ensure(a);
-        std::copy(c.data(), c.data() + c.size(), out.begin());
-    } else {
-        const auto c = carray<std::int64_t>::ensure(a);
-        for (std::size_t i = 0; i < out.size(); ++i) {
-            poem::check(c.data()[i] >= 0, what, "[", i, "] = ", c.data()[i], " is negative");
-            out[i] = static_cast<std::uint64_t>(c.data()[i]);
-        }
-    }
-    return out;
+    const auto c = int_arg<std::uint64_t>(obj, what);
+    return {c.data(), c.data() + c.size()};
 }
 
 }  // namespace
 
 void bind_sample(py::module_& m) {
     py::class_<poem::alias_table>(m, "AliasTable")
-        .def(py::init([](const carray<double>& w) { return poem::alias_table(view(w)); }), py::arg("weights"))
+        .def(py::init([](const py::object& w) { return poem::alias_table(view(float_arg<double>(w, "AliasTable: weights"))); }),
+             py::arg("weights"), "Weights: a 1-D float array (float16/32/64, or integers exact in float64).")
         .def("__len__", &poem::alias_table::size)
         .def("draw", [](const poem::alias_table& t, std::size_t n, std::uint64_t seed) {
             poem::check(!t.empty(), "AliasTable.draw: empty table");
@@ -62,13 +45,19 @@ void bind_sample(py::module_& m) {
             t.draw(g, poem::span<std::uint32_t>(out));
             return to_numpy(std::move(out));
         }, py::arg("n"), py::arg("seed") = 0);
-    m.def("popularity_alias", [](const carray<double>& counts, double power) {
-        return poem::popularity_alias(view(counts), power);
-    }, py::arg("counts"), py::arg("power") = 0.75, "Alias table over count^power (popularity negatives).");
+    m.def("popularity_alias", [](const py::object& counts, double power) {
+        return poem::popularity_alias(view(float_arg<double>(counts, "popularity_alias: counts")), power);
+    }, py::arg("counts"), py::arg("power") = 0.75,
+       "Alias table over count^power (popularity negatives). counts: a 1-D float array (float16/32/64) or an "
+       "integer array whose values are exact in float64 (|x| <= 2^53).");
 
     py::class_<poem::graph_build_config>(m, "GraphConfig")
         .def(py::init([](std::uint32_t window_items, double window_seconds, std::uint32_t top_m, bool damp) {
-                 poem::check(std::isfinite(window_seconds), "graph_build_config.window_seconds must be finite");
+                 // Refused rather than truncated or overflowed: a whole number of seconds within int64.
+                 poem::check(std::isfinite(window_seconds) && std::trunc(window_seconds) == window_seconds &&
+                                 std::fabs(window_seconds) < 9.2e18,
+                             "GraphConfig.window_seconds = ", window_seconds,
+                             ": expected a whole number of seconds within int64");
                  poem::graph_build_config c{window_items, static_cast<std::int64_t>(window_seconds), top_m, damp};
                  poem::validate(c);
                  return c;
@@ -78,8 +67,9 @@ void bind_sample(py::module_& m) {
 
     py::class_<poem::item_graph>(m, "ItemGraph")
         .def_static("build",
-                    [](const py::object& user, const py::object& item, const carray<std::int64_t>& time,
+                    [](const py::object& user, const py::object& item, const py::object& time_arg,
                        std::uint64_t item_count, const poem::graph_build_config& cfg) {
+                        const auto time = int_arg<std::int64_t>(time_arg, "ItemGraph.build: time");
                         const auto users = u64_ids(user, "ItemGraph.build: user");
                         const auto items = u64_ids(item, "ItemGraph.build: item");
                         const std::size_t n = users.size();
@@ -96,10 +86,21 @@ void bind_sample(py::module_& m) {
                     },
                     py::arg("user"), py::arg("item"), py::arg("time"), py::arg("item_count"),
                     py::arg("config") = poem::graph_build_config{},
-                    "Co-engagement graph over items 0 .. item_count - 1 from engaged events (user, item, time).")
-        .def_static("load", &poem::load_item_graph, py::arg("path"))
-        .def("save", [](const poem::item_graph& g, const std::string& path) { poem::save_item_graph(g, path); },
-             py::arg("path"))
+                    "Co-engagement graph over items 0 .. item_count - 1 from engaged events (user, item, time: 1-D "
+                    "arrays of one length). " ID_RULE " time: any integer array within int64.")
+        .def_static("load", [](const std::filesystem::path& path) { return poem::load_item_graph(path.string()); },
+                    py::arg("path"), "Load a graph written by save() (path: str or os.PathLike).")
+        .def("save", [](const poem::item_graph& g, const std::filesystem::path& path) {
+            poem::save_item_graph(g, path.string());
+        }, py::arg("path"), "Write the graph atomically (path: str or os.PathLike).")
+        .def("to_bytes", [](const poem::item_graph& g) {
+            const auto b = poem::serialize_item_graph(g);
+            return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+        }, "The bytes save() writes.")
+        .def_static("from_bytes", [](const py::buffer& data) {
+            py::buffer_info info;
+            return poem::deserialize_item_graph(bytes_view(data, info, "ItemGraph.from_bytes: data"));
+        }, py::arg("data"), "A graph from the bytes of to_bytes() (bytes, bytearray or memoryview).")
         .def_property_readonly_static("npos", [](py::object) { return poem::item_graph::npos; })
         .def_property_readonly("num_items", &poem::item_graph::item_count)
         .def_property_readonly("num_edges", &poem::item_graph::edge_count)
@@ -119,7 +120,7 @@ void bind_sample(py::module_& m) {
                              poem::span<std::uint64_t>(out));
             return to_numpy(std::move(out), {static_cast<py::ssize_t>(s.size()), static_cast<py::ssize_t>(length)});
         }, py::arg("starts"), py::arg("length"), py::arg("seed") = 0,
-           "B x length uint64 walks (row b from starts[b]); a walk that ends is padded with ItemGraph.npos.");
+           "B x length uint64 walks (row b from starts[b]); a walk that ends is padded with ItemGraph.npos. " ID_RULE);
 
     m.def(
         "hard_negatives",
@@ -138,27 +139,37 @@ void bind_sample(py::module_& m) {
             return d;
         },
         py::arg("graph"), py::arg("positives"), py::arg("excluded"), py::arg("count") = 10, py::arg("hops") = 1,
-        py::arg("seed") = 0, py::arg("popularity") = nullptr);
+        py::arg("seed") = 0, py::arg("popularity") = nullptr, "Hard negatives near the positives. " ID_RULE);
 
     py::class_<poem::hierarchy_config>(m, "HierarchyConfig")
         .def(py::init([](std::size_t system_top_k, const poem::engagement_config& engagement, std::size_t hard_negatives,
-                         std::uint32_t hops, std::size_t random_negatives, float base_margin,
-                         std::vector<float> margin_by_gap, std::size_t max_pairs) {
-                 poem::hierarchy_config c{system_top_k, engagement, hard_negatives, hops,
-                                          random_negatives, base_margin, std::move(margin_by_gap), max_pairs};
+                         std::uint32_t hops, std::size_t random_negatives, double base_margin,
+                         std::vector<double> margin_by_gap, std::size_t max_pairs) {
+                 std::vector<float> margins(margin_by_gap.size());
+                 for (std::size_t k = 0; k < margins.size(); ++k)
+                     margins[k] = float_field(margin_by_gap[k], "HierarchyConfig.margin_by_gap");
+                 poem::hierarchy_config c{system_top_k, engagement, hard_negatives, hops, random_negatives,
+                                          float_field(base_margin, "HierarchyConfig.base_margin"), std::move(margins),
+                                          max_pairs};
                  poem::validate(c);
                  return c;
              }),
              py::arg("system_top_k") = 3, py::arg("engagement") = poem::engagement_config{}, py::arg("hard_negatives") = 5,
-             py::arg("hops") = 1, py::arg("random_negatives") = 5, py::arg("base_margin") = 0.1f,
-             py::arg("margin_by_gap") = std::vector<float>{}, py::arg("max_pairs") = 1024);
+             py::arg("hops") = 1, py::arg("random_negatives") = 5, py::arg("base_margin") = 0.1,
+             py::arg("margin_by_gap") = std::vector<double>{}, py::arg("max_pairs") = 1024);
 
     m.def(
         "hierarchical_samples",
-        [](const py::object& items, const carray<std::uint32_t>& fused_rank, const carray<float>& play_time,
-           const carray<float>& duration, const carray<bool>& click, const carray<bool>& like, const carray<bool>& follow,
-           const py::object& history, const poem::item_graph* graph, const poem::alias_table* popularity,
-           const poem::hierarchy_config& cfg, std::uint64_t seed) {
+        [](const py::object& items, const py::object& fused_rank_arg, const py::object& play_time_arg,
+           const py::object& duration_arg, const py::object& click_arg, const py::object& like_arg,
+           const py::object& follow_arg, const py::object& history, const poem::item_graph* graph,
+           const poem::alias_table* popularity, const poem::hierarchy_config& cfg, std::uint64_t seed) {
+            const auto fused_rank = int_arg<std::uint32_t>(fused_rank_arg, "hierarchical_samples: fused_rank");
+            const auto play_time = float_arg<float>(play_time_arg, "hierarchical_samples: play_time");
+            const auto duration = float_arg<float>(duration_arg, "hierarchical_samples: duration");
+            const auto click = mask_arg<bool>(click_arg, "hierarchical_samples: click");
+            const auto like = mask_arg<bool>(like_arg, "hierarchical_samples: like");
+            const auto follow = mask_arg<bool>(follow_arg, "hierarchical_samples: follow");
             const auto ids = u64_ids(items, "hierarchical_samples: items");
             const auto hist = u64_ids(history, "hierarchical_samples: history");
             const std::size_t n = ids.size();
@@ -205,22 +216,26 @@ void bind_sample(py::module_& m) {
         py::arg("like"), py::arg("follow"), py::arg("history"), py::arg("graph") = nullptr, py::arg("popularity") = nullptr,
         py::arg("config") = poem::hierarchy_config{}, py::arg("seed") = 0,
         "Tiers of one request's candidates (strong positive: long view, like or follow under config.engagement)\n"
-        "plus hard and random negatives, and the margin pairs between tiers. Item ids: integer arrays, uint64 out.");
+        "plus hard and random negatives, and the margin pairs between tiers (1-D arrays of one length).\n" ID_RULE
+        " fused_rank: " INDEX_RULE " play_time, duration: " FLOAT_RULE " click, like, follow: " MASK_RULE);
 
     py::enum_<poem::pairwise_form>(m, "PairwiseForm")
         .value("hinge", poem::pairwise_form::hinge)
         .value("softplus", poem::pairwise_form::softplus);
     m.def(
         "pairwise_loss",
-        [](const carray<float>& scores, const carray<std::int32_t>& i, const carray<std::int32_t>& j,
-           const carray<float>& margin, poem::pairwise_form form) {
+        [](const py::object& scores_arg, const py::object& i_arg, const py::object& j_arg,
+           const py::object& margin_arg, poem::pairwise_form form) {
+            const auto scores = float_arg<float>(scores_arg, "pairwise_loss: scores");
+            const auto i = int_arg<std::uint32_t>(i_arg, "pairwise_loss: i");
+            const auto j = int_arg<std::uint32_t>(j_arg, "pairwise_loss: j");
+            const auto margin = float_arg<float>(margin_arg, "pairwise_loss: margin");
             const std::size_t p = static_cast<std::size_t>(i.size());
             same_length(p, j, "pairwise_loss: j");
             same_length(p, margin, "pairwise_loss: margin");
             std::vector<poem::margin_pair> pairs(p);
             for (std::size_t k = 0; k < p; ++k) {
-                poem::check(i.data()[k] >= 0 && j.data()[k] >= 0, "pairwise_loss: pair ", k, " has a negative index");
-                pairs[k] = {static_cast<std::uint32_t>(i.data()[k]), static_cast<std::uint32_t>(j.data()[k]), margin.data()[k]};
+                pairs[k] = {i.data()[k], j.data()[k], margin.data()[k]};
             }
             std::vector<float> grad(static_cast<std::size_t>(scores.size()));
             const float loss = poem::pairwise_loss(view(scores), poem::span<const poem::margin_pair>(pairs),
@@ -228,17 +243,21 @@ void bind_sample(py::module_& m) {
             return py::make_tuple(loss, to_numpy(std::move(grad)));
         },
         py::arg("scores"), py::arg("i"), py::arg("j"), py::arg("margin"), py::arg("form") = poem::pairwise_form::hinge,
-        "Mean margin pairwise loss over the pairs and its gradient with respect to every score.");
+        "Mean margin pairwise loss over the pairs and its gradient with respect to every score. i, j: pair "
+        "indices, any integer array within uint32 (negative or larger values are refused). " FLOAT_RULE);
     m.def(
         "dense_pairwise_loss",
-        [](const carray<float>& pos, const carray<float>& neg, float margin, poem::pairwise_form form) {
+        [](const py::object& pos_arg, const py::object& neg_arg, double margin_arg, poem::pairwise_form form) {
+            const auto pos = float_arg<float>(pos_arg, "dense_pairwise_loss: pos");
+            const auto neg = float_arg<float>(neg_arg, "dense_pairwise_loss: neg");
+            const float margin = float_field(margin_arg, "dense_pairwise_loss: margin");
             std::vector<float> gp(static_cast<std::size_t>(pos.size())), gn(static_cast<std::size_t>(neg.size()));
             const float loss = poem::dense_pairwise_loss(view(pos), view(neg), margin, poem::pairwise_loss_config{form},
                                                          poem::span<float>(gp), poem::span<float>(gn));
             return py::make_tuple(loss, to_numpy(std::move(gp)), to_numpy(std::move(gn)));
         },
         py::arg("pos"), py::arg("neg"), py::arg("margin"), py::arg("form") = poem::pairwise_form::hinge,
-        "Every positive against every negative (SIMD kernel): mean loss and both gradients.");
+        "Every positive against every negative (SIMD kernel): mean loss and both gradients. " FLOAT_RULE);
 }
 
 }  // namespace poem_py

@@ -21,14 +21,6 @@ py::array view_of(const std::vector<T>& v, std::vector<py::ssize_t> shape, py::h
     return std::move(a);
 }
 
-// Bytes of any bytes-like object (bytes, bytearray, memoryview), without a copy.
-poem::span<const std::uint8_t> bytes_view(const py::buffer& b, py::buffer_info& info) {
-    info = b.request();
-    poem::check(info.ndim <= 1 && (info.ndim == 0 || info.strides[0] == info.itemsize),
-                "data: expected contiguous bytes");
-    return {static_cast<const std::uint8_t*>(info.ptr), static_cast<std::size_t>(info.size * info.itemsize)};
-}
-
 py::dict po_dict(const poem::po_sequence& s, py::handle owner) {
     py::dict d;
     d["item_id"] = view_of(s.item_id, {}, owner);
@@ -125,7 +117,7 @@ void bind_serve(py::module_& m) {
             "deserialize",
             [](const py::buffer& data) {
                 py::buffer_info info;
-                return poem::user_history::deserialize(bytes_view(data, info));
+                return poem::user_history::deserialize(bytes_view(data, info, "UserHistory.deserialize: data"));
             },
             py::arg("data"), "A history from its bytes (bytes, bytearray or memoryview); poem.Error names the offset.")
         .def("__eq__", [](const poem::user_history& a, const poem::user_history& b) { return a == b; });
@@ -205,10 +197,11 @@ void bind_serve(py::module_& m) {
         .def(
             "rank",
             [](const poem::request_ranker& self, const poem::user_history& user, std::int64_t now,
-               const carray<std::uint64_t>& item_ids, const carray<float>& scores, poem::workspace* ws,
+               const py::object& item_ids_arg, const py::object& scores_arg, poem::workspace* ws,
                std::optional<py::object> out) {
-                poem::check(item_ids.ndim() == 1, "item_ids: expected a 1-D array, got ", item_ids.ndim(), " dimensions");
-                const auto sc = matrix(scores, "scores");
+                const auto item_ids = int_arg<std::uint64_t>(item_ids_arg, "rank: item_ids", 1);
+                const auto scores = float_arg<float>(scores_arg, "rank: scores", 2);
+                const auto sc = matrix(scores, "rank: scores");
                 py::object result = out ? *out : py::cast(poem::ranked_request{});
                 auto& r = result.cast<poem::ranked_request&>();
                 poem::workspace local;
@@ -221,7 +214,7 @@ void bind_serve(py::module_& m) {
             py::arg("history"), py::arg("now"), py::arg("item_ids"), py::arg("scores"), py::arg("workspace") = nullptr,
             py::arg("out") = py::none(),
             "Rank one request: item_ids (N, uint64), scores (K x N, float32). Returns a RankedRequest (`out` "
-            "when given: its earlier arrays then change).")
+            "when given: its earlier arrays then change).\n\nitem_ids: " ID_RULE " scores: " FLOAT_RULE)
         .def(
             "record",
             [](const poem::request_ranker& self, poem::user_history& user, poem::ranked_request& r,
@@ -233,9 +226,16 @@ void bind_serve(py::module_& m) {
             "After serving: the request's tokens, selected by level, join the user's state.")
         .def(
             "log",
-            [](const poem::request_ranker& self, poem::user_history& user, const carray<std::uint64_t>& item,
-               const carray<std::int64_t>& time, const carray<float>& play_time, const carray<float>& duration,
-               const carray<bool>& click, const carray<bool>& like, const carray<bool>& follow) {
+            [](const poem::request_ranker& self, poem::user_history& user, const py::object& item_arg,
+               const py::object& time_arg, const py::object& play_time_arg, const py::object& duration_arg,
+               const py::object& click_arg, const py::object& like_arg, const py::object& follow_arg) {
+                const auto item = int_arg<std::uint64_t>(item_arg, "log: item");
+                const auto time = int_arg<std::int64_t>(time_arg, "log: time");
+                const auto play_time = float_arg<float>(play_time_arg, "log: play_time");
+                const auto duration = float_arg<float>(duration_arg, "log: duration");
+                const auto click = mask_arg<bool>(click_arg, "log: click");
+                const auto like = mask_arg<bool>(like_arg, "log: like");
+                const auto follow = mask_arg<bool>(follow_arg, "log: follow");
                 const std::size_t n = static_cast<std::size_t>(item.size());
                 for (const auto* a : {static_cast<const py::array*>(&time), static_cast<const py::array*>(&play_time),
                                       static_cast<const py::array*>(&duration), static_cast<const py::array*>(&click),
@@ -257,7 +257,9 @@ void bind_serve(py::module_& m) {
             },
             py::arg("history"), py::arg("item"), py::arg("time"), py::arg("play_time"), py::arg("duration"),
             py::arg("click"), py::arg("like"), py::arg("follow"),
-            "What the history's user did with items, in order (one event per entry); only engaged events are kept.");
+            "What the history's user did with items, in order (one event per entry, 1-D arrays of one length); only "
+            "engaged events are kept.\n\nitem: " ID_RULE " time: integers within int64. play_time, duration: " FLOAT_RULE
+            " click, like, follow: " MASK_RULE);
 }
 
 }  // namespace poem_py
