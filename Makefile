@@ -14,9 +14,12 @@ TORCH_DEBS := libtorch-dev
 NATIVE_FLAGS := -O2 -march=native
 BASELINE_FLAGS := -O2
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+# The test cases that share a model or a ranker across threads (Catch2 name patterns).
+TSAN_TESTS := "*thread*"
 
 .PHONY: all deps deps-bench demo evaluation test bench clean native baseline sanitize scalar \
-        test-native test-baseline test-sanitize test-scalar
+        test-native test-baseline test-sanitize test-scalar tsan test-tsan
 
 all: native
 
@@ -50,6 +53,14 @@ scalar: deps
 	@mkdir -p build
 	$(call build_flavour,scalar,$(NATIVE_FLAGS),-DPOEM_FORCE_SCALAR=ON -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF)
 
+# ThreadSanitizer (clang): only the test binaries with threads, only their thread test cases.
+tsan: deps
+	@mkdir -p build
+	cmake -S . -B build/tsan $(CMAKE_COMMON) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="$(TSAN_FLAGS)" \
+	  -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF \
+	  > build/tsan.configure.log || { cat build/tsan.configure.log; exit 1; }
+	cmake --build build/tsan -j $(JOBS) --target test_serve test_model
+
 test-native: native
 	@scripts/local-openblas.sh > /dev/null
 	cd build/native && ctest --output-on-failure -j $(JOBS)
@@ -64,9 +75,15 @@ test-sanitize: sanitize
 test-scalar: scalar
 	cd build/scalar && ctest --output-on-failure -j $(JOBS) -E '^consumer_'
 
-# The whole suite in four builds; any failure fails the command.
-test: test-native test-baseline test-sanitize test-scalar
-	@echo "poem: all test builds passed (native, baseline, sanitize, scalar)"
+test-tsan: tsan
+	@for t in test_serve test_model; do \
+	  echo "== $$t (ThreadSanitizer) $(TSAN_TESTS)"; \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/tests/$$t $(TSAN_TESTS) || exit 1; \
+	done
+
+# The whole suite in five builds; any failure fails the command.
+test: test-native test-baseline test-sanitize test-scalar test-tsan
+	@echo "poem: all test builds passed (native, baseline, sanitize, scalar, tsan)"
 
 # Replays the shipped KuaiRand requests through the C++ serving path with the shipped model; builds
 # only the demo, so a fresh machine gets there in about a minute once the packages are in.
