@@ -14,9 +14,12 @@ TORCH_DEBS := libtorch-dev
 NATIVE_FLAGS := -O2 -march=native
 BASELINE_FLAGS := -O2
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+# The test cases that share a model or a ranker across threads (Catch2 name patterns).
+TSAN_TESTS := "*thread*"
 
 .PHONY: all deps deps-bench demo evaluation test bench clean native baseline sanitize scalar \
-        test-native test-baseline test-sanitize test-scalar
+        test-native test-baseline test-sanitize test-scalar tsan test-tsan
 
 all: native
 
@@ -50,6 +53,14 @@ scalar: deps
 	@mkdir -p build
 	$(call build_flavour,scalar,$(NATIVE_FLAGS),-DPOEM_FORCE_SCALAR=ON -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF)
 
+# ThreadSanitizer (clang): only the test binaries with threads, only their thread test cases.
+tsan: deps
+	@mkdir -p build
+	cmake -S . -B build/tsan $(CMAKE_COMMON) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="$(TSAN_FLAGS)" \
+	  -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF \
+	  > build/tsan.configure.log || { cat build/tsan.configure.log; exit 1; }
+	cmake --build build/tsan -j $(JOBS) --target test_serve test_model
+
 test-native: native
 	@scripts/local-openblas.sh > /dev/null
 	cd build/native && ctest --output-on-failure -j $(JOBS)
@@ -64,9 +75,15 @@ test-sanitize: sanitize
 test-scalar: scalar
 	cd build/scalar && ctest --output-on-failure -j $(JOBS) -E '^consumer_'
 
-# The whole suite in four builds; any failure fails the command.
-test: test-native test-baseline test-sanitize test-scalar
-	@echo "poem: all test builds passed (native, baseline, sanitize, scalar)"
+test-tsan: tsan
+	@for t in test_serve test_model; do \
+	  echo "== $$t (ThreadSanitizer) $(TSAN_TESTS)"; \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/tests/$$t $(TSAN_TESTS) || exit 1; \
+	done
+
+# The whole suite in five builds; any failure fails the command.
+test: test-native test-baseline test-sanitize test-scalar test-tsan
+	@echo "poem: all test builds passed (native, baseline, sanitize, scalar, tsan)"
 
 # Replays the shipped KuaiRand requests through the C++ serving path with the shipped model; builds
 # only the demo, so a fresh machine gets there in about a minute once the packages are in.
@@ -96,32 +113,64 @@ bench: deps-bench
 clean:
 	rm -rf build
 
-# ---- model (issue 5): golden fixtures from PyTorch, and the safetensors fuzzer ----------------------
+# ---- model (issue 5): golden fixtures from PyTorch -------------------------------------------------
 # `make test` first regenerates tests/fixtures/model/ with PyTorch (the committed fixtures are what a
-# machine without PyTorch tests against), and after the four test builds fuzzes the safetensors reader
-# for FUZZ_SECONDS with clang's libFuzzer (build/fuzz).
-FUZZ_SECONDS ?= 60
+# machine without PyTorch tests against).
 MODEL_FIXTURES := tests/fixtures/model
 
-.PHONY: model-golden fuzz-model
+.PHONY: model-golden fuzz fuzz-model fuzz-corpus
 
 model-golden: deps
 	@if $(PYTHON) -c 'import torch' 2>/dev/null; then \
 	  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PYTHON) python/tools/make_golden.py $(MODEL_FIXTURES); \
 	else echo "poem: no PyTorch for $(PYTHON): testing against the committed model fixtures"; fi
 
-fuzz-model: deps
-	@mkdir -p build/fuzz/corpus
-	cmake -S . -B build/fuzz $(CMAKE_COMMON) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="-O1 -g" \
+# ---- fuzzing: one libFuzzer target per reader of outside bytes or text (fuzz/, docs/reliability.md) ---
+# For each target: replay fuzz/regressions/<target>/ (inputs that once failed), then fuzz for
+# FUZZ_SECONDS from the committed seeds fuzz/corpus/<target>/ plus the working corpus
+# build/fuzz/corpus/<target>/ (kept between runs). Crashes land in build/fuzz/crash-*; one longer run:
+#   make fuzz FUZZ_TARGETS=fuzz_state FUZZ_SECONDS=3600
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS ?= fuzz_safetensors fuzz_model_config fuzz_ranker_config fuzz_state fuzz_user_history fuzz_item_graph
+# -max_len: large for the text readers (deep nesting needs room), smaller for the binary records.
+FUZZ_MAX_LEN_TEXT ?= 262144
+FUZZ_MAX_LEN_BINARY ?= 65536
+FUZZ_CONFIGURE := cmake -S . -B build/fuzz $(CMAKE_COMMON) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="-O1 -g" \
 	  -DPOEM_BUILD_FUZZ=ON -DPOEM_BUILD_TESTS=OFF -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF \
 	  -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF > build/fuzz.configure.log || { cat build/fuzz.configure.log; exit 1; }
-	cmake --build build/fuzz -j $(JOBS) --target fuzz_safetensors
-	cp $(MODEL_FIXTURES)/small_*.safetensors $(MODEL_FIXTURES)/chrono_f32.safetensors build/fuzz/corpus/
-	build/fuzz/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=131072 -print_final_stats=1 \
-	  -artifact_prefix=build/fuzz/ build/fuzz/corpus 2> build/fuzz/fuzz.log \
-	  || { tail -60 build/fuzz/fuzz.log; exit 1; }
-	@grep -E 'Done [0-9]+ runs' build/fuzz/fuzz.log | sed 's/^/poem: fuzz_safetensors: /'
+
+fuzz: deps
+	@mkdir -p build/fuzz
+	$(FUZZ_CONFIGURE)
+	cmake --build build/fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	@mkdir -p build/fuzz/corpus/fuzz_safetensors
+	@cp $(MODEL_FIXTURES)/small_*.safetensors $(MODEL_FIXTURES)/chrono_f32.safetensors build/fuzz/corpus/fuzz_safetensors/
+	@for t in $(FUZZ_TARGETS); do \
+	  bin=build/fuzz/fuzz/$$t; log=build/fuzz/$$t.log; mkdir -p build/fuzz/corpus/$$t; \
+	  regs=$$(find fuzz/regressions/$$t -type f 2>/dev/null | sort); \
+	  if [ -n "$$regs" ]; then \
+	    $$bin -timeout=10 $$regs > $$log.replay 2>&1 || { tail -40 $$log.replay; echo "poem: $$t: a regression input fails"; exit 1; }; \
+	    echo "poem: $$t: $$(echo $$regs | wc -w) regression inputs pass"; \
+	  fi; \
+	  case $$t in fuzz_state|fuzz_user_history|fuzz_item_graph) ml=$(FUZZ_MAX_LEN_BINARY);; *) ml=$(FUZZ_MAX_LEN_TEXT);; esac; \
+	  seeds=; [ -d fuzz/corpus/$$t ] && seeds=fuzz/corpus/$$t; \
+	  $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=$$ml -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$t $$seeds > $$log 2>&1 \
+	    || { tail -60 $$log; echo "poem: $$t failed; the input is in build/fuzz/ (add it to fuzz/regressions/$$t/ once fixed)"; exit 1; }; \
+	  echo "poem: $$t: $$(grep -E 'Done [0-9]+ runs' $$log)"; \
+	done
+
+# The model reader alone (the former name of the safetensors fuzzing).
+fuzz-model:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TARGETS=fuzz_safetensors
+
+# Rewrites fuzz/corpus/ and the generated fuzz/regressions/*/gen_* with poem's own serialisers.
+fuzz-corpus: deps
+	@mkdir -p build/fuzz
+	$(FUZZ_CONFIGURE)
+	cmake --build build/fuzz -j $(JOBS) --target fuzz_make_corpus
+	build/fuzz/fuzz/fuzz_make_corpus .
 
 test-native test-baseline test-sanitize test-scalar: model-golden
-test: fuzz-model
-# ---- end of the model block ---------------------------------------------------------------------------
+test: fuzz
+# ---- end of the model and fuzzing blocks -------------------------------------------------------------

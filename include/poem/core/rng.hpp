@@ -8,6 +8,11 @@
 
 namespace poem {
 
+namespace detail {
+// The 128-bit product of two 64-bit numbers (GCC and Clang; __extension__ keeps -Wpedantic quiet).
+__extension__ typedef unsigned __int128 u128;
+}  // namespace detail
+
 // SplitMix64's finaliser (Stafford's variant 13): a bijective 64-bit mixer, the one copy of it in poem.
 // rng() applies it to its state; the model hashes item ids with it (model/model.hpp, hash_row), as
 // the PyTorch reference does.
@@ -32,12 +37,12 @@ public:
 
     // Uniform in [0, n) without modulo bias (Lemire's multiply-shift with rejection). n > 0.
     std::uint64_t below(std::uint64_t n) noexcept {
-        unsigned __int128 m = static_cast<unsigned __int128>((*this)()) * n;
+        detail::u128 m = static_cast<detail::u128>((*this)()) * n;
         auto low = static_cast<std::uint64_t>(m);
         if (low < n) {
             const std::uint64_t threshold = (0 - n) % n;
             while (low < threshold) {
-                m = static_cast<unsigned __int128>((*this)()) * n;
+                m = static_cast<detail::u128>((*this)()) * n;
                 low = static_cast<std::uint64_t>(m);
             }
         }

@@ -110,8 +110,8 @@ private:
         return blocks_[cur_].data.get();
     }
 
-    void leave(std::size_t block, std::size_t used) {
-        cur_ = block;
+    void leave(std::size_t block_index, std::size_t used) {
+        cur_ = block_index;
         used_ = used;
         if (--depth_ == 0 && blocks_.size() > 1) {
             const std::size_t total = capacity();

@@ -87,7 +87,7 @@ struct column_draw {
     std::uint32_t frac;
 };
 inline column_draw split_draw(std::uint64_t r, std::uint64_t n) noexcept {
-    const unsigned __int128 m = static_cast<unsigned __int128>(r) * n;
+    const detail::u128 m = static_cast<detail::u128>(r) * n;
     return {static_cast<std::uint64_t>(m >> 64), static_cast<std::uint32_t>(static_cast<std::uint64_t>(m) >> 32)};
 }
 

@@ -146,7 +146,8 @@ public:
         const std::size_t rows = cfg_.objective_rows();
         out.objective_rows = rows;
         out.objectives.resize(rows * n);
-        std::copy(out.fused.normalized.begin(), out.fused.normalized.begin() + k * n, out.objectives.begin());
+        std::copy(out.fused.normalized.begin(), out.fused.normalized.begin() + static_cast<std::ptrdiff_t>(k * n),
+                  out.objectives.begin());
         for (std::size_t r = 0; r < cfg_.raw_features.size(); ++r) {
             float* dst = out.objectives.data() + (k + r) * n;
             const bool log = cfg_.raw_features[r] == raw_transform::log1p;

@@ -96,7 +96,7 @@ inline double dense_pairwise_simd(const float* pos, const float* pos_off, float 
     std::size_t i = 0;
     for (; i + 4 <= P; i += 4) {
         float us[4];
-        for (int r = 0; r < 4; ++r) us[r] = (pos_off ? pos_off[i + r] : margin) - pos[i + r];
+        for (std::size_t r = 0; r < 4; ++r) us[r] = (pos_off ? pos_off[i + r] : margin) - pos[i + r];
         const B u0(us[0]), u1(us[1]), u2(us[2]), u3(us[3]);
         B l0(0.0f), l1(0.0f), l2(0.0f), l3(0.0f), g0(0.0f), g1(0.0f), g2(0.0f), g3(0.0f);
         for (std::size_t j = 0; j < Qv; j += W) {
@@ -123,7 +123,7 @@ inline double dense_pairwise_simd(const float* pos, const float* pos_off, float 
             }
             gneg[j] += gj;
         }
-        for (int r = 0; r < 4; ++r) {
+        for (std::size_t r = 0; r < 4; ++r) {
             gpos[i + r] = gs[r];
             total += static_cast<double>(ls[r]);
         }

@@ -97,9 +97,9 @@ void softmax_rows_simd(float* s, std::size_t rows, std::size_t cols, std::size_t
         if (j < padded) m0 = xsimd::max(m0, batch::load_unaligned(x + j));
         const batch mx(row_max<Arch>(xsimd::max(m0, m1)));
         batch sum(0.0f);
-        for (std::size_t j = 0; j < padded; j += L) {
-            const batch e = exp_nonpositive<Arch>(batch::load_unaligned(x + j) - mx);
-            e.store_unaligned(x + j);
+        for (std::size_t c = 0; c < padded; c += L) {
+            const batch e = exp_nonpositive<Arch>(batch::load_unaligned(x + c) - mx);
+            e.store_unaligned(x + c);
             sum += e;
         }
         const float inv_s = 1.0f / xsimd::hadd(sum);
@@ -108,7 +108,7 @@ void softmax_rows_simd(float* s, std::size_t rows, std::size_t cols, std::size_t
             continue;
         }
         const batch inv(inv_s);
-        for (std::size_t j = 0; j < padded; j += L) (batch::load_unaligned(x + j) * inv).store_unaligned(x + j);
+        for (std::size_t c = 0; c < padded; c += L) (batch::load_unaligned(x + c) * inv).store_unaligned(x + c);
     }
 }
 
