@@ -4,6 +4,11 @@
 // a caller's numbers (overflow-checked).
 #include <catch2/catch.hpp>
 
+#include <csignal>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <ctime>
 #include <cmath>
 #include <cstdint>
@@ -13,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "poem/fusion/fuse.hpp"
 #include "poem/model/model.hpp"
+#include "poem/order/level_config.hpp"
 #include "poem/model/safetensors.hpp"
 #include "poem/sample/item_graph_builder.hpp"
 #include "poem/sample/item_graph_io.hpp"
@@ -192,4 +199,69 @@ TEST_CASE("sizes from a caller's numbers are overflow-checked: a walk of 2^63 st
     CHECK_THROWS_WITH(poem::checked_mul(std::size_t(1) << 40, std::size_t(1) << 30, "rows x cols"),
                       Contains("rows x cols: 1099511627776 x 1073741824 overflows"));
     REQUIRE(poem::checked_mul(3, 5, "x") == 15);
+}
+
+TEST_CASE("a failed save (file size limit) leaves the old file whole and no temporary behind") {
+    std::vector<poem::engagement_event> events;
+    for (std::uint64_t i = 0; i < 400; ++i) {
+        poem::engagement_event e;
+        e.user_id = i % 7;
+        e.item_id = (i * 37) % 200;
+        e.time = std::int64_t(i);
+        events.push_back(e);
+    }
+    const poem::item_graph small = poem::build_item_graph(events, 200, poem::graph_build_config{});
+    char dir[] = "/tmp/poem_test_fsize_XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string path = std::string(dir) + "/graph.bin";
+    poem::item_graph tiny = poem::build_item_graph(std::vector<poem::engagement_event>(events.begin(), events.begin() + 4), 200,
+                                                   poem::graph_build_config{});
+    poem::save_item_graph(tiny, path);
+    const auto good = poem::serialize_item_graph(poem::load_item_graph(path));
+    REQUIRE(good.size() < 3000);
+    REQUIRE(poem::serialize_item_graph(small).size() > 3000);
+    // In a child: a 3000-byte file size limit (a full disk, in effect); the save must fail cleanly.
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::signal(SIGXFSZ, SIG_IGN);  // a failed write(), not a killed process
+        const rlimit lim{3000, 3000};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        try {
+            poem::save_item_graph(small, path);
+        } catch (const poem::error&) {
+            _exit(0);  // refused, as it should be
+        }
+        _exit(1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(poem::serialize_item_graph(poem::load_item_graph(path)) == good);  // the old file, whole
+    std::remove(path.c_str());
+    CHECK(rmdir(dir) == 0);  // no temporary left beside it
+}
+
+TEST_CASE("configs: an out-of-range enum value is refused, naming the field") {
+    poem::fusion_config spec;
+    spec.objectives = {{poem::direction::higher_is_better, static_cast<poem::normalization>(7), 1.0f}};
+    CHECK_THROWS_WITH(poem::validate(spec, 1), Contains("fusion_config.objectives[0].norm: unknown value 7"));
+    spec.objectives[0].norm = poem::normalization::rank_pct;
+    spec.objectives[0].dir = static_cast<poem::direction>(3);
+    CHECK_THROWS_WITH(poem::validate(spec, 1), Contains("fusion_config.objectives[0].dir: unknown value 3"));
+    spec.objectives[0].dir = poem::direction::lower_is_better;
+    spec.method = static_cast<poem::fusion_method>(9);
+    CHECK_THROWS_WITH(poem::validate(spec, 1), Contains("fusion_config.method: unknown value 9"));
+    const std::vector<float> scores{0.1f, 0.2f};
+    poem::workspace ws;
+    poem::fusion_result out;
+    CHECK_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(scores.data(), 1, 2), spec, ws, out),
+                      Contains("fusion_config.method"));
+    poem::level_config levels;
+    levels.method = static_cast<poem::level_method>(11);
+    CHECK_THROWS_WITH(poem::validate(levels, 1), Contains("level_config.method: unknown value 11"));
+    levels.method = poem::level_method::fused_tiers;
+    levels.policy = static_cast<poem::selection_policy>(5);
+    CHECK_THROWS_WITH(poem::validate(levels, 1), Contains("level_config.policy: unknown value 5"));
 }

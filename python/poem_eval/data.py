@@ -41,6 +41,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from .files import replace_atomically, write_text
+
 try:
     from tqdm import tqdm as _tqdm
 except ImportError:  # pragma: no cover - tqdm is installed with Debian's python3-tqdm
@@ -530,11 +532,8 @@ def _build_arrays(cfg: EvalConfig, show_progress: bool) -> Tuple[Dict[str, np.nd
 
 def save_npz(path: Path, arrays: Dict[str, np.ndarray], meta: dict) -> None:
     """Atomic write of arrays plus a JSON `meta` entry (uncompressed: fast to load)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with replace_atomically(path, "wb") as fh:
         np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
 
 
 def load_npz(path: Path) -> Tuple[Dict[str, np.ndarray], dict]:
@@ -629,7 +628,7 @@ def main(argv=None) -> int:
     print(f"  time: data {t_data:.1f} s, total {out['seconds_total']:.1f} s")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1, default=float))
+        write_text(args.json, json.dumps(out, indent=1, default=float))
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics, upstream
+from .files import replace_atomically, write_text
 from .data import SPLIT_TEST, EvalConfig, build_eval_data
 from .pipeline import PipelineConfig, build_inputs
 from .train import VARIANTS, TrainConfig, evaluate, train_variant
@@ -116,7 +117,8 @@ def plots(res, out_dir: Path):
         a.tick_params(axis="x", rotation=30)
         a.legend()
     fig.tight_layout()
-    fig.savefig(out_dir / "evaluation_metrics.png", dpi=110)
+    with replace_atomically(out_dir / "evaluation_metrics.png", "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
     fig, a = plt.subplots(figsize=(6, 4))
     first_seed = min(s for (_, s) in res["histories"])
@@ -131,7 +133,8 @@ def plots(res, out_dir: Path):
     a.set_title(f"training loss, seed {first_seed}")
     a.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out_dir / "evaluation_loss.png", dpi=110)
+    with replace_atomically(out_dir / "evaluation_loss.png", "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -158,11 +161,11 @@ def main(argv=None) -> int:
               "graph_edges": {k: int(v["graph_edges"]) for k, v in res["inputs"].items()},
               "epochs": epochs, "seeds": seeds, "quick": args.quick}
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1, default=float))
+        write_text(args.json, json.dumps(report, indent=1, default=float))
     if not args.quick:
         plots(res, Path(args.out))
-        (Path(args.out) / "evaluation_table.md").write_text(table + "\n")
-        (Path(args.out) / "evaluation_results.json").write_text(json.dumps(report, indent=1, default=float))
+        write_text(Path(args.out) / "evaluation_table.md", table + "\n")
+        write_text(Path(args.out) / "evaluation_results.json", json.dumps(report, indent=1, default=float))
     if args.export_sample:
         from .sample import write_sample
         info = write_sample(res["data"], res["upstream_scores"], args.export_sample,

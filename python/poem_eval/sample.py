@@ -17,11 +17,11 @@ examples/replay_requests.cpp, the C++ host, must give the same predictions and u
 
 Data: KuaiRand (Gao et al., CIKM 2022, https://kuairand.com), CC BY-SA 4.0.
 """
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .files import write_text
 from .data import ATTRIBUTION, SPLIT_NAMES, SPLIT_TEST, EvalData
 from .pipeline import Replayer
 
@@ -76,7 +76,7 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, servin
                 str(int(data.cand_time_offset_s[c])), f"{data.cand_play_time_s[c]:.9g}", f"{data.cand_duration_s[c]:.9g}",
                 str(int(data.cand_click[c])), str(int(data.cand_long_view[c])), str(int(data.cand_like[c])),
                 str(int(data.cand_follow[c]))]))
-    _write_text(out_dir / "requests.csv", "\n".join(lines) + "\n")
+    write_text(out_dir / "requests.csv", "\n".join(lines) + "\n")
     if model is not None:
         from poem_ref.export import export
         if serving_config is None:
@@ -84,18 +84,8 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, servin
         export(model, out_dir / "poem_model.safetensors", dtype="F16",
                extra_metadata={"attribution": ATTRIBUTION, "poem_serving": serving_config})
     info = dict(users=len(chosen), requests=len(reqs), rows=len(lines) - 1, test=n_test)
-    _write_text(out_dir / "README.md", README.format(attribution=ATTRIBUTION, **info))
+    write_text(out_dir / "README.md", README.format(attribution=ATTRIBUTION, **info))
     return info
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Writes a temporary file beside `path`, then renames it over: never a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_sample(path) -> dict:

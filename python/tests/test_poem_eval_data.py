@@ -109,6 +109,25 @@ class Sampling(unittest.TestCase):
             sample_unexposed(rng, counts, offsets, exp_items, 58)
 
 
+class FilesAreReplacedWhole(unittest.TestCase):
+    """poem_eval.files: a write that fails leaves the old file whole and no temporary behind."""
+
+    def test_failed_write_keeps_the_old_file(self):
+        import tempfile
+        from poem_eval.files import replace_atomically, write_text
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "table.md"
+            write_text(p, "old")
+            with self.assertRaises(RuntimeError):
+                with replace_atomically(p) as f:
+                    f.write("half of the new")
+                    raise RuntimeError("disk full")
+            self.assertEqual(p.read_text(), "old")
+            self.assertEqual(sorted(x.name for x in Path(d).iterdir()), ["table.md"])
+            write_text(p, "new")
+            self.assertEqual(p.read_text(), "new")
+
+
 @unittest.skipUnless(HAVE_DATA, f"KuaiRand-Pure not found under {DATA_DIR}")
 class QuickData(unittest.TestCase):
     @classmethod
