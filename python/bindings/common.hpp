@@ -20,6 +20,7 @@
 
 #include "poem/core/error.hpp"
 #include "poem/core/span.hpp"
+#include "poem/order/engagement.hpp"
 
 namespace poem_py {
 
@@ -269,6 +270,42 @@ py::array_t<T> copy_numpy(const std::vector<T>& v) {
     py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
     std::copy(v.begin(), v.end(), a.mutable_data());
     return a;
+}
+
+// Engagement events from parallel arrays, one event per entry (1-D, one length; `time` may be None:
+// events without a time), each stamped with `user_id`. Messages name `fn` and the argument.
+inline std::vector<poem::engagement_event> engagement_events(std::uint64_t user_id, const py::object& item,
+                                                             const py::object& time, const py::object& play_time,
+                                                             const py::object& duration, const py::object& click,
+                                                             const py::object& like, const py::object& follow,
+                                                             const std::string& fn, const char* item_name = "item") {
+    const auto items = int_arg<std::uint64_t>(item, (fn + ": " + item_name).c_str());
+    const std::size_t n = static_cast<std::size_t>(items.size());
+    auto sized = [&](auto a, const char* name) {
+        poem::check(static_cast<std::size_t>(a.size()) == n, fn, ": ", name, " holds ", a.size(), " entries, ", item_name,
+                    " ", n);
+        return a;
+    };
+    const auto times = time.is_none() ? carray<std::int64_t>(static_cast<py::ssize_t>(n))
+                                      : sized(int_arg<std::int64_t>(time, (fn + ": time").c_str()), "time");
+    const auto play = sized(float_arg<float>(play_time, (fn + ": play_time").c_str()), "play_time");
+    const auto dur = sized(float_arg<float>(duration, (fn + ": duration").c_str()), "duration");
+    const auto c = sized(mask_arg<bool>(click, (fn + ": click").c_str()), "click");
+    const auto l = sized(mask_arg<bool>(like, (fn + ": like").c_str()), "like");
+    const auto f = sized(mask_arg<bool>(follow, (fn + ": follow").c_str()), "follow");
+    std::vector<poem::engagement_event> out(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        poem::engagement_event& e = out[i];
+        e.user_id = user_id;
+        e.item_id = items.data()[i];
+        e.time = time.is_none() ? 0 : times.data()[i];
+        e.play_time = play.data()[i];
+        e.duration = dur.data()[i];
+        e.click = c.data()[i];
+        e.like = l.data()[i];
+        e.follow = f.data()[i];
+    }
+    return out;
 }
 
 void bind_fusion(py::module_& m);

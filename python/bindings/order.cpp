@@ -158,21 +158,9 @@ void bind_order(py::module_& m) {
              [](engagement_log& log, const py::object& item_arg, const py::object& time_arg,
                 const py::object& play_arg, const py::object& duration_arg, const py::object& click_arg,
                 const py::object& like_arg, const py::object& follow_arg) {
-                 const auto item = int_arg<std::uint64_t>(item_arg, "EngagementLog.extend: item");
-                 const auto time = int_arg<std::int64_t>(time_arg, "EngagementLog.extend: time");
-                 const auto play = float_arg<float>(play_arg, "EngagementLog.extend: play_time");
-                 const auto duration = float_arg<float>(duration_arg, "EngagementLog.extend: duration");
-                 const auto click = mask_arg<bool>(click_arg, "EngagementLog.extend: click");
-                 const auto like = mask_arg<bool>(like_arg, "EngagementLog.extend: like");
-                 const auto follow = mask_arg<bool>(follow_arg, "EngagementLog.extend: follow");
-                 const std::size_t n = static_cast<std::size_t>(item.size());
-                 poem::check(static_cast<std::size_t>(time.size()) == n && static_cast<std::size_t>(play.size()) == n &&
-                                 static_cast<std::size_t>(duration.size()) == n && static_cast<std::size_t>(click.size()) == n &&
-                                 static_cast<std::size_t>(like.size()) == n && static_cast<std::size_t>(follow.size()) == n,
-                             "EngagementLog.extend: arrays differ in length");
-                 for (std::size_t i = 0; i < n; ++i)
-                     log.events.push_back({0, item.data()[i], time.data()[i], play.data()[i], duration.data()[i],
-                                           click.data()[i], like.data()[i], follow.data()[i]});
+                 const auto events = engagement_events(0, item_arg, time_arg, play_arg, duration_arg, click_arg, like_arg,
+                                                       follow_arg, "EngagementLog.extend");
+                 log.events.insert(log.events.end(), events.begin(), events.end());
              },
              py::arg("item"), py::arg("time"), py::arg("play_time"), py::arg("duration"), py::arg("click"),
              py::arg("like"), py::arg("follow"),

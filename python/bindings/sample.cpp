@@ -165,29 +165,11 @@ void bind_sample(py::module_& m) {
            const py::object& follow_arg, const py::object& history, const poem::item_graph* graph,
            const poem::alias_table* popularity, const poem::hierarchy_config& cfg, std::uint64_t seed) {
             const auto fused_rank = int_arg<std::uint32_t>(fused_rank_arg, "hierarchical_samples: fused_rank");
-            const auto play_time = float_arg<float>(play_time_arg, "hierarchical_samples: play_time");
-            const auto duration = float_arg<float>(duration_arg, "hierarchical_samples: duration");
-            const auto click = mask_arg<bool>(click_arg, "hierarchical_samples: click");
-            const auto like = mask_arg<bool>(like_arg, "hierarchical_samples: like");
-            const auto follow = mask_arg<bool>(follow_arg, "hierarchical_samples: follow");
-            const auto ids = u64_ids(items, "hierarchical_samples: items");
+            const auto ev = engagement_events(0, items, py::none(), play_time_arg, duration_arg, click_arg, like_arg,
+                                              follow_arg, "hierarchical_samples", "items");
             const auto hist = u64_ids(history, "hierarchical_samples: history");
-            const std::size_t n = ids.size();
+            const std::size_t n = ev.size();
             same_length(n, fused_rank, "hierarchical_samples: fused_rank");
-            same_length(n, play_time, "hierarchical_samples: play_time");
-            same_length(n, duration, "hierarchical_samples: duration");
-            same_length(n, click, "hierarchical_samples: click");
-            same_length(n, like, "hierarchical_samples: like");
-            same_length(n, follow, "hierarchical_samples: follow");
-            std::vector<poem::engagement_event> ev(n);
-            for (std::size_t i = 0; i < n; ++i) {
-                ev[i].item_id = ids[i];
-                ev[i].play_time = play_time.data()[i];
-                ev[i].duration = duration.data()[i];
-                ev[i].click = click.data()[i];
-                ev[i].like = like.data()[i];
-                ev[i].follow = follow.data()[i];
-            }
             poem::rng gen(seed);
             auto s = poem::hierarchical_samples(poem::span<const poem::engagement_event>(ev), view(fused_rank),
                                                 poem::span<const std::uint64_t>(hist.data(), hist.size()), graph,

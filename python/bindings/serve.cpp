@@ -229,31 +229,9 @@ void bind_serve(py::module_& m) {
             [](const poem::request_ranker& self, poem::user_history& user, const py::object& item_arg,
                const py::object& time_arg, const py::object& play_time_arg, const py::object& duration_arg,
                const py::object& click_arg, const py::object& like_arg, const py::object& follow_arg) {
-                const auto item = int_arg<std::uint64_t>(item_arg, "log: item");
-                const auto time = int_arg<std::int64_t>(time_arg, "log: time");
-                const auto play_time = float_arg<float>(play_time_arg, "log: play_time");
-                const auto duration = float_arg<float>(duration_arg, "log: duration");
-                const auto click = mask_arg<bool>(click_arg, "log: click");
-                const auto like = mask_arg<bool>(like_arg, "log: like");
-                const auto follow = mask_arg<bool>(follow_arg, "log: follow");
-                const std::size_t n = static_cast<std::size_t>(item.size());
-                for (const auto* a : {static_cast<const py::array*>(&time), static_cast<const py::array*>(&play_time),
-                                      static_cast<const py::array*>(&duration), static_cast<const py::array*>(&click),
-                                      static_cast<const py::array*>(&like), static_cast<const py::array*>(&follow)})
-                    poem::check(static_cast<std::size_t>(a->size()) == n, "log: the event arrays differ in length (",
-                                a->size(), " against ", n, " items)");
-                for (std::size_t i = 0; i < n; ++i) {
-                    poem::engagement_event e;
-                    e.user_id = user.user_id;
-                    e.item_id = item.data()[i];
-                    e.time = time.data()[i];
-                    e.play_time = play_time.data()[i];
-                    e.duration = duration.data()[i];
-                    e.click = click.data()[i];
-                    e.like = like.data()[i];
-                    e.follow = follow.data()[i];
+                for (const poem::engagement_event& e : engagement_events(user.user_id, item_arg, time_arg, play_time_arg,
+                                                                         duration_arg, click_arg, like_arg, follow_arg, "log"))
                     self.log(user, e);
-                }
             },
             py::arg("history"), py::arg("item"), py::arg("time"), py::arg("play_time"), py::arg("duration"),
             py::arg("click"), py::arg("like"), py::arg("follow"),
