@@ -37,6 +37,14 @@ inline std::vector<std::uint8_t> with_crc(const std::uint8_t* data, std::size_t 
     return b;
 }
 
+// Runs `one` on the bytes as they are (the checksum check) and with a valid trailing checksum
+// (everything behind it): the body of every binary target whose format ends in one CRC-32.
+template <class One>
+void as_is_and_with_crc(const std::uint8_t* data, std::size_t size, One one) {
+    one(std::vector<std::uint8_t>(data, data + size));
+    one(with_crc(data, size));
+}
+
 // A check that holds in every build (the fuzz targets may be built with NDEBUG).
 [[noreturn]] inline void fail(const char* what) {
     std::fprintf(stderr, "poem fuzz: %s\n", what);

@@ -22,7 +22,6 @@ void one(const std::vector<std::uint8_t>& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    one(std::vector<std::uint8_t>(data, data + size));  // as they are: the checksum check
-    one(poem_fuzz::with_crc(data, size));               // with a valid checksum: everything behind it
+    poem_fuzz::as_is_and_with_crc(data, size, one);
     return 0;
 }
