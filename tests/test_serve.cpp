@@ -643,7 +643,7 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
     c.log_capacity = 8;  // chrono_length 9
     throws(m, c, "log_capacity (8) < chrono_length (9)");
     c = config(2);
-    c.po_length = poem::max_sequence_length + 1;
+    c.po_length = poem::partial_order_state::max_sequence_length + 1;
     throws(m, c, "ranker_config.po_length");
     c = config(2);
     c.levels.directions.pop_back();

@@ -52,8 +52,6 @@ struct ranker_config {
     std::size_t objective_rows() const noexcept { return fusion.objectives.size() + raw_features.size(); }
 };
 
-inline constexpr std::size_t max_sequence_length = std::size_t(1) << 20;
-
 // Throws poem::error naming the field unless the config is usable on its own (the model checks are the
 // ranker's).
 inline void validate(const ranker_config& c) {
@@ -66,9 +64,11 @@ inline void validate(const ranker_config& c) {
     for (std::size_t j = 0; j < c.raw_features.size(); ++j)
         check(c.raw_features[j] == raw_transform::identity || c.raw_features[j] == raw_transform::log1p,
               "ranker_config.raw_features[", j, "]: unknown transform ", static_cast<int>(c.raw_features[j]));
-    check(c.po_length <= max_sequence_length, "ranker_config.po_length = ", c.po_length, " > ", max_sequence_length);
-    check(c.chrono_length <= max_sequence_length, "ranker_config.chrono_length = ", c.chrono_length, " > ",
-          max_sequence_length);
+    // The bounds of the layers that build the sequences.
+    check(c.po_length <= partial_order_state::max_sequence_length, "ranker_config.po_length = ", c.po_length, " > ",
+          partial_order_state::max_sequence_length);
+    check(c.chrono_length <= max_chrono_length, "ranker_config.chrono_length = ", c.chrono_length, " > ",
+          max_chrono_length);
     check(c.state_tokens >= 1 && c.state_tokens <= partial_order_state::max_tokens_limit,
           "ranker_config.state_tokens must be in [1, ", partial_order_state::max_tokens_limit, "], got ",
           c.state_tokens);
@@ -304,8 +304,8 @@ inline ranker_config ranker_config_from_json(const std::string& text, const std:
     for (std::size_t i = 0; i < raw.size(); ++i)
         c.raw_features.push_back(
             top.enumeration<raw_transform>(raw[i], "ranker_config.raw_features[" + std::to_string(i) + "]"));
-    c.po_length = static_cast<std::size_t>(top.uint("po_length", 0, max_sequence_length));
-    c.chrono_length = static_cast<std::size_t>(top.uint("chrono_length", 0, max_sequence_length));
+    c.po_length = static_cast<std::size_t>(top.uint("po_length", 0, partial_order_state::max_sequence_length));
+    c.chrono_length = static_cast<std::size_t>(top.uint("chrono_length", 0, max_chrono_length));
     c.state_tokens = static_cast<std::size_t>(top.uint("state_tokens", 1, big));
     c.state_requests = static_cast<std::size_t>(top.uint("state_requests", 1, big));
     c.log_capacity = static_cast<std::size_t>(top.uint("log_capacity", 0, big));
