@@ -12,14 +12,15 @@ FUZZ_DEBS := clang libclang-rt-14-dev libfuzzer-14-dev
 TORCH_DEBS := libtorch-dev
 
 NATIVE_FLAGS := -O2 -march=native
-BASELINE_FLAGS := -O2
+# The dispatch build: no -m flags at all; every kernel is compiled per SIMD target and chosen at run time.
+DISPATCH_FLAGS := -O2
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 # The test cases that share a model or a ranker across threads (Catch2 name patterns).
 TSAN_TESTS := "*thread*"
 
-.PHONY: all deps deps-bench demo evaluation test bench clean native baseline sanitize scalar \
-        test-native test-baseline test-sanitize test-scalar tsan test-tsan
+.PHONY: all deps deps-bench demo evaluation test bench bench-dispatch clean native dispatch sanitize \
+        test-native test-dispatch test-sanitize tsan test-tsan
 
 all: native
 
@@ -36,22 +37,21 @@ define build_flavour
 	cmake --build build/$(1) -j $(JOBS)
 endef
 
+# Header-only at -march=native: what a service built for its own machines gets (tests, benches, examples).
 native: deps
 	@mkdir -p build
-	$(call build_flavour,native,$(NATIVE_FLAGS),)
+	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
 
-baseline: deps
+# Runtime dispatch at baseline flags (POEM_DISPATCH=ON): tests (rerun on every SIMD target), examples and
+# the Python module. POEM_BUILD_BENCH=ON only for `make bench`.
+DISPATCH_BENCH ?= OFF
+dispatch: deps
 	@mkdir -p build
-	$(call build_flavour,baseline,$(BASELINE_FLAGS),-DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_PYTHON=OFF)
+	$(call build_flavour,dispatch,$(DISPATCH_FLAGS),-DPOEM_DISPATCH=ON -DPOEM_BUILD_BENCH=$(DISPATCH_BENCH))
 
 sanitize: deps
 	@mkdir -p build
 	$(call build_flavour,sanitize,$(SAN_FLAGS),-DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF)
-
-# The scalar reference of every kernel (POEM_FORCE_SCALAR) at the native flags: the tests only.
-scalar: deps
-	@mkdir -p build
-	$(call build_flavour,scalar,$(NATIVE_FLAGS),-DPOEM_FORCE_SCALAR=ON -DPOEM_BUILD_BENCH=OFF -DPOEM_BUILD_EXAMPLES=OFF -DPOEM_BUILD_PYTHON=OFF -DPOEM_INSTALL=OFF)
 
 # ThreadSanitizer (clang): only the test binaries with threads, only their thread test cases.
 tsan: deps
@@ -62,18 +62,16 @@ tsan: deps
 	cmake --build build/tsan -j $(JOBS) --target test_serve test_model
 
 test-native: native
-	@scripts/local-openblas.sh > /dev/null
 	cd build/native && ctest --output-on-failure -j $(JOBS)
 
-test-baseline: baseline
-	cd build/baseline && ctest --output-on-failure -j $(JOBS)
+# The consumer tests already ran in the native build; here every test binary runs on every target.
+test-dispatch: dispatch
+	@scripts/local-openblas.sh > /dev/null
+	cd build/dispatch && ctest --output-on-failure -j $(JOBS) -E '^consumer_'
 
 test-sanitize: sanitize
 	cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) -E '^consumer_'
-
-test-scalar: scalar
-	cd build/scalar && ctest --output-on-failure -j $(JOBS) -E '^consumer_'
 
 test-tsan: tsan
 	@for t in test_serve test_model; do \
@@ -81,9 +79,9 @@ test-tsan: tsan
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/tests/$$t $(TSAN_TESTS) || exit 1; \
 	done
 
-# The whole suite in five builds; any failure fails the command.
-test: test-native test-baseline test-sanitize test-scalar test-tsan
-	@echo "poem: all test builds passed (native, baseline, sanitize, scalar, tsan)"
+# The whole suite in four builds and the fuzzers; any failure fails the command.
+test: test-native test-dispatch test-sanitize test-tsan
+	@echo "poem: all test builds passed (native, dispatch on every SIMD target, sanitize, tsan)"
 
 # Replays the shipped KuaiRand requests through the C++ serving path with the shipped model; builds
 # only the demo, so a fresh machine gets there in about a minute once the packages are in.
@@ -95,20 +93,31 @@ demo: deps
 	build/native/examples/replay_requests data/kuairand_sample
 
 # The KuaiRand evaluation (docs/evaluation.md): table, plots, and the demo's sample and model.
-evaluation: native
-	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/native/python:python \
+evaluation: dispatch
+	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/dispatch/python:python \
 	  $(PYTHON) -m poem_eval.run --export-sample data/kuairand_sample
 
 bench: deps-bench
 	@mkdir -p build
-	$(call build_flavour,native,$(NATIVE_FLAGS),)
+	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
 	@mkdir -p build/bench-results
 	@for b in build/native/bench/bench_*; do \
 	  name=$$(basename $$b); echo "== $$name"; \
 	  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $$b --benchmark_out=build/bench-results/$$name.json \
 	    --benchmark_out_format=json $(BENCH_ARGS) || exit 1; \
 	done
+	@$(MAKE) --no-print-directory bench-dispatch
 	@echo "poem: benchmark results in build/bench-results/"
+
+# The dispatch build (no -m flags) against the -march=native one on the benchmarks the dispatch issue
+# names, run alternately in one session; prints and writes build/bench-results/dispatch_ratios.md.
+DISPATCH_BENCH_FILTER := ^BM_(fusion_fuse/4/(100|1000)|fusion_rank/4/100|order_pareto/2000/3/0|model_predict/(100|1000))$$
+bench-dispatch: deps-bench
+	@mkdir -p build/bench-results
+	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
+	$(MAKE) --no-print-directory dispatch DISPATCH_BENCH=ON
+	OPENBLAS_NUM_THREADS=1 $(PYTHON) scripts/dispatch_ratios.py --filter '$(DISPATCH_BENCH_FILTER)' \
+	  --native build/native/bench --dispatch build/dispatch/bench --out build/bench-results/dispatch_ratios
 
 clean:
 	rm -rf build
@@ -171,6 +180,6 @@ fuzz-corpus: deps
 	cmake --build build/fuzz -j $(JOBS) --target fuzz_make_corpus
 	build/fuzz/fuzz/fuzz_make_corpus .
 
-test-native test-baseline test-sanitize test-scalar: model-golden
+test-native test-dispatch test-sanitize: model-golden
 test: fuzz
 # ---- end of the model and fuzzing blocks -------------------------------------------------------------

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "poem/core/simd.hpp"
+#include "poem/core/dispatch.hpp"
 
 namespace poem_bench {
 
@@ -22,7 +22,7 @@ inline std::string cpu_model() {
 
 inline const bool context_added = [] {
     benchmark::AddCustomContext("cpu_model", cpu_model());
-    benchmark::AddCustomContext("poem_simd_arch", poem::simd_arch::name());
+    benchmark::AddCustomContext("poem_simd_target", poem::simd_target());
     benchmark::AddCustomContext("poem_force_scalar", poem::use_simd ? "no" : "yes");
     const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
     benchmark::AddCustomContext("OPENBLAS_NUM_THREADS", blas ? blas : "unset");

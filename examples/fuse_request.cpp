@@ -98,8 +98,8 @@ int main(int argc, char** argv) try {
         us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(us.begin(), us.end());
-    std::printf("\nfuse(): p50 %.2f us, p99 %.2f us over %zu runs (SIMD arch %s)\n", us[us.size() / 2],
-                us[us.size() * 99 / 100], us.size(), poem::use_simd ? poem::simd_arch::name() : "scalar");
+    std::printf("\nfuse(): p50 %.2f us, p99 %.2f us over %zu runs (SIMD target %s)\n", us[us.size() / 2],
+                us[us.size() * 99 / 100], us.size(), poem::simd_target());
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());

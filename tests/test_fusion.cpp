@@ -14,6 +14,7 @@
 #include <xtensor/xtensor.hpp>
 #include <xtensor/xview.hpp>
 
+#include "poem/core/dispatch.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/fusion/fuse.hpp"
 #include "poem/fusion/quintuple.hpp"
@@ -333,24 +334,27 @@ TEST_CASE("non-finite scores never change the other candidates' normalised value
 }
 
 TEST_CASE("SIMD kernels agree with their scalar references") {
-    using A = poem::simd_arch;
+    // Every target this CPU runs (one with header-only builds: the compile-time arch's).
     namespace d = poem::detail;
+    for (const std::string& target : poem::simd_targets()) {
+    poem::set_simd_target(target);
+    INFO("target " << target);
     for (std::size_t n : {0u, 1u, 3u, 8u, 15u, 16u, 31u, 64u, 1001u}) {
         for (kind what : {kind::uniform, kind::ties, kind::nonfinite, kind::wide}) {
             const auto x = make_scores(1, n, what, n + 1000 * static_cast<int>(what));
             INFO("n = " << n << ", data kind " << static_cast<int>(what));
             std::vector<std::uint32_t> k1(n), k2(n);
             for (bool hib : {true, false}) {
-                REQUIRE(d::sort_keys_simd<A>(x.data(), n, hib, k1.data()) == d::sort_keys_scalar(x.data(), n, hib, k2.data()));
+                REQUIRE(d::sort_keys(x.data(), n, hib, k1.data()) == d::sort_keys_scalar(x.data(), n, hib, k2.data()));
                 REQUIRE(k1 == k2);
             }
-            const auto s1 = d::stats_simd<A>(x.data(), n), s2 = d::stats_scalar(x.data(), n);
+            const auto s1 = d::stats(x.data(), n), s2 = d::stats_scalar(x.data(), n);
             REQUIRE(s1.count == s2.count);
             REQUIRE(std::memcmp(&s1.min, &s2.min, sizeof(float)) == 0);
             REQUIRE(std::memcmp(&s1.max, &s2.max, sizeof(float)) == 0);
             REQUIRE(s1.sum == Approx(s2.sum).epsilon(1e-5).margin(1e-3));
             const float mean = s2.count ? static_cast<float>(s2.sum / s2.count) : 0.0f;
-            REQUIRE(d::squared_deviation_simd<A>(x.data(), n, mean) ==
+            REQUIRE(d::squared_deviation(x.data(), n, mean) ==
                     Approx(d::squared_deviation_scalar(x.data(), n, mean)).epsilon(1e-5));
 
             std::vector<float> o1(n), o2(n);
@@ -361,30 +365,30 @@ TEST_CASE("SIMD kernels agree with their scalar references") {
                     else REQUIRE(o1[i] == Approx(o2[i]).margin(tol).epsilon(tol));
                 }
             };
-            d::log1p_clamped_simd<A>(x.data(), n, o1.data());
+            d::log1p_clamped(x.data(), n, o1.data());
             d::log1p_clamped_scalar(x.data(), n, o2.data());
             same(1e-6, "log1p");
             for (bool flip : {false, true}) {
-                d::min_max_simd<A>(x.data(), n, -3.0f, 0.125f, flip, o1.data());
+                d::min_max(x.data(), n, -3.0f, 0.125f, flip, o1.data());
                 d::min_max_scalar(x.data(), n, -3.0f, 0.125f, flip, o2.data());
                 same(0.0, "min_max");
-                d::z_score_simd<A>(x.data(), n, 0.3f, 2.0f, flip, o1.data());
+                d::z_score(x.data(), n, 0.3f, 2.0f, flip, o1.data());
                 d::z_score_scalar(x.data(), n, 0.3f, 2.0f, flip, o2.data());
                 same(1e-6, "z_score");
             }
             std::vector<float> ranks(n);
             for (std::size_t i = 0; i < n; ++i) ranks[i] = static_cast<float>((i * 7) % (n ? n : 1));
-            d::rank_pct_simd<A>(ranks.data(), n, n - n / 4, o1.data());
+            d::rank_pct(ranks.data(), n, n - n / 4, o1.data());
             d::rank_pct_scalar(ranks.data(), n, n - n / 4, o2.data());
             same(0.0, "rank_pct");
             for (bool first : {true, false}) {
                 std::fill(o1.begin(), o1.end(), 0.25f);
                 std::fill(o2.begin(), o2.end(), 0.25f);
-                d::axpy_simd<A>(0.3f, ranks.data(), n, first, o1.data());
+                d::axpy(0.3f, ranks.data(), n, first, o1.data());
                 d::axpy_scalar(0.3f, ranks.data(), n, first, o2.data());
                 same(1e-6, "axpy");
                 for (float alpha : {1.0f, 0.7f}) {
-                    d::reciprocal_simd<A>(0.3f, ranks.data(), n, alpha, 4.0f, first, o1.data());
+                    d::reciprocal(0.3f, ranks.data(), n, alpha, 4.0f, first, o1.data());
                     d::reciprocal_scalar(0.3f, ranks.data(), n, alpha, 4.0f, first, o2.data());
                     same(1e-6, "reciprocal");
                 }
@@ -393,11 +397,13 @@ TEST_CASE("SIMD kernels agree with their scalar references") {
             o2 = x;
             for (auto& v : o1) v = std::isfinite(v) ? v : 0.0f;
             for (auto& v : o2) v = std::isfinite(v) ? v : 0.0f;
-            d::rescale_simd<A>(o1.data(), n, -1.0f, 0.5f);
+            d::rescale(o1.data(), n, -1.0f, 0.5f);
             d::rescale_scalar(o2.data(), n, -1.0f, 0.5f);
             same(0.0, "rescale");
         }
     }
+    }
+    poem::set_simd_target(poem::simd_targets().front());
 }
 
 TEST_CASE("fuse is deterministic and independent of workspace history") {

@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "poem/core/dispatch.hpp"
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/sort_key.hpp"
@@ -89,11 +90,14 @@ TEST_CASE("sort_key preserves the order of random floats", "[core][sort_key]") {
 }
 
 TEST_CASE("sort_keys: the SIMD kernel matches the scalar reference and counts non-finite", "[core][sort_key]") {
+    for (const std::string& target : poem::simd_targets())
     for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 33u, 1000u}) {
+        poem::set_simd_target(target);
+        INFO("target " << target);
         const auto x = random_floats(n, n + 7, true);
         std::vector<std::uint32_t> a(n), b(n);
         for (bool hib : {true, false}) {
-            const std::size_t bad = poem::detail::sort_keys_simd<poem::simd_arch>(x.data(), n, hib, a.data());
+            const std::size_t bad = poem::detail::sort_keys(x.data(), n, hib, a.data());
             REQUIRE(bad == poem::detail::sort_keys_scalar(x.data(), n, hib, b.data()));
             REQUIRE(a == b);
             std::size_t expect = 0;
@@ -101,6 +105,7 @@ TEST_CASE("sort_keys: the SIMD kernel matches the scalar reference and counts no
             REQUIRE(bad == expect);
         }
     }
+    poem::set_simd_target(poem::simd_targets().front());
 }
 
 TEST_CASE("radix_sort equals std::stable_sort", "[core][radix_sort]") {

@@ -6,6 +6,7 @@
 #include "poem/core/bits.hpp"
 #include "poem/core/codec.hpp"
 #include "poem/core/direction.hpp"
+#include "poem/core/dispatch.hpp"
 #include "poem/core/error.hpp"
 #include "poem/core/file.hpp"
 #include "poem/core/radix_sort.hpp"

@@ -2,8 +2,18 @@
 // SIMD configuration. Kernels are templates on an xsimd arch; `poem::simd_arch` is the one the
 // consumer's compiler flags allow (never forced by poem). Defining POEM_FORCE_SCALAR makes every
 // dispatcher call the scalar reference instead, the knob the tests and benches use to compare.
+//
+// Runtime dispatch (core/dispatch.hpp, docs/dispatch.md) compiles the kernels once per instruction set
+// in one binary. Every kernel function therefore lives in the inline namespace POEM_TARGET_NAMESPACE,
+// which the dispatch library sets per target (`target_avx2`, ...): two targets' copies of an inline
+// kernel have different symbols, so the linker can never keep the AVX-512 copy for the SSE2 caller.
+// A translation unit outside the dispatch library uses `target_native`.
 
 #include <xsimd/xsimd.hpp>
+
+#ifndef POEM_TARGET_NAMESPACE
+#define POEM_TARGET_NAMESPACE target_native
+#endif
 
 namespace poem {
 
@@ -16,6 +26,7 @@ inline constexpr bool use_simd = true;
 #endif
 
 namespace detail {
+inline namespace POEM_TARGET_NAMESPACE {
 
 // Horizontal sum and max of a batch (xsimd 8.1 has hadd but no reduce_max).
 template <class Arch>
@@ -35,5 +46,6 @@ inline float reduce_min(const xsimd::batch<float, Arch>& b) noexcept {
     return m;
 }
 
+}  // namespace POEM_TARGET_NAMESPACE
 }  // namespace detail
 }  // namespace poem

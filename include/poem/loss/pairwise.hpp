@@ -55,15 +55,11 @@ inline void check_finite(span<const float> x, const char* what) {
         for (std::size_t k = 0; k < x.size(); ++k) check(std::isfinite(x[k]), what, "[", k, "] = ", x[k], " is not finite");
 }
 
-// Which kernel runs: SIMD unless POEM_FORCE_SCALAR, or `scalar` asked for (tests, benches).
+// Which kernel runs: detail::loss_kernels_active (the scalar reference when `scalar` is asked for).
 inline double dense_dispatch(pairwise_form form, bool scalar, const float* pos, const float* pos_off, float margin,
                              std::size_t P, const float* v, std::size_t Q, float* gpos, float* gneg) {
-    if (!use_simd) scalar = true;
-    if (form == pairwise_form::softplus)
-        return scalar ? dense_pairwise_scalar<true>(pos, pos_off, margin, P, v, Q, gpos, gneg)
-                      : dense_pairwise_simd<simd_arch, true>(pos, pos_off, margin, P, v, Q, gpos, gneg);
-    return scalar ? dense_pairwise_scalar<false>(pos, pos_off, margin, P, v, Q, gpos, gneg)
-                  : dense_pairwise_simd<simd_arch, false>(pos, pos_off, margin, P, v, Q, gpos, gneg);
+    const loss_kernels k = loss_kernels_active(scalar);
+    return (form == pairwise_form::softplus ? k.dense_softplus : k.dense_hinge)(pos, pos_off, margin, P, v, Q, gpos, gneg);
 }
 
 inline float dense_finish(double total, std::size_t P, std::size_t Q, span<float> grad_pos, span<float> grad_neg) {

@@ -27,9 +27,8 @@
 #include "poem/core/span.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/workspace.hpp"
-#include "poem/model/detail/gemm.hpp"
+#include "poem/model/detail/kernels.hpp"
 #include "poem/model/detail/json_guard.hpp"
-#include "poem/model/detail/softmax.hpp"
 #include "poem/model/safetensors.hpp"
 
 namespace poem {

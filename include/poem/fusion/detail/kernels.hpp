@@ -1,11 +1,12 @@
 #pragma once
 // The hot loops of fusion/: an xsimd kernel and a scalar reference for each. Dispatchers at the end pick
-// the kernel unless POEM_FORCE_SCALAR is defined. "Finite" below means neither NaN nor +-Inf.
+// the kernel unless POEM_FORCE_SCALAR is defined (with POEM_DISPATCH: the runtime target's kernel). "Finite" below means neither NaN nor +-Inf.
 //
 // Agreement: min/max, rank percentiles and min-max values are bit-identical between the paths;
 // sums are accumulated in another order, and the SIMD log1p/erfc/pow differ from <cmath> by a few ULP,
 // so z-score, log1p and reciprocal-rank values agree within 1e-6 absolute (values lie in [0, 1]).
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +29,8 @@ struct finite_stats {
     double sum = 0;
     std::size_t count = 0;
 };
+
+inline namespace POEM_TARGET_NAMESPACE {
 
 inline finite_stats stats_scalar(const float* x, std::size_t n) noexcept {
     finite_stats s;
@@ -239,14 +242,54 @@ void rescale_simd(float* x, std::size_t n, float lo, float scale) noexcept {
     rescale_scalar(x + i, n - i, lo, scale);
 }
 
+}  // namespace POEM_TARGET_NAMESPACE
+
 // ---- dispatch ---------------------------------------------------------------------------------------
 
+// Every fusion kernel of one target (one function pointer type per kernel, whatever the target).
+struct fusion_kernels {
+    finite_stats (*stats)(const float*, std::size_t) noexcept;
+    double (*squared_deviation)(const float*, std::size_t, float) noexcept;
+    void (*log1p_clamped)(const float*, std::size_t, float*) noexcept;
+    void (*min_max)(const float*, std::size_t, float, float, bool, float*) noexcept;
+    void (*z_score)(const float*, std::size_t, float, float, bool, float*) noexcept;
+    void (*rank_pct)(const float*, std::size_t, std::size_t, float*) noexcept;
+    void (*axpy)(float, const float*, std::size_t, bool, float*) noexcept;
+    void (*reciprocal)(float, const float*, std::size_t, float, float, bool, float*) noexcept;
+    void (*rescale)(float*, std::size_t, float, float) noexcept;
+};
+
+inline namespace POEM_TARGET_NAMESPACE {
+
+template <class Arch>
+constexpr fusion_kernels fusion_kernels_simd() noexcept {
+    return {&stats_simd<Arch>, &squared_deviation_simd<Arch>, &log1p_clamped_simd<Arch>, &min_max_simd<Arch>,
+            &z_score_simd<Arch>, &rank_pct_simd<Arch>, &axpy_simd<Arch>, &reciprocal_simd<Arch>, &rescale_simd<Arch>};
+}
+constexpr fusion_kernels fusion_kernels_scalar() noexcept {
+    return {&stats_scalar, &squared_deviation_scalar, &log1p_clamped_scalar, &min_max_scalar, &z_score_scalar,
+            &rank_pct_scalar, &axpy_scalar, &reciprocal_scalar, &rescale_scalar};
+}
+
+}  // namespace POEM_TARGET_NAMESPACE
+
+#ifdef POEM_DISPATCH
+// The active target's table, set by the dispatch library (core/dispatch.hpp).
+extern std::atomic<const fusion_kernels*> active_fusion_kernels;
+#define POEM_FUSION_DISPATCH(name)                                                          \
+    template <class... Args>                                                                 \
+    inline auto name(Args... args) noexcept {                                                \
+        return active_fusion_kernels.load(std::memory_order_relaxed)->name(args...);         \
+    }
+#else
 #define POEM_FUSION_DISPATCH(name)                                                  \
     template <class... Args>                                                         \
     inline auto name(Args... args) noexcept {                                        \
         if constexpr (use_simd) return name##_simd<simd_arch>(args...);              \
         else return name##_scalar(args...);                                          \
     }
+#endif
+inline namespace POEM_TARGET_NAMESPACE {
 POEM_FUSION_DISPATCH(stats)
 POEM_FUSION_DISPATCH(squared_deviation)
 POEM_FUSION_DISPATCH(log1p_clamped)
@@ -256,6 +299,7 @@ POEM_FUSION_DISPATCH(rank_pct)
 POEM_FUSION_DISPATCH(axpy)
 POEM_FUSION_DISPATCH(reciprocal)
 POEM_FUSION_DISPATCH(rescale)
+}  // namespace POEM_TARGET_NAMESPACE
 #undef POEM_FUSION_DISPATCH
 
 }  // namespace poem::detail

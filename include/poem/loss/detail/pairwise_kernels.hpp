@@ -9,12 +9,16 @@
 // store of gneg serves four rows; positives' sums are horizontal sums at the end of a row block.
 // The scalar reference does the same arithmetic in the same order per element (z is bit-identical).
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 
 #include <xsimd/xsimd.hpp>
 
+#include "poem/core/simd.hpp"
+
 namespace poem::detail {
+inline namespace POEM_TARGET_NAMESPACE {
 
 // ---- scalar reference -----------------------------------------------------------------------------
 
@@ -153,4 +157,41 @@ inline double dense_pairwise_simd(const float* pos, const float* pos_off, float 
     return total;
 }
 
+}  // namespace POEM_TARGET_NAMESPACE
+
+// The loss kernels of one target: the dense pairwise sum, hinge and softplus.
+using dense_pairwise_fn = double (*)(const float*, const float*, float, std::size_t, const float*, std::size_t, float*,
+                                     float*) noexcept;
+struct loss_kernels {
+    dense_pairwise_fn dense_hinge;
+    dense_pairwise_fn dense_softplus;
+};
+
+#ifdef POEM_DISPATCH
+// The active target's table, set by the dispatch library (core/dispatch.hpp).
+extern std::atomic<const loss_kernels*> active_loss_kernels;
+#endif
+
+inline namespace POEM_TARGET_NAMESPACE {
+
+template <class Arch>
+constexpr loss_kernels loss_kernels_simd() noexcept {
+    return {&dense_pairwise_simd<Arch, false>, &dense_pairwise_simd<Arch, true>};
+}
+constexpr loss_kernels loss_kernels_scalar() noexcept {
+    return {&dense_pairwise_scalar<false>, &dense_pairwise_scalar<true>};
+}
+
+// The kernels that run: the scalar reference when asked (tests, benches) or under POEM_FORCE_SCALAR;
+// otherwise the compile-time arch's, or with POEM_DISPATCH the runtime target's.
+inline loss_kernels loss_kernels_active(bool scalar) noexcept {
+    if (scalar || !use_simd) return loss_kernels_scalar();
+#ifdef POEM_DISPATCH
+    return *active_loss_kernels.load(std::memory_order_relaxed);
+#else
+    return loss_kernels_simd<simd_arch>();
+#endif
+}
+
+}  // namespace POEM_TARGET_NAMESPACE
 }  // namespace poem::detail

@@ -2,20 +2,21 @@
 // The model's one matrix kernel: C (M x N) = A (M x K) * B (K x N) + bias, optionally ReLU, with B
 // pre-packed in column panels. A and C are row-major with leading dimensions lda and ldc.
 //
-// Packing: B is cut into panels of `nr` columns (nr = 2 SIMD batches); panel p holds K rows of nr
-// floats, k-major and 64-byte aligned, the last panel zero-padded; the bias is packed the same way.
-// Weights are packed once at load; the attention packs its keys and values per request.
+// Packing: B is cut into panels of `panel_width` = 32 columns; panel p holds K rows of 32 floats,
+// k-major and 64-byte aligned, the last panel zero-padded; the bias is packed the same way. Weights are
+// packed once at load; the attention packs its keys and values per request.
+//
+// One layout for every target: 32 columns are two AVX-512 batches, four AVX2 ones, eight SSE2 ones.
+// A target's micro-kernel covers nr = 2 of its batches and walks a panel in 32 / nr sub-panels (row
+// stride 32), so weights packed once run on whichever target the runtime dispatch picks
+// (core/dispatch.hpp), and POEM_FORCE_SCALAR changes a code path, never a layout.
 //
 // Micro-kernel: `mr` rows x nr columns of accumulators held in registers (mr = 12 with 32 vector
 // registers, AVX-512; 6 otherwise), each k step two aligned loads of B and mr broadcasts of A feeding
 // 2 * mr FMAs. Bias and ReLU are applied to the accumulators before the single store of C.
-// `gemm_scalar` runs the same packed layout without SIMD (the POEM_FORCE_SCALAR path); `gemm_naive`
-// is the plain triple loop on an unpacked B that the tests compare against.
-//
-// The layout never depends on POEM_FORCE_SCALAR: `panel_width` is the SIMD arch's nr on both paths,
-// so translation units built with and without the switch agree on every packed_b. A packed object
-// records the nr it was packed with, and every kernel honours it (the SIMD one falls back to the
-// scalar loop for a width that is not its own).
+// `gemm_scalar` runs the same packed layout without SIMD (the POEM_FORCE_SCALAR path, and any panel
+// width a caller packed with); `gemm_naive` is the plain triple loop on an unpacked B that the tests
+// compare against.
 
 #include <algorithm>
 #include <array>
@@ -55,16 +56,17 @@ private:
     std::size_t size_ = 0;
 };
 
+// The panel width every packed B has, whatever the target (see above).
+inline constexpr std::size_t panel_width = 32;
+
+// A target's micro-kernel: mr rows x nr columns (nr divides panel_width).
 template <class Arch>
 struct gemm_shape {
     static constexpr std::size_t lanes = xsimd::batch<float, Arch>::size;
     static constexpr std::size_t nr = 2 * lanes;
     static constexpr std::size_t mr = lanes >= 16 ? 12 : 6;
+    static_assert(panel_width % nr == 0, "poem: a target's micro-kernel must tile the panel");
 };
-
-// The panel width the model packs with: the SIMD arch's, whether or not POEM_FORCE_SCALAR is defined
-// (the switch picks a code path, never a layout).
-inline constexpr std::size_t panel_width = gemm_shape<simd_arch>::nr;
 // The widest panel gemm_scalar's accumulators hold.
 inline constexpr std::size_t max_panel_width = 64;
 static_assert(panel_width <= max_panel_width, "poem: gemm panel wider than gemm_scalar's accumulators");
@@ -127,6 +129,8 @@ struct epilogue {
 
 // ---- the SIMD micro-kernel and driver ------------------------------------------------------------
 
+inline namespace POEM_TARGET_NAMESPACE {
+
 template <class Arch, std::size_t MR>
 struct micro_kernel {
     using batch = xsimd::batch<float, Arch>;
@@ -147,8 +151,8 @@ struct micro_kernel {
         std::array<batch, MR> c0{((void)R, bias0)...};
         std::array<batch, MR> c1{((void)R, bias1)...};
         for (std::size_t kk = 0; kk < k; ++kk) {
-            const batch b0 = batch::load_aligned(b + kk * NR);
-            const batch b1 = batch::load_aligned(b + kk * NR + L);
+            const batch b0 = batch::load_aligned(b + kk * panel_width);
+            const batch b1 = batch::load_aligned(b + kk * panel_width + L);
             // one broadcast per row, used at once by both FMAs: keeps 2 * MR + 3 registers live
             (step(a[R * lda + kk], b0, b1, std::get<R>(c0), std::get<R>(c1)), ...);
         }
@@ -187,29 +191,6 @@ constexpr std::array<micro_fn, sizeof...(I)> micro_table(std::index_sequence<I..
     return {&micro_kernel<Arch, I + 1>::call...};
 }
 
-// C = A * B + bias (ReLU if asked), with B packed for this arch (b.nr == gemm_shape<Arch>::nr: gemm()
-// checks; a direct caller must pack with that width).
-template <class Arch>
-void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
-               std::size_t ldc, bool full_panels = false) noexcept {
-    using shape = gemm_shape<Arch>;
-    static constexpr auto table = micro_table<Arch>(std::make_index_sequence<shape::mr>{});
-    const std::size_t nr = shape::nr;
-    const std::size_t panels = (b.n + nr - 1) / nr;
-    full_panels = full_panels && ldc >= panels * nr;
-    // Row blocks outer: the mr rows of A stay in L1 while B's panels stream from L2 (the weights of one
-    // layer are at most a few hundred KB); panels outer measured slower once A outgrows L2 (N = 4000).
-    for (std::size_t i0 = 0; i0 < m; i0 += shape::mr) {
-        const std::size_t rows = std::min(shape::mr, m - i0);
-        const micro_fn f = table[rows - 1];
-        const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
-        for (std::size_t p = 0; p < panels; ++p) {
-            const std::size_t ncols = full_panels ? nr : std::min(nr, b.n - p * nr);
-            f(b.k, a + i0 * lda, lda, b.data + p * b.k * nr, b.bias + p * nr, e, c + i0 * ldc + p * nr, ldc, ncols);
-        }
-    }
-}
-
 // The same packed computation without SIMD: the POEM_FORCE_SCALAR path (any panel width up to
 // max_panel_width: b.nr, whatever B was packed with).
 inline void gemm_scalar(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
@@ -236,16 +217,35 @@ inline void gemm_scalar(std::size_t m, const float* a, std::size_t lda, const pa
     }
 }
 
-// The dispatcher the model calls: SIMD unless POEM_FORCE_SCALAR, on B as it was packed (b.nr): the
-// SIMD kernel needs B packed with its own nr, any other width goes through the scalar loop.
-// full_panels: C's rows have room for every panel's nr columns (ldc >= panels * nr), so the last panel
-// is stored whole (its padding columns get the padded, zero, weights and bias) instead of trimmed.
-inline void gemm(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
-                 std::size_t ldc, bool full_panels = false) noexcept {
-    if constexpr (use_simd) {
-        if (b.nr == gemm_shape<simd_arch>::nr) return gemm_simd<simd_arch>(m, a, lda, b, ep, c, ldc, full_panels);
+// C = A * B + bias (ReLU if asked). B packed with panel_width runs the micro-kernel over each panel's
+// sub-panels; any other width (a caller's own packing) goes through gemm_scalar.
+// full_panels: C's rows have room for every panel's columns (ldc >= panels * panel_width), so the last
+// panel is stored whole (its padding columns get the padded, zero, weights and bias) instead of trimmed.
+template <class Arch>
+void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
+               std::size_t ldc, bool full_panels = false) noexcept {
+    if (b.nr != panel_width) return gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
+    using shape = gemm_shape<Arch>;
+    static constexpr auto table = micro_table<Arch>(std::make_index_sequence<shape::mr>{});
+    constexpr std::size_t nr = shape::nr;
+    const std::size_t panels = (b.n + panel_width - 1) / panel_width;
+    full_panels = full_panels && ldc >= panels * panel_width;
+    const std::size_t stored = full_panels ? panels * panel_width : b.n;  // columns of C written
+    // Row blocks outer: the mr rows of A stay in L1 while B's panels stream from L2 (the weights of one
+    // layer are at most a few hundred KB); panels outer measured slower once A outgrows L2 (N = 4000).
+    for (std::size_t i0 = 0; i0 < m; i0 += shape::mr) {
+        const std::size_t rows = std::min(shape::mr, m - i0);
+        const micro_fn f = table[rows - 1];
+        const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
+        for (std::size_t p = 0; p < panels; ++p) {
+            const float* bp = b.data + p * b.k * panel_width;
+            for (std::size_t s = 0; s < panel_width; s += nr) {
+                const std::size_t col = p * panel_width + s;
+                if (col >= stored) break;
+                f(b.k, a + i0 * lda, lda, bp + s, b.bias + col, e, c + i0 * ldc + col, ldc, std::min(nr, stored - col));
+            }
+        }
     }
-    gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
 }
 
 // Reference: C = A * W^T + bias for a torch weight W (n x k), double accumulation, plain loops.
@@ -260,4 +260,5 @@ inline void gemm_naive(std::size_t m, std::size_t n, std::size_t k, const float*
         }
 }
 
+}  // namespace POEM_TARGET_NAMESPACE
 }  // namespace poem::detail

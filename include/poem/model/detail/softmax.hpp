@@ -18,6 +18,7 @@
 #include "poem/core/simd.hpp"
 
 namespace poem::detail {
+inline namespace POEM_TARGET_NAMESPACE {
 
 inline void softmax_rows_scalar(float* s, std::size_t rows, std::size_t cols, std::size_t ld,
                                 float* inv_sum = nullptr) noexcept {
@@ -112,11 +113,5 @@ void softmax_rows_simd(float* s, std::size_t rows, std::size_t cols, std::size_t
     }
 }
 
-// ld >= cols rounded up to the SIMD batch size. With inv_sum (rows floats), the rows are left as
-// exp(x - max) and 1 / sum goes to inv_sum[r]: the attention applies it in the next GEMM's epilogue.
-inline void softmax_rows(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum = nullptr) noexcept {
-    if constexpr (use_simd) softmax_rows_simd<simd_arch>(s, rows, cols, ld, inv_sum);
-    else softmax_rows_scalar(s, rows, cols, ld, inv_sum);
-}
-
+}  // namespace POEM_TARGET_NAMESPACE
 }  // namespace poem::detail

@@ -1,0 +1,58 @@
+#pragma once
+// The model's kernels of one target (the GEMM and the attention's softmax) and the two calls the
+// forward pass makes: the compile-time arch's kernel (POEM_FORCE_SCALAR: the scalar reference) or,
+// with POEM_DISPATCH, the runtime target's (core/dispatch.hpp).
+
+#include <atomic>
+#include <cstddef>
+
+#include "poem/core/simd.hpp"
+#include "poem/model/detail/gemm.hpp"
+#include "poem/model/detail/softmax.hpp"
+
+namespace poem::detail {
+
+struct model_kernels {
+    void (*gemm)(std::size_t, const float*, std::size_t, const packed_view&, const epilogue&, float*, std::size_t,
+                 bool) noexcept;
+    void (*softmax_rows)(float*, std::size_t, std::size_t, std::size_t, float*) noexcept;
+};
+
+#ifdef POEM_DISPATCH
+// The active target's table, set by the dispatch library.
+extern std::atomic<const model_kernels*> active_model_kernels;
+#endif
+
+inline namespace POEM_TARGET_NAMESPACE {
+
+template <class Arch>
+constexpr model_kernels model_kernels_simd() noexcept {
+    return {&gemm_simd<Arch>, &softmax_rows_simd<Arch>};
+}
+constexpr model_kernels model_kernels_scalar() noexcept { return {&gemm_scalar, &softmax_rows_scalar}; }
+
+// C = A * B + bias (ReLU if asked) on B as packed (gemm.hpp: full_panels).
+inline void gemm(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
+                 std::size_t ldc, bool full_panels = false) noexcept {
+#ifdef POEM_DISPATCH
+    active_model_kernels.load(std::memory_order_relaxed)->gemm(m, a, lda, b, ep, c, ldc, full_panels);
+#else
+    if constexpr (use_simd) gemm_simd<simd_arch>(m, a, lda, b, ep, c, ldc, full_panels);
+    else gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
+#endif
+}
+
+// ld >= cols rounded up to the SIMD batch size (a multiple of panel_width is enough for every target).
+// With inv_sum (rows floats), the rows are left as exp(x - max) and 1 / sum goes to inv_sum[r]: the
+// attention applies it in the next GEMM's epilogue.
+inline void softmax_rows(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum = nullptr) noexcept {
+#ifdef POEM_DISPATCH
+    active_model_kernels.load(std::memory_order_relaxed)->softmax_rows(s, rows, cols, ld, inv_sum);
+#else
+    if constexpr (use_simd) softmax_rows_simd<simd_arch>(s, rows, cols, ld, inv_sum);
+    else softmax_rows_scalar(s, rows, cols, ld, inv_sum);
+#endif
+}
+
+}  // namespace POEM_TARGET_NAMESPACE
+}  // namespace poem::detail

@@ -1,0 +1,35 @@
+# Run by ctest (dispatch_symbols): every global symbol that a dispatch target's object file defines must
+# be its own (in poem's namespace for that target, or its kernel table), so the linker can never merge
+# one target's copy of an inline function into another target's code. Fails listing the offenders.
+# -DNM=<nm> -DOBJECTS=<target>=<object>;...
+set(bad "")
+foreach(entry ${OBJECTS})
+  string(REGEX REPLACE "=.*" "" target "${entry}")
+  string(REGEX REPLACE "^[^=]*=" "" object "${entry}")
+  execute_process(COMMAND ${NM} -C -g --defined-only ${object} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm failed on ${object}")
+  endif()
+  string(REPLACE "\n" ";" lines "${out}")
+  set(count 0)
+  foreach(line ${lines})
+    if(line STREQUAL "" OR line MATCHES ":$")
+      continue()
+    endif()
+    math(EXPR count "${count} + 1")
+    string(REGEX REPLACE "^[0-9a-fA-F]* *[A-Za-z] " "" sym "${line}")
+    # Allowed: the target's namespace, its table, and the exception-personality reference (data).
+    if(NOT sym MATCHES "target_${target}::" AND NOT sym STREQUAL "poem::detail::kernel_tables_${target}"
+       AND NOT sym STREQUAL "DW.ref.__gxx_personality_v0")
+      list(APPEND bad "${target}: ${sym}")
+    endif()
+  endforeach()
+  if(count EQUAL 0)
+    message(FATAL_ERROR "no symbols read from ${object}")
+  endif()
+  message(STATUS "${target}: ${count} global symbols, all its own")
+endforeach()
+if(bad)
+  string(REPLACE ";" "\n  " bad "${bad}")
+  message(FATAL_ERROR "dispatch targets define shared symbols (ODR risk):\n  ${bad}")
+endif()
