@@ -7,7 +7,10 @@ PYTHON := /usr/bin/python3
 CMAKE_COMMON := -DCMAKE_BUILD_TYPE= -DPOEM_FETCH_DEPS=OFF -DPython3_EXECUTABLE=$(PYTHON)
 
 BUILD_DEBS := g++ make cmake xtl-dev libxsimd-dev xtensor-dev nlohmann-json3-dev catch2 libbenchmark-dev
-PY_DEBS := python3 python3-dev python3-torch python3-numpy python3-pandas python3-matplotlib python3-tqdm pybind11-dev
+PY_DEBS := python3 python3-dev python3-torch python3-numpy python3-pandas python3-matplotlib python3-tqdm pybind11-dev \
+           python3-pip python3-venv python3-setuptools python3-wheel python3-skbuild
+# examples/redis_host and its test (a real redis-server on a loopback port): docs/scale_out.md.
+REDIS_DEBS := redis-server libhiredis-dev
 FUZZ_DEBS := clang libclang-rt-14-dev libfuzzer-14-dev
 TORCH_DEBS := libtorch-dev
 
@@ -20,12 +23,12 @@ TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 TSAN_TESTS := "*thread*"
 
 .PHONY: all deps deps-bench demo evaluation test bench bench-dispatch clean native dispatch sanitize \
-        test-native test-dispatch test-sanitize tsan test-tsan
+        test-native test-dispatch test-sanitize tsan test-tsan test-package
 
 all: native
 
 deps:
-	@scripts/ensure-deps.sh $(BUILD_DEBS) $(PY_DEBS) $(FUZZ_DEBS)
+	@scripts/ensure-deps.sh $(BUILD_DEBS) $(PY_DEBS) $(FUZZ_DEBS) $(REDIS_DEBS)
 
 deps-bench: deps
 	@scripts/ensure-deps.sh $(TORCH_DEBS)
@@ -79,9 +82,14 @@ test-tsan: tsan
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/tests/$$t $(TSAN_TESTS) || exit 1; \
 	done
 
-# The whole suite in four builds and the fuzzers; any failure fails the command.
-test: test-native test-dispatch test-sanitize test-tsan
-	@echo "poem: all test builds passed (native, dispatch on every SIMD target, sanitize, tsan)"
+# The Python package as a user installs it (docs/python_package.md): a fresh venv, pip install . offline,
+# the binding tests against the installed module, pip wheel.
+test-package: deps
+	PYTHON=$(PYTHON) JOBS=$(JOBS) scripts/test-package.sh build/package
+
+# The whole suite in four builds, the Python package and the fuzzers; any failure fails the command.
+test: test-native test-dispatch test-sanitize test-tsan test-package
+	@echo "poem: all test builds passed (native, dispatch on every SIMD target, sanitize, tsan, the Python package)"
 
 # Replays the shipped KuaiRand requests through the C++ serving path with the shipped model; builds
 # only the demo, so a fresh machine gets there in about a minute once the packages are in.
@@ -120,7 +128,7 @@ bench-dispatch: deps-bench
 	  --native build/native/bench --dispatch build/dispatch/bench --out build/bench-results/dispatch_ratios
 
 clean:
-	rm -rf build
+	rm -rf build _skbuild dist
 
 # ---- model (issue 5): golden fixtures from PyTorch -------------------------------------------------
 # `make test` first regenerates tests/fixtures/model/ with PyTorch (the committed fixtures are what a

@@ -56,14 +56,13 @@ if grep -Eq -- '(^| )-m(arch|cpu)=|(^| )-m(sse|avx|fma|bmi)' <<< "$compile"; the
 fi
 echo "   module.cpp compiled with: $(grep -Eo -- '(^| )-O[0-9s]|(^| )-m[a-z0-9=.-]+' <<< "$compile" | tr -d '\n')"
 
-# Once the project declares the POEM_DISPATCH option (setup.py always passes it), the module must say
-# which SIMD target it runs; before that the -D is an unused cache entry and the check is skipped.
-dispatch=0
-grep -q '^POEM_DISPATCH:BOOL=ON' "$build_dir/CMakeCache.txt" && dispatch=1
+# The package is built with runtime dispatch (setup.py): one wheel for every x86-64 CPU.
+grep -q '^POEM_DISPATCH:BOOL=ON' "$build_dir/CMakeCache.txt" \
+  || { echo "poem: test-package: the package was not configured with POEM_DISPATCH=ON"; exit 1; }
 
 step "imports and a smoke run from $outside (outside the checkout)"
 cd "$outside"
-"$py" - "$venv" "$dispatch" <<'EOF'
+"$py" - "$venv" <<'EOF'
 import importlib.metadata
 import pathlib
 import sys
@@ -90,10 +89,10 @@ objectives = [poem.ObjectiveConfig(poem.Direction.higher_is_better, poem.Normali
               poem.ObjectiveConfig(poem.Direction.lower_is_better, poem.Normalization.rank_pct, 1.0)]
 out = poem.fuse(scores, poem.FusionConfig(objectives))
 assert out["order"][0] == 0, out  # item 0 is the best on both objectives
-if sys.argv[2] == "1":
-    assert hasattr(poem, "simd_target"), "built with POEM_DISPATCH=ON but poem.simd_target is missing"
-simd = poem.simd_target() if hasattr(poem, "simd_target") else "(this build has no poem.simd_target)"
-print(f"   poem {poem.__version__}: fused order {out['order'].tolist()}, SIMD target {simd}")
+assert poem.SIMD_DISPATCH, "the package's module was built without runtime dispatch"
+targets = poem.simd_targets()
+assert targets[-1] == "scalar" and poem.simd_target() == targets[0], targets
+print(f"   poem {poem.__version__}: fused order {out['order'].tolist()}, SIMD target {poem.simd_target()} of {targets}")
 EOF
 
 step "python/tests/test_bindings*.py against the installed package"
