@@ -83,12 +83,23 @@ def replay_partition(in_path: str, out_path: str) -> dict:
                                    {k.split(".", 1)[1]: v for k, v in cols.items() if k.startswith("engagements.")},
                                    n_items=n_items)
     out = replay(inp, cfg, config_json=config_json, shared=shared)
+    rss = _rss_mib()  # the partition's input and output are both still held here
     write_npz(out_path, {k: out[k] for k in OUTPUT})
     return {"file": out_path.name, "input": in_path.name, "requests_in": inp.n_requests,
             "requests": len(out["request_id"]), "rows": int(out["row_offsets"][-1]),
             "pairs": int(out["pair_offsets"][-1]), "counts": out["counts"], "sha256": _sha256(out_path),
             "seconds": round(time.perf_counter() - t0, 3),
-            "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "rss_mib": rss}
+
+
+def _rss_mib() -> float:
+    """The worker's resident memory now (Linux), else its peak: the peak of a worker process spans
+    every task it ran, and the process it was started from."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20, 1)
+    except OSError:
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _write_manifest(out_dir: Path, done: dict, n_partitions: int) -> dict:
@@ -178,7 +189,7 @@ def main(argv=None) -> int:
     busy = sum(e["seconds"] for e in m["partitions"])
     print(f"{n} requests in {dt:.1f} s (inputs written and replayed): {n / dt:.0f} requests/s; "
           f"{args.partitions} partitions, {busy:.1f} task-seconds ({n / busy:.0f} requests/s per busy worker), "
-          f"largest worker RSS {max(e['max_rss_mib'] for e in m['partitions'])} MiB; "
+          f"largest worker RSS after a partition {max(e['rss_mib'] for e in m['partitions'])} MiB; "
           f"manifest {args.out}/manifest.json")
     return 0
 
