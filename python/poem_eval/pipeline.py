@@ -26,7 +26,6 @@ exposures).
 from dataclasses import asdict, dataclass
 import hashlib
 import json
-import sys
 
 import numpy as np
 
@@ -169,9 +168,10 @@ def replay_globals(inp: ReplayInput) -> dict:
                                  eg["time"][warm][order], inp.n_items, gcfg)
     pop = inp.popularity
     if pop is None:
-        exposed_warm = inp.requests["cand_exposed"] & (np.repeat(inp.requests["split"], np.diff(inp.requests["cand_offsets"]))
-                                                       == SPLIT_WARMUP)
-        pop = np.bincount(inp.requests["cand_item"][exposed_warm], minlength=inp.n_items).astype(np.float64)
+        rq = inp.requests
+        cand_split = np.repeat(rq["split"], np.diff(rq["cand_offsets"]))
+        exposed_warm = rq["cand_exposed"] & (cand_split == SPLIT_WARMUP)
+        pop = np.bincount(rq["cand_item"][exposed_warm], minlength=inp.n_items).astype(np.float64)
     return {"graph": graph.to_bytes(), "popularity": pop}
 
 

@@ -257,8 +257,8 @@ class ReplayInput:
         if "long_view" not in self.engagements:
             raise ValueError("engagements.long_view: missing column (the long-view label train.py learns)")
         d, rq = self.derived, self.requests
-        return SimpleNamespace(cand_exposed=rq["cand_exposed"].astype(np.int8), cand_click=d["cand_click"].astype(np.int8),
-                               cand_long_view=d["cand_long_view"].astype(np.int8), cand_play_time_s=d["cand_play_time"],
+        return SimpleNamespace(cand_exposed=rq["cand_exposed"].astype(np.int8),
+                               cand_click=d["cand_click"].astype(np.int8), cand_long_view=d["cand_long_view"].astype(np.int8), cand_play_time_s=d["cand_play_time"],
                                cand_user=np.repeat(rq["user"], np.diff(rq["cand_offsets"])))
 
 
