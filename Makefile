@@ -8,7 +8,8 @@ CMAKE_COMMON := -DCMAKE_BUILD_TYPE= -DPOEM_FETCH_DEPS=OFF -DPython3_EXECUTABLE=$
 
 BUILD_DEBS := g++ make cmake xtl-dev libxsimd-dev xtensor-dev nlohmann-json3-dev catch2 libbenchmark-dev
 PY_DEBS := python3 python3-dev python3-torch python3-numpy python3-pandas python3-matplotlib python3-tqdm pybind11-dev \
-           python3-pip python3-venv python3-setuptools python3-wheel python3-skbuild
+           python3-pip python3-venv python3-setuptools python3-wheel python3-skbuild \
+           python3-dask python3-distributed
 # examples/redis_host and its test (a real redis-server on a loopback port): docs/scale_out.md.
 REDIS_DEBS := redis-server libhiredis-dev
 FUZZ_DEBS := clang libclang-rt-14-dev libfuzzer-14-dev

@@ -26,3 +26,15 @@ def replace_atomically(path, mode: str = "w"):
 def write_text(path, text: str) -> None:
     with replace_atomically(path) as f:
         f.write(text)
+
+
+def write_npz(path, arrays: dict) -> None:
+    """Arrays as an uncompressed .npz, atomically. Unlike np.savez, the bytes depend on the arrays alone
+    (every zip entry carries the same fixed timestamp), so a file's sha256 identifies its content."""
+    import zipfile
+    import numpy as np
+    with replace_atomically(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        for name, a in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with z.open(info, "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asanyarray(a), allow_pickle=False)

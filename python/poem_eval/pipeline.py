@@ -1,31 +1,37 @@
-"""POEM's inputs for the KuaiRand evaluation, built with poem's C++ calls (the `poem` module).
+"""The replay: logged requests -> POEM's training and test inputs, with poem's C++ calls (`poem` module).
 
-Requests are replayed in time order through poem.RequestRanker, the C++ orchestration that serves
-(there is no second implementation here). For each request of user u at time t:
-  1. fusion of the upstream scores (3 x N), the request's levels (Pareto, or fused-score tiers) and the
+replay() reads any log in schema.py's columnar form (KuaiRand is one adapter: adapters.py) and replays
+its requests in order through poem.RequestRanker, the C++ orchestration that serves (there is no second
+implementation here). For each request of user u at time t:
+  1. fusion of the K upstream scores, the request's levels (Pareto, or fused-score tiers) and the
      model's candidate features;
   2. the partial-order sequence from u's state, which holds only earlier requests (no look-ahead),
      and the chronological sequence of u's engagements before t;
   3. for training requests, hierarchical samples: tiers of the candidates (strong positives,
      system-favoured, other candidates), graph-mined hard negatives and popularity negatives, and the
      margin pairs between tiers;
-  4. then the request's selected quintuples go into u's state (RequestRanker.record) and its exposures
+  4. then the request's selected quintuples go into u's state (RequestRanker.record) and its engagements
      into u's log (RequestRanker.log).
-The item graph is built from the engagements of the upstream days only, so no later day leaks in.
+The item graph is built from the engagements of the warm-up requests only, so no later request leaks in.
+A request's output depends on its own user's earlier requests, the shared graph and popularity, and
+seeds derived from (seed, user, time, ordinal) alone: the Dask replay (distributed.py) partitions the
+requests by user and gets the same bytes.
 
-The output is a flat set of numpy arrays (rows of every request back to back, `row_offsets`), what
-`train.py` batches. Rows: training requests keep their exposed candidates, the top system-favoured
-ones and a seeded subset of the rest, then the hard and random negatives (features zero: they were not
-candidates); test requests keep their exposed candidates only (metrics are on exposures).
+The output (schema.OUTPUT) is a flat set of numpy arrays (rows of every request back to back,
+`row_offsets`), what `train.py` batches. Rows: training requests keep their exposed candidates, the top
+system-favoured ones and a seeded subset of the rest, then the hard and random negatives (features
+zero: they were not candidates); test requests keep their exposed candidates only (metrics are on
+exposures).
 """
 from dataclasses import asdict, dataclass
 import hashlib
 import json
-import sys
 
 import numpy as np
 
-from .data import SPLIT_POEM_TRAIN, SPLIT_TEST, SPLIT_UPSTREAM, EvalData, progress
+from .adapters import from_eval_data
+from .data import EvalData, progress
+from .schema import OUTPUT, PER_REQUEST, SPLIT_SKIP, SPLIT_TEST, SPLIT_TRAIN, SPLIT_WARMUP, ReplayInput
 
 SCORE_DIRS = ("higher", "higher", "higher")  # p_click, p_long_view, pred_watch_time_s
 
@@ -70,19 +76,6 @@ def fusion_config(poem):
 def level_config(poem, cfg: PipelineConfig):
     method = {"pareto": poem.LevelMethod.pareto, "fused_tiers": poem.LevelMethod.fused_tiers}[cfg.level_method]
     return poem.LevelConfig(method=method, directions=[poem.Direction.higher_is_better] * 3, tiers=4)
-
-
-def build_graph(poem, data: EvalData):
-    """Item graph from the engagements (click, long view, like or follow) of the upstream days."""
-    up_days = np.asarray(data.meta["config"]["upstream_days"]) if "config" in data.meta else None
-    sel = np.isin(data.log_date, up_days) if up_days is not None else (data.log_request >= 0)
-    engaged = (data.log_click + data.log_long_view + data.log_like + data.log_follow) > 0
-    sel &= engaged
-    n_items = int(max(data.cand_item.max(), data.log_item.max())) + 1
-    # Users engage a few times a day: a one-hour window links almost nothing, two days link sessions.
-    cfg = poem.GraphConfig(window_items=5, window_seconds=2 * 86400, top_m=32)
-    return poem.ItemGraph.build(data.log_user[sel].astype(np.uint64), data.log_item[sel].astype(np.uint32),
-                                data.log_time_s[sel].astype(np.int64), n_items, cfg)
 
 
 RAW_FEATURES = ("identity", "identity", "log1p")  # the raw rows beside the normalised ones (watch time: log1p)
@@ -153,67 +146,94 @@ class Replayer:
         return np.array(ch["item_id"]), feats.astype(np.float32), np.array(ch["mask"])
 
 
-def exposures(data: EvalData, r: int, idx: np.ndarray) -> dict:
-    """The engagement events of request r's exposed candidates `idx`."""
-    return dict(item=data.cand_item[idx], time=data.req_time_s[r] + data.cand_time_offset_s[idx],
-                play=data.cand_play_time_s[idx], duration=data.cand_duration_s[idx], click=data.cand_click[idx],
-                like=data.cand_like[idx], follow=data.cand_follow[idx])
+# The training sample's draws (the unexposed subset, the mined negatives) come from their own stream:
+# request_seed(seed ^ SAMPLE_STREAM, user, time, ordinal), beside the ranker's level selection, which
+# draws from request_seed(seed, ...). Both depend on the request alone, never on which requests were
+# replayed before it, so a partitioned replay draws exactly what a single process draws.
+SAMPLE_STREAM = 0x5A4D504C45  # "SAMPLE"-ish tag: any constant that differs from 0
 
 
-def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_progress: bool = True) -> dict:
-    """Replays every request; returns the arrays of the training and test requests."""
-    rp = Replayer(cfg)
-    poem = rp.poem
-    rng = np.random.default_rng(cfg.seed)
-    graph = build_graph(poem, data)
-    popularity = poem.popularity_alias(np.maximum(data.item_pop_counts.astype(np.float64), 0.0), 0.75)
+def replay_globals(inp: ReplayInput) -> dict:
+    """What every request of the replay reads besides its own user's history, built once from the whole
+    input: the item graph (engaged rows of the warm-up requests, so no trained or tested request leaks
+    in) as bytes, and the popularity weights of the random negatives. Bytes and arrays travel to Dask
+    workers as they are."""
+    poem = _poem()
+    eg = inp.engagements
+    warm = (inp.requests["split"][inp.derived["eng_request"]] == SPLIT_WARMUP) & eg["engaged"]
+    # Users engage a few times a day: a one-hour window links almost nothing, two days link sessions.
+    gcfg = poem.GraphConfig(window_items=5, window_seconds=2 * 86400, top_m=32)
+    order = np.lexsort((eg["time"][warm], eg["user"][warm]))  # per user, in time order
+    graph = poem.ItemGraph.build(eg["user"][warm][order], eg["item"][warm][order].astype(np.uint64),
+                                 eg["time"][warm][order], inp.n_items, gcfg)
+    pop = inp.popularity
+    if pop is None:
+        rq = inp.requests
+        cand_split = np.repeat(rq["split"], np.diff(rq["cand_offsets"]))
+        exposed_warm = rq["cand_exposed"] & (cand_split == SPLIT_WARMUP)
+        pop = np.bincount(rq["cand_item"][exposed_warm], minlength=inp.n_items).astype(np.float64)
+    return {"graph": graph.to_bytes(), "popularity": pop}
+
+
+def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None, shared: dict = None,
+           show_progress: bool = False) -> dict:
+    """Replays the requests of `inp` in order through poem.RequestRanker; returns schema.OUTPUT's arrays
+    and "counts". `config_json`: the poem.RankerConfig (default: ranker_config(cfg)); `shared`: what
+    replay_globals(whole input) returned, when `inp` is one partition of it."""
+    cfg = cfg or PipelineConfig()
+    poem = _poem()
+    rp = Replayer(cfg, config=poem.RankerConfig.from_json(config_json) if config_json else None)
+    shared = shared if shared is not None else replay_globals(inp)
+    graph = poem.ItemGraph.from_bytes(shared["graph"])
+    popularity = poem.popularity_alias(np.maximum(shared["popularity"], 0.0), 0.75)
     # Strong positives are long views, likes and follows under the same engagement rule as the
     # chronological sequence: one definition of a long view for training and serving.
     hcfg = poem.HierarchyConfig(system_top_k=cfg.system_top_k, engagement=poem.EngagementConfig(),
                                 hard_negatives=cfg.hard_negatives, hops=cfg.hops,
                                 random_negatives=cfg.random_negatives, base_margin=cfg.base_margin,
                                 max_pairs=cfg.max_pairs)
-    history = {}
-
-    out = {k: [] for k in ("req", "row_item", "row_cand", "row_feats", "row_tier", "po_ids", "po_feats", "po_mask",
-                           "ch_ids", "ch_feats", "ch_mask", "pair_i", "pair_j", "pair_margin")}
+    rq, eg, d = inp.requests, inp.engagements, inp.derived
+    engaged_items = {}  # user -> items engaged so far: not a hard negative for them
+    out = {k: [] for k in OUTPUT if k not in ("row_offsets", "pair_offsets")}
     row_offsets, pair_offsets = [0], [0]
     counts = {"requests": 0, "hard_negatives": 0, "random_negatives": 0, "pairs": 0, "po_tokens": 0}
+    off, eoff = rq["cand_offsets"], d["eng_offsets"]
 
-    order = np.arange(data.n_requests)  # already in global time order
-    for r in progress(order, enabled=show_progress, desc=f"poem inputs ({cfg.level_method})", mininterval=1.0):
-        split = int(data.req_split[r])
-        if split not in (SPLIT_UPSTREAM, SPLIT_POEM_TRAIN, SPLIT_TEST):
+    for r in progress(range(inp.n_requests), enabled=show_progress, desc=f"replay ({cfg.level_method})",
+                      mininterval=1.0):
+        split = int(rq["split"][r])
+        if split == SPLIT_SKIP:
             continue
-        u = int(data.req_user[r])
-        t = int(data.req_time_s[r])
-        sl = data.candidates(r)
-        items = data.cand_item[sl].astype(np.uint64)
-        req = rp.rank(u, t, items, scores[:, sl])
-        fused_rank = np.array(req.fused_rank)
-        if split != SPLIT_UPSTREAM:
-            exposed = data.cand_exposed[sl].astype(bool)
+        u, t = int(rq["user"][r]), int(rq["time"][r])
+        sl = slice(int(off[r]), int(off[r + 1]))
+        items = rq["cand_item"][sl].astype(np.uint64)
+        ordinal = rp.history(u).request_count
+        req = rp.rank(u, t, items, rq["cand_scores"][:, sl])
+        if split != SPLIT_WARMUP:
+            fused_rank = np.array(req.fused_rank)
+            exposed = rq["cand_exposed"][sl]
             feats = req.candidate_features()
             if split == SPLIT_TEST:
                 keep = np.flatnonzero(exposed)
-                rows_items, rows_cand, rows_feats = items[keep], sl.start + keep, feats[keep]
+                rows_items, rows_pos, rows_feats = items[keep], keep, feats[keep]
                 rows_tier = np.full(len(keep), -1, np.int8)
                 pi = pj = np.zeros(0, np.int32)
                 pm = np.zeros(0, np.float32)
             else:
+                sample_seed = poem.request_seed(cfg.seed ^ SAMPLE_STREAM, u, t, ordinal)
                 fav = fused_rank < cfg.system_top_k
                 rest = np.flatnonzero(~exposed & ~fav)
-                extra = rng.choice(rest, size=min(cfg.train_unexposed, len(rest)), replace=False) if len(rest) else rest
+                extra = np.random.default_rng([sample_seed, 1]).choice(
+                    rest, size=min(cfg.train_unexposed, len(rest)), replace=False) if len(rest) else rest
                 keep = np.sort(np.concatenate([np.flatnonzero(exposed | fav), extra]))
                 c = sl.start + keep
                 hs = poem.hierarchical_samples(
-                    items[keep], fused_rank[keep].astype(np.uint32), data.cand_play_time_s[c].astype(np.float32),
-                    data.cand_duration_s[c].astype(np.float32), data.cand_click[c].astype(bool),
-                    data.cand_like[c].astype(bool), data.cand_follow[c].astype(bool),
-                    np.fromiter(history.get(u, ()), np.uint64), graph, popularity, hcfg, cfg.seed * 1_000_003 + r)
+                    items[keep], fused_rank[keep].astype(np.uint32), d["cand_play_time"][c], d["cand_duration"][c],
+                    d["cand_click"][c], d["cand_like"][c], d["cand_follow"][c],
+                    np.fromiter(engaged_items.get(u, ()), np.uint64), graph, popularity, hcfg, sample_seed)
                 n_extra = len(hs["items"]) - len(keep)
                 rows_items = hs["items"].astype(np.uint64)
-                rows_cand = np.concatenate([c, np.full(n_extra, -1, np.int64)])
+                rows_pos = np.concatenate([keep, np.full(n_extra, -1, np.int64)])
                 rows_feats = np.concatenate([feats[keep], np.zeros((n_extra, feats.shape[1]), np.float32)])
                 rows_feats[len(keep):, 2] = 7.0  # not candidates: the last level
                 rows_tier = hs["tiers"].astype(np.int8)
@@ -225,7 +245,8 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
             counts["requests"] += 1
             counts["pairs"] += len(pi)
             counts["po_tokens"] += int(po_mask.sum())
-            for k, v in (("req", r), ("row_item", rows_items), ("row_cand", rows_cand), ("row_feats", rows_feats),
+            for k, v in (("request_id", rq["request_id"][r]), ("user", u), ("time", t), ("split", split),
+                         ("row_item", rows_items), ("row_pos", rows_pos), ("row_feats", rows_feats),
                          ("row_tier", rows_tier), ("pair_i", pi), ("pair_j", pj), ("pair_margin", pm),
                          ("po_ids", po_ids), ("po_feats", po_feats), ("po_mask", po_mask),
                          ("ch_ids", ch_ids), ("ch_feats", ch_feats), ("ch_mask", ch_mask)):
@@ -233,32 +254,49 @@ def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_p
             row_offsets.append(row_offsets[-1] + len(rows_items))
             pair_offsets.append(pair_offsets[-1] + len(pi))
 
-        # After the request: its sampled tokens go into the state, its exposures into the user's log.
-        exp_idx = sl.start + np.flatnonzero(data.cand_exposed[sl])
-        rp.record(u, req, exposures(data, r, exp_idx))
-        if len(exp_idx):
-            engaged = (data.cand_click[exp_idx] + data.cand_long_view[exp_idx] + data.cand_like[exp_idx]
-                       + data.cand_follow[exp_idx]) > 0
-            history.setdefault(u, set()).update(int(i) for i in data.cand_item[exp_idx[engaged]])
+        # After the request: its sampled tokens go into the state, its engagements into the user's log.
+        e = d["eng_order"][eoff[r]:eoff[r + 1]]
+        rp.record(u, req, dict(item=eg["item"][e], time=eg["time"][e], play=eg["play_time"][e],
+                               duration=eg["duration"][e], click=eg["click"][e], like=eg["like"][e],
+                               follow=eg["follow"][e]))
+        if len(e):
+            engaged_items.setdefault(u, set()).update(int(i) for i in eg["item"][e[eg["engaged"][e]]])
 
-    res = {
-        "req": np.asarray(out["req"], np.int64),
-        "row_offsets": np.asarray(row_offsets, np.int64),
-        "pair_offsets": np.asarray(pair_offsets, np.int64),
-        "row_item": np.concatenate(out["row_item"]),
-        "row_cand": np.concatenate(out["row_cand"]),
-        "row_feats": np.concatenate(out["row_feats"]),
-        "row_tier": np.concatenate(out["row_tier"]),
-        "pair_i": np.concatenate(out["pair_i"]).astype(np.int32),
-        "pair_j": np.concatenate(out["pair_j"]).astype(np.int32),
-        "pair_margin": np.concatenate(out["pair_margin"]).astype(np.float32),
-        "po_ids": np.stack(out["po_ids"]), "po_feats": np.stack(out["po_feats"]).astype(np.float32),
-        "po_mask": np.stack(out["po_mask"]),
-        "ch_ids": np.stack(out["ch_ids"]), "ch_feats": np.stack(out["ch_feats"]).astype(np.float32),
-        "ch_mask": np.stack(out["ch_mask"]),
-    }
-    res["is_train"] = data.req_split[res["req"]] == SPLIT_POEM_TRAIN
+    res = {"row_offsets": np.asarray(row_offsets, np.int64), "pair_offsets": np.asarray(pair_offsets, np.int64)}
+    # A partition may hold no train or test request: its empty arrays still concatenate with the others.
+    lp, lc = rp.config.po_length, rp.config.chrono_length
+    shapes = {"row_feats": (0, 3 + rp.config.objective_rows), "po_ids": (0, lp), "po_feats": (0, lp, 4),
+              "po_mask": (0, lp), "ch_ids": (0, lc), "ch_feats": (0, lc, 2), "ch_mask": (0, lc)}
+    for k, v in out.items():
+        dtype = OUTPUT[k][0]
+        if not v:
+            res[k] = np.zeros(shapes.get(k, (0,)), dtype)
+        elif k in PER_REQUEST:
+            res[k] = np.stack([np.asarray(x) for x in v]).astype(dtype)
+        else:
+            res[k] = np.concatenate(v).astype(dtype)
     res["counts"] = counts
-    res["graph_edges"] = graph.num_edges
-    res["serving_config"] = rp.config.to_json()
     return res
+
+
+def training_inputs(inp: ReplayInput, cfg: PipelineConfig, show_progress: bool = False) -> dict:
+    """What train.py trains on: the replay of `inp`, plus each request's position in `inp` (req), each
+    row's candidate as an index into inp's candidate columns (row_cand, -1 for mined negatives),
+    is_train, the graph's size and the serving config the exported model must carry."""
+    shared = replay_globals(inp)
+    res = replay(inp, cfg, shared=shared, show_progress=show_progress)
+    ids = inp.requests["request_id"]
+    by_id = np.argsort(ids, kind="stable")
+    res["req"] = by_id[np.searchsorted(ids[by_id], res["request_id"])]
+    row_req = np.repeat(res["req"], np.diff(res["row_offsets"]))
+    res["row_cand"] = np.where(res["row_pos"] >= 0, inp.requests["cand_offsets"][row_req] + res["row_pos"], -1)
+    res["is_train"] = res["split"] == SPLIT_TRAIN
+    res["graph_edges"] = _poem().ItemGraph.from_bytes(shared["graph"]).num_edges
+    res["serving_config"] = ranker_config(_poem(), cfg).to_json()
+    return res
+
+
+def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_progress: bool = True) -> dict:
+    """The KuaiRand evaluation's inputs: training_inputs() of its requests (adapters.from_eval_data,
+    whose request ids and candidate order are data's, so req and row_cand index `data`)."""
+    return training_inputs(from_eval_data(data, scores), cfg, show_progress=show_progress)
