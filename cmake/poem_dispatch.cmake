@@ -14,7 +14,9 @@ function(poem_add_dispatch_library name source_dir)
     list(APPEND targets sse2 avx2 avx512)
     # -ffp-contract=off: a scalar tail compiled in the avx2 copy must round like the baseline reference
     # (a contracted a * b + c is one rounding, not two); the kernels' FMAs are explicit (xsimd::fma).
-    set(base -march=x86-64 -mtune=generic -ffp-contract=off)
+    # -O2 whatever the consumer's level: the kernels are the hot code, and xsimd 8.1's AVX-512BW integer
+    # select only compiles with the optimised (inline-function) forms of its intrinsics.
+    set(base -O2 -march=x86-64 -mtune=generic -ffp-contract=off)
     set(flags_scalar ${base})
     set(flags_sse2 ${base})
     set(flags_avx2 ${base} -mavx2 -mfma)
