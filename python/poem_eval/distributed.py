@@ -1,6 +1,6 @@
 """The replay as a Dask job: requests partitioned by user, one task per partition, a manifest.
 
-    PYTHONPATH=build/native/python:python /usr/bin/python3 -m poem_eval.distributed \\
+    PYTHONPATH=build/dispatch/python:python /usr/bin/python3 -m poem_eval.distributed \\
         --sample data/kuairand_sample --partitions 8 --out /tmp/replay [--scheduler tcp://host:8786]
 
 Layout of `out` (docs/scale_out.md):

@@ -58,9 +58,9 @@ class PipelineConfig:
 
 def _poem():
     try:
-        import poem  # the pybind11 module, built by CMake (build/native/python)
+        import poem  # the pybind11 module, built by CMake (build/dispatch/python)
     except ImportError as e:  # pragma: no cover - a clear message beats a bare ImportError
-        raise ImportError("the `poem` module is not built: run `make native` and put build/native/python "
+        raise ImportError("the `poem` module is not built: run `make dispatch` and put build/dispatch/python "
                           "on PYTHONPATH") from e
     return poem
 

@@ -1,7 +1,7 @@
 """The KuaiRand evaluation of POEM against a chronological baseline, with ablations and the floor.
 
     make evaluation     # full: docs/evaluation.md's table and plots, and the demo's sample and model
-    PYTHONPATH=build/native/python:python /usr/bin/python3 -m poem_eval.run --quick    # < 3 min, the tests'
+    PYTHONPATH=build/dispatch/python:python /usr/bin/python3 -m poem_eval.run --quick    # < 3 min, the tests'
 
 Full mode: every variant of train.VARIANTS with three seeds, one epoch each; the table gives mean and
 spread (min..max) over seeds, beside the floor (each item's smoothed rate from the training days) and
