@@ -120,7 +120,7 @@ bench: deps-bench
 
 # The dispatch build (no -m flags) against the -march=native one on the benchmarks the dispatch issue
 # names, run alternately in one session; prints and writes build/bench-results/dispatch_ratios.md.
-DISPATCH_BENCH_FILTER := ^BM_(fusion_fuse/4/(100|1000)|fusion_rank/4/100|order_pareto/2000/3/0|model_predict/(100|1000))$$
+DISPATCH_BENCH_FILTER := ^BM_(fusion_sort_keys/N:(100|1000)|fusion_fuse/K:4/N:(100|1000)|fusion_rank/K:4/N:(100|1000)|order_pareto/N:2000/K:3/correlated:0|model_predict/(100|1000))$$
 bench-dispatch: deps-bench
 	@mkdir -p build/bench-results
 	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)

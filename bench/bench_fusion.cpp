@@ -104,6 +104,35 @@ void shapes(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
+// One kernel call of N elements: what runtime dispatch adds (an atomic load and an indirect call) shows
+// here, beside the same keys computed element by element (poem::sort_key, the scalar definition).
+void BM_fusion_sort_keys(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    auto in = requests(1, n);
+    std::vector<std::uint32_t> keys(n);
+    for (auto _ : state) {
+        const matrix& m = in.next();
+        benchmark::DoNotOptimize(poem::detail::sort_keys(m.data(), n, true, keys.data()));
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+void BM_fusion_sort_keys_naive(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    auto in = requests(1, n);
+    std::vector<std::uint32_t> keys(n);
+    for (auto _ : state) {
+        const matrix& m = in.next();
+        for (std::size_t i = 0; i < n; ++i) keys[i] = poem::sort_key(m[i], true);
+        benchmark::DoNotOptimize(keys.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+BENCHMARK(BM_fusion_sort_keys)->ArgName("N")->Arg(100)->Arg(1000);
+BENCHMARK(BM_fusion_sort_keys_naive)->ArgName("N")->Arg(100)->Arg(1000);
 BENCHMARK(BM_fusion_rank)->Apply(shapes);
 BENCHMARK(BM_fusion_rank_naive)->Apply(shapes);
 BENCHMARK(BM_fusion_fuse)->Apply(shapes);

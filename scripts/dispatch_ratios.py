@@ -22,12 +22,17 @@ def run(binary, flt, reps):
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run([binary, f"--benchmark_filter={flt}", f"--benchmark_repetitions={reps}",
                         "--benchmark_min_time=0.2", f"--benchmark_out={out.name}", "--benchmark_out_format=json"],
-                       check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-        data = json.load(open(out.name))
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        text = open(out.name).read()
+    if not text.strip():  # the filter matched nothing in this binary
+        return {}, {}
+    data = json.loads(text)
+    to_ns = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
     times = {}
     for b in data["benchmarks"]:
         if b.get("run_type") == "iteration":
-            times.setdefault(b["run_name"], []).append(b["real_time"])
+            times.setdefault(b["run_name"], []).append(b["real_time"] * to_ns[b["time_unit"]])
     return times, data["context"]
 
 
@@ -49,7 +54,8 @@ def main():
             print(f"dispatch_ratios: {name} round {r + 1}/{a.rounds}", file=sys.stderr, flush=True)
             for build, store, binary in (("native", native, nb), ("dispatch", dispatch, db)):
                 times, ctx = run(str(binary), a.filter, a.reps)
-                contexts[build] = ctx.get("poem_simd_target", "?")
+                if ctx:
+                    contexts[build] = ctx.get("poem_simd_target", "?")
                 for k, v in times.items():
                     store.setdefault(k, []).extend(v)
     rows = []
