@@ -15,6 +15,7 @@
 #include <xtensor/xview.hpp>
 
 #include "poem/core/dispatch.hpp"
+#include "simd_target_scope.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/fusion/fuse.hpp"
 #include "poem/fusion/quintuple.hpp"
@@ -336,6 +337,7 @@ TEST_CASE("non-finite scores never change the other candidates' normalised value
 TEST_CASE("SIMD kernels agree with their scalar references") {
     // Every target this CPU runs (one with header-only builds: the compile-time arch's).
     namespace d = poem::detail;
+    const simd_target_scope restore;
     for (const std::string& target : poem::simd_targets()) {
     poem::set_simd_target(target);
     INFO("target " << target);
@@ -403,7 +405,6 @@ TEST_CASE("SIMD kernels agree with their scalar references") {
         }
     }
     }
-    poem::set_simd_target(poem::simd_targets().front());
 }
 
 TEST_CASE("fuse is deterministic and independent of workspace history") {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "poem/core/dispatch.hpp"
+#include "simd_target_scope.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/model/model.hpp"
@@ -410,6 +411,7 @@ TEST_CASE("gemm: one packed object, multiplied by the SIMD kernel and by the sca
     // per column; FMA against separate multiply-add rounding is the only difference).
     using poem::detail::packed_b;
     poem::rng g(17);
+    const simd_target_scope restore;
     for (const std::string& target : poem::simd_targets()) {
     poem::set_simd_target(target);
     INFO("target " << target);
@@ -453,7 +455,6 @@ TEST_CASE("gemm: one packed object, multiplied by the SIMD kernel and by the sca
         for (std::size_t i = 0; i < m * n; ++i) REQUIRE(std::abs(got[i] - ref[i]) <= 1e-5f * static_cast<float>(k));
     }
     }
-    poem::set_simd_target(poem::simd_targets().front());
 }
 
 TEST_CASE("softmax: the SIMD kernel equals the scalar reference, rows sum to 1") {

@@ -14,8 +14,12 @@ from test_bindings_model import FIXTURES, fixture_request
 
 
 class SimdTarget(unittest.TestCase):
+    # Each test walks the targets; the one active before (POEM_SIMD's, or the best) is restored after.
+    def setUp(self):
+        self.active = poem.simd_target()
+
     def tearDown(self):
-        poem.set_simd_target(poem.simd_targets()[0])
+        poem.set_simd_target(self.active)
 
     def test_names(self):
         targets = poem.simd_targets()

@@ -125,10 +125,11 @@ struct selection {
                 activate(*find(env));
                 return;
             }
-            const target* baseline = find("sse2") != nullptr && find("sse2")->supported ? find("sse2") : find("scalar");
+            const target* sse2 = find("sse2");
+            const target& baseline = sse2 != nullptr && sse2->supported ? *sse2 : *find("scalar");
             error = "poem: POEM_SIMD=" + clip(env) + ": " + why;
-            std::fprintf(stderr, "%s; running the %s kernels\n", error.c_str(), baseline->name);
-            activate(*baseline);
+            std::fprintf(stderr, "%s; running the %s kernels\n", error.c_str(), baseline.name);
+            activate(baseline);
             return;
         }
         activate(*best);
