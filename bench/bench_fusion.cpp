@@ -99,7 +99,7 @@ void BM_fusion_fuse_naive(benchmark::State& state) {
 void shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"K", "N"});
     for (int k : {2, 4, 8})
-        for (int n : {100, 1000, 5000}) b->Args({k, n});
+        for (int n : {100, 256, 1000, 5000}) b->Args({k, n});
 }
 
 }  // namespace

@@ -1,16 +1,19 @@
-// core/: error messages, size checks, the generator's properties and determinism.
+// core/: error messages, size checks, the generator's properties and determinism; the radix sort's
+// two paths against std::stable_sort at every size around their switch points.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <numeric>
 #include <set>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "poem/core/error.hpp"
+#include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/version.hpp"
@@ -168,4 +171,72 @@ TEST_CASE("version macros agree with the CMake project version") {
     REQUIRE(std::string(POEM_VERSION_STRING) == std::to_string(POEM_VERSION_MAJOR) + "." +
                                                     std::to_string(POEM_VERSION_MINOR) + "." +
                                                     std::to_string(POEM_VERSION_PATCH));
+}
+
+namespace {
+
+// Keys of one shape: each exercises a branch of the small path (one key, one bucket per key, buckets
+// over radix_small_bucket that recurse, the widest range) or of the LSD passes (skipped digits).
+std::vector<std::uint32_t> radix_keys(std::size_t n, int shape, poem::rng& g) {
+    std::vector<std::uint32_t> k(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto r = static_cast<std::uint32_t>(g());
+        switch (shape) {
+            case 0: k[i] = r; break;                                 // random, full range
+            case 1: k[i] = r % 4; break;                             // heavy ties
+            case 2: k[i] = 0xFFFFFFFFu; break;                       // all equal (the worst sort key)
+            case 3: k[i] = 0x3F000000u | (r % 3) << 24 | (r & 0xFFF); break;  // a few exponents
+            case 4: k[i] = i == 0 ? 0xFFFFFFFFu : 1000u + r % 97; break;      // one outlier: one big bucket
+            case 5: k[i] = static_cast<std::uint32_t>(n - i) / 3; break;      // descending runs of ties
+            case 6: k[i] = r % 2 ? 0u : 0xFFFFFFFFu; break;          // the two ends
+            default: k[i] = (r % 5) << 28 | (r >> 20); break;        // clusters with inner spread
+        }
+    }
+    return k;
+}
+
+}  // namespace
+
+TEST_CASE("radix_sort entry points equal std::stable_sort at every size around their thresholds",
+          "[core][radix_sort]") {
+    using poem::detail::radix_small_below;
+    using poem::detail::radix_small_bucket;
+    std::vector<std::size_t> sizes;
+    for (std::size_t n = 0; n <= 4 * radix_small_bucket + 2; ++n) sizes.push_back(n);
+    for (std::size_t n = radix_small_below - 3; n <= radix_small_below + 3; ++n) sizes.push_back(n);
+    for (std::size_t n : {255u, 256u, 511u, 512u, 1000u, 5000u}) sizes.push_back(n);
+    poem::rng g(2024);
+    for (std::size_t n : sizes) {
+        for (int shape = 0; shape < 8; ++shape) {
+            INFO("n = " << n << ", shape " << shape);
+            const auto keys = radix_keys(n, shape, g);
+            std::vector<std::uint32_t> expect(n);
+            std::iota(expect.begin(), expect.end(), 0u);
+            std::stable_sort(expect.begin(), expect.end(), [&](std::uint32_t x, std::uint32_t y) { return keys[x] < keys[y]; });
+
+            std::vector<std::uint64_t> a(n), b(n), want(n);
+            const std::uint64_t* s = poem::detail::radix_sort_keys(keys.data(), n, a.data(), b.data());
+            REQUIRE((s == a.data() || s == b.data()));
+            for (std::size_t i = 0; i < n; ++i) want[i] = std::uint64_t(keys[expect[i]]) << 32 | expect[i];
+            REQUIRE(std::vector<std::uint64_t>(s, s + n) == want);
+
+            // Pre-packed words, payloads in no order: ties keep their input order, not the payload's.
+            std::vector<std::uint32_t> payload(n);
+            for (auto& p : payload) p = static_cast<std::uint32_t>(g());
+            for (std::size_t i = 0; i < n; ++i) a[i] = std::uint64_t(keys[i]) << 32 | payload[i];
+            const std::uint64_t* t = poem::detail::radix_sort(a.data(), b.data(), n);
+            REQUIRE((t == a.data() || t == b.data()));
+            for (std::size_t i = 0; i < n; ++i) want[i] = std::uint64_t(keys[expect[i]]) << 32 | payload[expect[i]];
+            REQUIRE(std::vector<std::uint64_t>(t, t + n) == want);
+
+            std::vector<std::uint32_t> major(n), out(n), e2(n);
+            for (auto& m : major) m = static_cast<std::uint32_t>(g.below(3));
+            std::iota(e2.begin(), e2.end(), 0u);
+            std::stable_sort(e2.begin(), e2.end(), [&](std::uint32_t x, std::uint32_t y) {
+                return major[x] != major[y] ? major[x] < major[y] : keys[x] < keys[y];
+            });
+            poem::detail::radix_sort_by_two_keys(major.data(), keys.data(), n, a.data(), b.data(), out.data());
+            REQUIRE(out == e2);
+        }
+    }
 }

@@ -241,6 +241,47 @@ TEST_CASE("rank_scores equals the brute-force average ranks") {
     }
 }
 
+TEST_CASE("rank_scores and rank_order at every N from 0 to 600 equal the brute-force references") {
+    // Every size through the radix sort's small path and its inner switch points (insertion sort
+    // alone, buckets that recurse), for shapes of scores that take each branch of it.
+    poem::workspace ws;
+    poem::rng g(77);
+    for (std::size_t n = 0; n <= 600; ++n) {
+        for (int shape = 0; shape < 7; ++shape) {
+            std::vector<float> x(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto r = g.below(16);
+                switch (shape) {
+                    case 0: x[i] = g.uniform_float(); break;                                       // rates
+                    case 1: x[i] = 0.5f * static_cast<float>(g.below(3)) - 0.5f; break;           // heavy ties
+                    case 2: x[i] = 0.3f; break;                                                    // all equal
+                    case 3: x[i] = r == 0 ? nan_f : r == 1 ? inf_f : r == 2 ? -inf_f : r == 3 ? -0.0f
+                                 : r == 4 ? 0.0f : g.uniform_float() * 100.0f - 50.0f; break;     // non-finite, +-0
+                    case 4: x[i] = i == n / 2 ? 1e30f : 1.0f + 1e-6f * static_cast<float>(g.below(400)); break;
+                    case 5: x[i] = std::ldexp(g.uniform_float() - 0.5f, static_cast<int>(g.below(60)) - 30); break;
+                    default: x[i] = r < 8 ? nan_f : -inf_f; break;                                // all non-finite
+                }
+            }
+            for (auto d : {poem::direction::higher_is_better, poem::direction::lower_is_better}) {
+                INFO("n = " << n << ", shape " << shape << ", higher is better " << (d == poem::direction::higher_is_better));
+                std::vector<float> rank(n);
+                const auto bad = poem::rank_scores(poem::span<const float>(x), d, ws, poem::span<float>(rank));
+                const auto ref = rank_brute(x.data(), n, d);
+                REQUIRE(rank == std::vector<float>(ref.begin(), ref.end()));
+
+                std::vector<std::uint32_t> order(n), expect(n);
+                REQUIRE(poem::rank_order(poem::span<const float>(x), d, ws, poem::span<std::uint32_t>(order)) == bad);
+                std::iota(expect.begin(), expect.end(), 0u);
+                std::stable_sort(expect.begin(), expect.end(), [&](std::uint32_t a, std::uint32_t b) {
+                    const bool fa = std::isfinite(x[a]), fb = std::isfinite(x[b]);
+                    return fa != fb ? fa : fa && better(x[a], x[b], d);
+                });
+                REQUIRE(order == expect);
+            }
+        }
+    }
+}
+
 TEST_CASE("ranks: ties, signed zeros and non-finite values") {
     poem::workspace ws;
     const std::vector<float> x = {0.5f, -0.0f, 0.0f, nan_f, 0.5f, inf_f, -inf_f, 2.0f};

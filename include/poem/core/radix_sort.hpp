@@ -1,13 +1,18 @@
 #pragma once
-// The one radix sort of poem: a stable LSD radix sort of 64-bit words (key << 32 | payload) by their
-// 32-bit key, the payload (usually an index) riding along. Stable, so equal keys keep their input
-// order; with index payloads written in index order, ties come out by index. O(N).
+// The one radix sort of poem: a stable sort of 64-bit words (key << 32 | payload) by their 32-bit
+// key, the payload (usually an index) riding along. Stable, so equal keys keep their input order;
+// with index payloads written in index order, ties come out by index.
 //
-// Tuning (measured on fusion's ranks): below 512 words four 8-bit passes, from 512 on three 11-bit
-// passes, whose larger counters then pay for themselves; a pass whose digit is the same for every
-// key is skipped (scores share their sign and exponent bits, levels are small); the top digit, which
-// repeats the most, is counted in two tables (even and odd elements) to break the chain of increments
-// of one counter.
+// Two paths (measured on fusion's ranks):
+//   - below radix_small_below (2048) words, radix_sort_small: the keys' min and max, one stable
+//     counting pass on the top bits of key - min (about one bucket per word), then an insertion sort
+//     that only moves words within their bucket; a bucket of more than radix_small_bucket words
+//     (keys bunched below the digit's resolution) is first sorted the same way on its own range. At
+//     N = 100 the LSD passes' fixed cost (clearing and summing 4 x 256 counters) was most of the time.
+//   - from 2048 words, an LSD radix sort in three 11-bit passes; a pass whose digit is the same for
+//     every key is skipped (scores share their sign and exponent bits, levels are small); the top
+//     digit, which repeats the most, is counted in two tables (even and odd elements) to break the
+//     chain of increments of one counter.
 //
 // Used by fusion's ranks, rank_order(), Pareto levels, tiers, level selection (64-bit keys as two
 // stable passes: radix_sort_by_two_keys) and, through them, the serving order.
@@ -18,8 +23,6 @@
 #include <utility>
 
 namespace poem::detail {
-
-inline constexpr std::size_t radix_11bit_from = 512;
 
 // Pack: the keys come from keys[i] and the words are written as (keys[i] << 32 | i); otherwise `a`
 // already holds the words. Returns a or b, whichever holds the result.
@@ -78,19 +81,131 @@ std::uint64_t* radix_sort_impl(const std::uint32_t* keys, std::size_t n, std::ui
     return src;
 }
 
+// ---- small N (see the top of the file) -----------------------------------------------------------
+
+inline constexpr std::size_t radix_small_below = 2048;
+inline constexpr std::size_t radix_small_insertion = 16;  // below this, insertion sort alone
+inline constexpr std::size_t radix_small_bucket = 32;
+
+inline unsigned bit_width32(std::uint32_t v) noexcept {
+    unsigned w = 0;
+    for (; v != 0; v >>= 1) ++w;
+    return w;
+}
+
+// Stable insertion sort of n words by key (the high half): one 64-bit compare per step, as
+// key(w) > key(x) is w > (x | 0xFFFFFFFF).
+inline void insertion_sort_by_key(std::uint64_t* w, std::size_t n) noexcept {
+    for (std::size_t i = 1; i < n; ++i) {
+        const std::uint64_t x = w[i], above = x | 0xFFFFFFFFu;
+        if (w[i - 1] <= above) continue;
+        std::size_t j = i;
+        do {
+            w[j] = w[j - 1];
+            --j;
+        } while (j > 0 && w[j - 1] > above);
+        w[j] = x;
+    }
+}
+
+// Pack as in radix_sort_impl; n < radix_small_below (the counters are on the stack). Returns a or
+// b, whichever holds the result.
+template <bool Pack>
+std::uint64_t* radix_sort_small(const std::uint32_t* keys, std::size_t n, std::uint64_t* a,
+                                std::uint64_t* b) noexcept {
+    if (n < radix_small_insertion) {
+        if constexpr (Pack)
+            for (std::size_t i = 0; i < n; ++i)
+                a[i] = (static_cast<std::uint64_t>(keys[i]) << 32) | static_cast<std::uint32_t>(i);
+        insertion_sort_by_key(a, n);
+        return a;
+    }
+    // Eight independent lanes, so that the compiler vectorises the reduction even at -O2.
+    std::uint32_t lo8[8], hi8[8];
+    for (unsigned j = 0; j < 8; ++j) lo8[j] = 0xFFFFFFFFu, hi8[j] = 0;
+    auto key_at = [&](std::size_t i) -> std::uint32_t {
+        if constexpr (Pack) return keys[i];
+        else return static_cast<std::uint32_t>(a[i] >> 32);
+    };
+    std::size_t m = 0;
+    for (; m + 8 <= n; m += 8)
+        for (unsigned j = 0; j < 8; ++j) {
+            const std::uint32_t k = key_at(m + j);
+            lo8[j] = k < lo8[j] ? k : lo8[j];
+            hi8[j] = k > hi8[j] ? k : hi8[j];
+        }
+    for (; m < n; ++m) {
+        const std::uint32_t k = key_at(m);
+        lo8[0] = k < lo8[0] ? k : lo8[0];
+        hi8[0] = k > hi8[0] ? k : hi8[0];
+    }
+    std::uint32_t lo = lo8[0], hi = hi8[0];
+    for (unsigned j = 1; j < 8; ++j) {
+        lo = lo8[j] < lo ? lo8[j] : lo;
+        hi = hi8[j] > hi ? hi8[j] : hi;
+    }
+    if (lo == hi) {  // one key: the input order is the sorted order
+        if constexpr (Pack)
+            for (std::size_t i = 0; i < n; ++i)
+                a[i] = (static_cast<std::uint64_t>(keys[i]) << 32) | static_cast<std::uint32_t>(i);
+        return a;
+    }
+    // About one bucket per word: 2^bits > n (16..2047 words: 32..2048 buckets).
+    const unsigned bits = bit_width32(static_cast<std::uint32_t>(n)), width = bit_width32(hi - lo);
+    const unsigned shift = width > bits ? width - bits : 0;
+    std::uint32_t count[std::size_t(1) << 11];
+    const std::uint32_t buckets = ((hi - lo) >> shift) + 1;
+    std::memset(count, 0, buckets * sizeof(std::uint32_t));
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t k;
+        if constexpr (Pack) {
+            k = keys[i];
+            a[i] = (static_cast<std::uint64_t>(k) << 32) | static_cast<std::uint32_t>(i);
+        } else {
+            k = static_cast<std::uint32_t>(a[i] >> 32);
+        }
+        ++count[(k - lo) >> shift];
+    }
+    std::uint32_t sum = 0, most = 0;
+    for (std::uint32_t d = 0; d < buckets; ++d) {
+        const std::uint32_t t = count[d];
+        count[d] = sum;
+        sum += t;
+        most = t > most ? t : most;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t w = a[i];
+        b[count[(static_cast<std::uint32_t>(w >> 32) - lo) >> shift]++] = w;
+    }
+    // count[d] is now the end of bucket d. With shift 0 a bucket holds one key: nothing to sort.
+    if (most > radix_small_bucket && shift != 0) {
+        std::uint32_t begin = 0;
+        for (std::uint32_t d = 0; d < buckets; ++d) {
+            const std::uint32_t end = count[d];
+            if (end - begin > radix_small_bucket) {
+                const std::uint64_t* s = radix_sort_small<false>(nullptr, end - begin, b + begin, a + begin);
+                if (s != b + begin) std::memcpy(b + begin, s, (end - begin) * sizeof(std::uint64_t));
+            }
+            begin = end;
+        }
+    }
+    insertion_sort_by_key(b, n);
+    return b;
+}
+
 // Sorts the n words of `a` (key << 32 | payload) by key, stably; `b` is scratch of n words. Returns
 // a or b, whichever holds the result.
 inline std::uint64_t* radix_sort(std::uint64_t* a, std::uint64_t* b, std::size_t n) noexcept {
-    return n < radix_11bit_from ? radix_sort_impl<8, 4, false>(nullptr, n, a, b)
-                                : radix_sort_impl<11, 3, false>(nullptr, n, a, b);
+    return n < radix_small_below ? radix_sort_small<false>(nullptr, n, a, b)
+                                 : radix_sort_impl<11, 3, false>(nullptr, n, a, b);
 }
 
 // Sorts indices 0..n-1 by keys[i] (ties by index): the words (keys[i] << 32 | i) are packed into `a`
 // in the counting pass. `a` and `b` are scratch of n words; returns the one holding the result.
 inline std::uint64_t* radix_sort_keys(const std::uint32_t* keys, std::size_t n, std::uint64_t* a,
                                       std::uint64_t* b) noexcept {
-    return n < radix_11bit_from ? radix_sort_impl<8, 4, true>(keys, n, a, b)
-                                : radix_sort_impl<11, 3, true>(keys, n, a, b);
+    return n < radix_small_below ? radix_sort_small<true>(keys, n, a, b)
+                                 : radix_sort_impl<11, 3, true>(keys, n, a, b);
 }
 
 // Sorts indices 0..n-1 by (major[i], minor[i], i): two stable passes of the sort above (minor first,

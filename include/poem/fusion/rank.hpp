@@ -33,15 +33,26 @@ inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_bett
 }
 
 // Average ranks from sorted (key << 32 | index) words (0 = best; a run of equal keys shares the mean
-// of its positions).
+// of its positions). Positions first, with no branch per word; only if some neighbours tie (rare for
+// real scores) a second pass averages the runs.
 inline void average_ranks(const std::uint64_t* sorted, std::size_t n, float* rank) noexcept {
+    if (n == 0) return;
+    std::uint32_t ties = 0;
+    for (std::size_t t = 0; t + 1 < n; ++t) {
+        rank[static_cast<std::uint32_t>(sorted[t])] = static_cast<float>(t);
+        ties |= static_cast<std::uint32_t>((sorted[t] >> 32) == (sorted[t + 1] >> 32));
+    }
+    rank[static_cast<std::uint32_t>(sorted[n - 1])] = static_cast<float>(n - 1);
+    if (ties == 0) return;
     std::size_t i = 0;
     while (i < n) {
         const std::uint32_t key = static_cast<std::uint32_t>(sorted[i] >> 32);
         std::size_t j = i + 1;
         while (j < n && static_cast<std::uint32_t>(sorted[j] >> 32) == key) ++j;
-        const float r = j - i == 1 ? static_cast<float>(i) : 0.5f * static_cast<float>(i + j - 1);
-        for (std::size_t t = i; t < j; ++t) rank[static_cast<std::uint32_t>(sorted[t])] = r;
+        if (j - i > 1) {
+            const float r = 0.5f * static_cast<float>(i + j - 1);
+            for (std::size_t t = i; t < j; ++t) rank[static_cast<std::uint32_t>(sorted[t])] = r;
+        }
         i = j;
     }
 }
