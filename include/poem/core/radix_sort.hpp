@@ -94,17 +94,26 @@ inline unsigned bit_width32(std::uint32_t v) noexcept {
 }
 
 // Stable insertion sort of n words by key (the high half): one 64-bit compare per step, as
-// key(w) > key(x) is w > (x | 0xFFFFFFFF).
+// key(w) > key(x) is w > (x | 0xFFFFFFFF). After the bucket pass most words are in place or one step
+// off, so that first step is a branch-free compare-exchange (the previous word kept in a register);
+// only a word going further back takes the loop.
 inline void insertion_sort_by_key(std::uint64_t* w, std::size_t n) noexcept {
+    if (n < 2) return;
+    std::uint64_t prev = w[0];
     for (std::size_t i = 1; i < n; ++i) {
         const std::uint64_t x = w[i], above = x | 0xFFFFFFFFu;
-        if (w[i - 1] <= above) continue;
-        std::size_t j = i;
-        do {
-            w[j] = w[j - 1];
-            --j;
-        } while (j > 0 && w[j - 1] > above);
-        w[j] = x;
+        const bool swap = prev > above;
+        w[i - 1] = swap ? x : prev;
+        prev = swap ? prev : x;
+        w[i] = prev;
+        if (i >= 2 && w[i - 2] > above) {
+            std::size_t j = i - 1;
+            do {
+                w[j] = w[j - 1];
+                --j;
+            } while (j > 0 && w[j - 1] > above);
+            w[j] = x;
+        }
     }
 }
 
@@ -156,16 +165,7 @@ std::uint64_t* radix_sort_small(const std::uint32_t* keys, std::size_t n, std::u
     std::uint32_t count[std::size_t(1) << 11];
     const std::uint32_t buckets = ((hi - lo) >> shift) + 1;
     std::memset(count, 0, buckets * sizeof(std::uint32_t));
-    for (std::size_t i = 0; i < n; ++i) {
-        std::uint32_t k;
-        if constexpr (Pack) {
-            k = keys[i];
-            a[i] = (static_cast<std::uint64_t>(k) << 32) | static_cast<std::uint32_t>(i);
-        } else {
-            k = static_cast<std::uint32_t>(a[i] >> 32);
-        }
-        ++count[(k - lo) >> shift];
-    }
+    for (std::size_t i = 0; i < n; ++i) ++count[(key_at(i) - lo) >> shift];
     std::uint32_t sum = 0, most = 0;
     for (std::uint32_t d = 0; d < buckets; ++d) {
         const std::uint32_t t = count[d];
@@ -173,8 +173,10 @@ std::uint64_t* radix_sort_small(const std::uint32_t* keys, std::size_t n, std::u
         sum += t;
         most = t > most ? t : most;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::uint64_t w = a[i];
+    for (std::size_t i = 0; i < n; ++i) {  // Pack: the words are made here, straight from the keys
+        std::uint64_t w;
+        if constexpr (Pack) w = (static_cast<std::uint64_t>(keys[i]) << 32) | static_cast<std::uint32_t>(i);
+        else w = a[i];
         b[count[(static_cast<std::uint32_t>(w >> 32) - lo) >> shift]++] = w;
     }
     // count[d] is now the end of bucket d. With shift 0 a bucket holds one key: nothing to sort.
