@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 namespace poem::detail {
@@ -129,56 +130,68 @@ std::uint64_t* radix_sort_small(const std::uint32_t* keys, std::size_t n, std::u
         insertion_sort_by_key(a, n);
         return a;
     }
-    // Eight independent lanes, so that the compiler vectorises the reduction even at -O2.
-    std::uint32_t lo8[8], hi8[8];
-    for (unsigned j = 0; j < 8; ++j) lo8[j] = 0xFFFFFFFFu, hi8[j] = 0;
+    // Eight independent lanes, so that the compiler vectorises the reductions even at -O2. `below`
+    // is the largest key other than 0xFFFFFFFF (k + 1 wraps it to 0): the worst sort key of the
+    // non-finite scores gets a bucket of its own instead of stretching the range of the others.
+    std::uint32_t lo8[8], hi8[8], below8[8];
+    for (unsigned j = 0; j < 8; ++j) lo8[j] = 0xFFFFFFFFu, hi8[j] = 0, below8[j] = 0;
     auto key_at = [&](std::size_t i) -> std::uint32_t {
         if constexpr (Pack) return keys[i];
         else return static_cast<std::uint32_t>(a[i] >> 32);
     };
+    auto reduce = [&](unsigned j, std::uint32_t k) {
+        lo8[j] = k < lo8[j] ? k : lo8[j];
+        hi8[j] = k > hi8[j] ? k : hi8[j];
+        below8[j] = k + 1 > below8[j] ? k + 1 : below8[j];
+    };
     std::size_t m = 0;
     for (; m + 8 <= n; m += 8)
-        for (unsigned j = 0; j < 8; ++j) {
-            const std::uint32_t k = key_at(m + j);
-            lo8[j] = k < lo8[j] ? k : lo8[j];
-            hi8[j] = k > hi8[j] ? k : hi8[j];
-        }
-    for (; m < n; ++m) {
-        const std::uint32_t k = key_at(m);
-        lo8[0] = k < lo8[0] ? k : lo8[0];
-        hi8[0] = k > hi8[0] ? k : hi8[0];
-    }
-    std::uint32_t lo = lo8[0], hi = hi8[0];
+        for (unsigned j = 0; j < 8; ++j) reduce(j, key_at(m + j));
+    for (; m < n; ++m) reduce(0, key_at(m));
     for (unsigned j = 1; j < 8; ++j) {
-        lo = lo8[j] < lo ? lo8[j] : lo;
-        hi = hi8[j] > hi ? hi8[j] : hi;
+        reduce(0, lo8[j]);
+        reduce(0, hi8[j]);
+        below8[0] = below8[j] > below8[0] ? below8[j] : below8[0];
     }
+    const std::uint32_t lo = lo8[0], hi = hi8[0], below = below8[0] - 1;
     if (lo == hi) {  // one key: the input order is the sorted order
         if constexpr (Pack)
             for (std::size_t i = 0; i < n; ++i)
                 a[i] = (static_cast<std::uint64_t>(keys[i]) << 32) | static_cast<std::uint32_t>(i);
         return a;
     }
-    // About one bucket per word: 2^bits > n (16..2047 words: 32..2048 buckets).
-    const unsigned bits = bit_width32(static_cast<std::uint32_t>(n)), width = bit_width32(hi - lo);
+    // About one bucket per word: 2^bits > n (16..2047 words: 32..2048 buckets, one more for
+    // 0xFFFFFFFF). Any digit that never decreases as the key grows sorts correctly; this one is
+    // (key - lo) >> shift, capped at the last bucket.
+    const unsigned bits = bit_width32(static_cast<std::uint32_t>(n)), width = bit_width32(below - lo);
     const unsigned shift = width > bits ? width - bits : 0;
-    std::uint32_t count[std::size_t(1) << 11];
-    const std::uint32_t buckets = ((hi - lo) >> shift) + 1;
+    std::uint32_t count[(std::size_t(1) << 11) + 1];
+    const std::uint32_t top = ((below - lo) >> shift) + (hi != below), buckets = top + 1;
     std::memset(count, 0, buckets * sizeof(std::uint32_t));
-    for (std::size_t i = 0; i < n; ++i) ++count[(key_at(i) - lo) >> shift];
-    std::uint32_t sum = 0, most = 0;
-    for (std::uint32_t d = 0; d < buckets; ++d) {
-        const std::uint32_t t = count[d];
-        count[d] = sum;
-        sum += t;
-        most = t > most ? t : most;
-    }
-    for (std::size_t i = 0; i < n; ++i) {  // Pack: the words are made here, straight from the keys
-        std::uint64_t w;
-        if constexpr (Pack) w = (static_cast<std::uint64_t>(keys[i]) << 32) | static_cast<std::uint32_t>(i);
-        else w = a[i];
-        b[count[(static_cast<std::uint32_t>(w >> 32) - lo) >> shift]++] = w;
-    }
+    // Count, sum, scatter; the cap only where there is a key 0xFFFFFFFF to cap.
+    auto place = [&](auto capped) {
+        auto digit = [&](std::uint32_t k) {
+            const std::uint32_t d = (k - lo) >> shift;
+            if constexpr (decltype(capped)::value) return d < top ? d : top;
+            else return d;
+        };
+        for (std::size_t i = 0; i < n; ++i) ++count[digit(key_at(i))];
+        std::uint32_t sum = 0, most = 0;
+        for (std::uint32_t d = 0; d < buckets; ++d) {
+            const std::uint32_t t = count[d];
+            count[d] = sum;
+            sum += t;
+            most = t > most ? t : most;
+        }
+        for (std::size_t i = 0; i < n; ++i) {  // Pack: the words are made here, straight from the keys
+            std::uint64_t w;
+            if constexpr (Pack) w = (static_cast<std::uint64_t>(keys[i]) << 32) | static_cast<std::uint32_t>(i);
+            else w = a[i];
+            b[count[digit(static_cast<std::uint32_t>(w >> 32))]++] = w;
+        }
+        return most;
+    };
+    const std::uint32_t most = hi != below ? place(std::true_type{}) : place(std::false_type{});
     // count[d] is now the end of bucket d. With shift 0 a bucket holds one key: nothing to sort.
     if (most > radix_small_bucket && shift != 0) {
         std::uint32_t begin = 0;
