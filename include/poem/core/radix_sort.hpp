@@ -215,8 +215,8 @@ inline std::uint64_t* radix_sort(std::uint64_t* a, std::uint64_t* b, std::size_t
                                  : radix_sort_impl<11, 3, false>(nullptr, n, a, b);
 }
 
-// Sorts indices 0..n-1 by keys[i] (ties by index): the words (keys[i] << 32 | i) are packed into `a`
-// in the counting pass. `a` and `b` are scratch of n words; returns the one holding the result.
+// Sorts indices 0..n-1 by keys[i] (ties by index): the words (keys[i] << 32 | i) are made from the
+// keys on the way. `a` and `b` are scratch of n words; returns the one holding the result.
 inline std::uint64_t* radix_sort_keys(const std::uint32_t* keys, std::size_t n, std::uint64_t* a,
                                       std::uint64_t* b) noexcept {
     return n < radix_small_below ? radix_sort_small<true>(keys, n, a, b)
