@@ -173,41 +173,44 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
     auto lv = scope.alloc<std::uint32_t>(m).data();
     // Lexicographic order. Objective 0 first; ties on it are finished by a sort on (objective 0,
     // objective 1) (two stable radix passes) when more than a few, and runs still tied by std::sort on
-    // the stored keys of the other objectives. A repeat among 64 sampled keys of objective 0 predicts
+    // the stored keys of the other objectives. A repeat among 32 sampled keys of objective 0 predicts
     // many ties (a quantised objective): then the (0, 1) sort comes first and alone.
-    std::size_t from = 1;  // idx is sorted on objectives 0..from-1
+    auto x0 = scope.alloc<std::uint32_t>(n).data();  // objective 0's key of sorted position i
+    std::size_t from = 1;                            // idx is sorted on objectives 0..from-1
     bool ties_likely = false;
     if (k > 1 && m > 1) {
-        std::uint32_t sample[64];
+        std::uint32_t sample[32];
         std::size_t s = 0;
-        for (std::size_t i = 0; i < n && s < 64; ++i)
+        for (std::size_t i = 0; i < n && s < 32; ++i)
             if (level[i] == 0) sample[s++] = key0[i];
         std::sort(sample, sample + s);
         ties_likely = std::adjacent_find(sample, sample + s) != sample + s;
     }
-    if (ties_likely) {
+    auto by_two_keys = [&] {
         detail::radix_sort_by_two_keys(key0, keys + n, n, words, words_tmp, idx);
+        for (std::size_t i = 0; i < m; ++i) x0[i] = key0[idx[i]];
         from = 2;
+    };
+    if (ties_likely) {
+        by_two_keys();
     } else {
         const std::uint64_t* sorted = detail::radix_sort_keys(key0, n, words, words_tmp);
-        for (std::size_t i = 0; i < n; ++i) idx[i] = static_cast<std::uint32_t>(sorted[i]);
-    }
-    auto same_prefix = [&](std::uint32_t a, std::uint32_t b) {
-        for (std::size_t r = 0; r < from; ++r)
-            if (key_of(r, a) != key_of(r, b)) return false;
-        return true;
-    };
-    if (from < k && m > 1) {
-        std::size_t tied = 0;  // candidates tied with their predecessor
-        for (std::size_t i = 1; i < m; ++i) tied += same_prefix(idx[i], idx[i - 1]);
-        if (from == 1 && tied >= m / 64 + 8) {
-            detail::radix_sort_by_two_keys(key0, keys + n, n, words, words_tmp, idx);
-            from = 2;
+        for (std::size_t i = 0; i < n; ++i) {
+            idx[i] = static_cast<std::uint32_t>(sorted[i]);
+            x0[i] = static_cast<std::uint32_t>(sorted[i] >> 32);
         }
+    }
+    if (from < k && m > 1) {
+        auto same_prefix = [&](std::size_t i, std::size_t j) {  // sorted positions
+            return x0[i] == x0[j] && (from < 2 || key_of(1, idx[i]) == key_of(1, idx[j]));
+        };
+        std::size_t tied = 0;  // candidates tied with their predecessor
+        for (std::size_t i = 1; i < m; ++i) tied += x0[i] == x0[i - 1];
+        if (from == 1 && tied >= m / 64 + 8) by_two_keys();
         if (tied > 0 && from < k) {
             for (std::size_t i = 0; i < m;) {
                 std::size_t j = i + 1;
-                while (j < m && same_prefix(idx[i], idx[j])) ++j;
+                while (j < m && same_prefix(i, j)) ++j;
                 if (j - i > 1)
                     std::sort(idx + i, idx + j, [&](std::uint32_t a, std::uint32_t b) {
                         for (std::size_t r = from; r < k; ++r) {
@@ -220,9 +223,6 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
             }
         }
     }
-    // x0[i]: objective 0's key of sorted position i.
-    auto x0 = scope.alloc<std::uint32_t>(m).data();
-    for (std::size_t i = 0; i < m; ++i) x0[i] = key0[idx[i]];
 
     std::uint32_t levels = 0;
     if (k == 1) {

@@ -24,7 +24,7 @@
 namespace poem {
 namespace detail {
 
-// Bucket size: one bucket is a few AVX2 vectors per key; measured best at 16 for K = 4..16.
+// Bucket size: two AVX2 vectors per key; 8 and 32 measured slower for K = 4 and 8 (N = 20000).
 inline constexpr std::size_t pareto_bucket = 16;
 
 // Stride of a candidate's D keys (and of a node's lower corner): D rounded up to 4 or 8, so that whole
@@ -36,34 +36,34 @@ template <std::size_t DC>
 class pareto_level_trees {
 public:
     static constexpr std::size_t B = pareto_bucket;
-    static constexpr std::uint32_t leaf = std::numeric_limits<std::uint32_t>::max();
     static constexpr std::int32_t empty = std::numeric_limits<std::int32_t>::max();
 
-    // m: candidates to place (bounds every array: a level has >= 1 point, a leaf >= 1 point).
+    // m: candidates to place. A level and a leaf hold >= 1 point: <= m leaves, and as nodes come in
+    // pairs (a root and a spare, or the two halves of a split), <= 2m nodes.
     pareto_level_trees(workspace_scope& scope, std::size_t d, std::size_t m)
         : scope_(scope), d_(DC != 0 ? DC : d) {
-        nodes_ = scope.alloc<node>(2 * m + 2).data();
-        mins_ = scope.alloc<std::int32_t>((2 * m + 2) * stride()).data();
+        nodes_ = scope.alloc<std::int32_t>((2 * m + 2) * record()).data();
         buckets_ = scope.alloc<std::int32_t*>(m + 1).data();
         roots_ = scope.alloc<std::uint32_t>(m + 1).data();
-        stack_ = scope.alloc<std::uint32_t>(m + 2).data();
+        stack_ = scope.alloc<std::uint32_t>(2 * m + 2).data();
         split_ = scope.alloc<std::int32_t>(d_ * (B + 1) + B + 1).data();
     }
 
     std::uint32_t levels() const noexcept { return levels_; }
 
-    // Does some member of level l weakly dominate c (c: D keys)?
+    // Does some member of level l weakly dominate c (c: stride() keys)?
     bool dominated(std::uint32_t l, const std::int32_t* c) const noexcept {
         std::size_t sp = 0;
         if (may_dominate(roots_[l], c)) stack_[sp++] = roots_[l];
         while (sp > 0) {
-            const node& nd = nodes_[stack_[--sp]];
-            if (nd.dim == leaf) {
-                if (scan(buckets_[nd.left], c)) return true;
+            const std::int32_t* nd = node(stack_[--sp]);
+            if (nd[0] == leaf) {
+                if (scan(buckets_[nd[2]], c)) return true;
                 continue;
             }
-            if (may_dominate(nd.right, c)) stack_[sp++] = nd.right;
-            if (may_dominate(nd.left, c)) stack_[sp++] = nd.left;  // smaller keys first: likelier
+            const auto lo = static_cast<std::uint32_t>(nd[2]);  // the right child is lo + 1
+            if (may_dominate(lo + 1, c)) stack_[sp++] = lo + 1;
+            if (may_dominate(lo, c)) stack_[sp++] = lo;  // smaller keys first: likelier
         }
         return false;
     }
@@ -81,48 +81,51 @@ public:
 
     // Adds c (distinct from every member of level l on the D keys) to level l <= levels().
     void insert(std::uint32_t l, const std::int32_t* c) {
-        if (l == levels_) roots_[levels_++] = new_leaf(new_bucket());
+        if (l == levels_) {
+            roots_[levels_++] = new_leaf(new_bucket());
+            ++nodes_used_;  // the spare keeps pairs aligned
+        }
         std::uint32_t at = roots_[l];
         std::size_t depth = 0;
         for (;;) {
             lower(at, c);
-            if (nodes_[at].dim == leaf) break;
-            at = c[nodes_[at].dim] < nodes_[at].value ? nodes_[at].left : nodes_[at].right;
+            const std::int32_t* nd = node(at);
+            if (nd[0] == leaf) break;
+            at = static_cast<std::uint32_t>(nd[2]) + (c[nd[0]] < nd[1] ? 0 : 1);
             ++depth;
         }
-        node& nd = nodes_[at];
-        std::int32_t* b = buckets_[nd.left];
-        if (nd.right < B) {
-            for (std::size_t j = 0; j < dims(); ++j) b[j * B + nd.right] = c[j];
-            ++nd.right;
+        std::int32_t* nd = node(at);
+        if (nd[3] < static_cast<std::int32_t>(B)) {
+            std::int32_t* b = buckets_[nd[2]];
+            for (std::size_t j = 0; j < dims(); ++j) b[j * B + nd[3]] = c[j];
+            ++nd[3];
             return;
         }
         split(at, c, depth);
     }
 
 private:
-    struct node {
-        std::uint32_t dim;    // split key, or `leaf`
-        std::int32_t value;   // split value
-        std::uint32_t left;   // child; a leaf's bucket
-        std::uint32_t right;  // child; a leaf's count
-    };
+    // A node is record() int32: split key (`leaf` for a leaf), split value (left: keys < value),
+    // first child (the second follows it; a leaf: its bucket), a leaf's count, then the lower corner
+    // of the subtree's box (stride() keys, padded with INT32_MIN).
+    static constexpr std::int32_t leaf = -1;
 
     std::size_t dims() const noexcept { return DC != 0 ? DC : d_; }
-
     std::size_t stride() const noexcept { return pareto_stride(dims()); }
+    std::size_t record() const noexcept { return 4 + stride(); }
+    std::int32_t* node(std::uint32_t at) const noexcept { return nodes_ + std::size_t(at) * record(); }
 
-    // Can a point of the subtree be <= c everywhere? Its smallest keys (the box's lower corner) tell;
-    // the corner's padding is INT32_MIN, so the whole stride compares.
+    // Can a point of the subtree be <= c everywhere? Its box's lower corner tells; the whole stride
+    // compares (padding: INT32_MIN), so the loop is one or two vector compares.
     bool may_dominate(std::uint32_t at, const std::int32_t* c) const noexcept {
-        const std::int32_t* lo = mins_ + std::size_t(at) * stride();
+        const std::int32_t* lo = node(at) + 4;
         std::int32_t worse = 0;
         for (std::size_t j = 0; j < stride(); ++j) worse |= lo[j] > c[j];
         return worse == 0;
     }
 
     void lower(std::uint32_t at, const std::int32_t* c) noexcept {
-        std::int32_t* lo = mins_ + std::size_t(at) * stride();
+        std::int32_t* lo = node(at) + 4;
         for (std::size_t j = 0; j < stride(); ++j) lo[j] = std::min(lo[j], c[j]);
     }
 
@@ -138,18 +141,21 @@ private:
         return all == 0;
     }
 
-    std::uint32_t new_bucket() {
+    std::int32_t new_bucket() {
         std::int32_t* b = scope_.alloc<std::int32_t>(dims() * B).data();
         std::fill(b, b + dims() * B, empty);
         buckets_[buckets_used_] = b;
-        return static_cast<std::uint32_t>(buckets_used_++);
+        return static_cast<std::int32_t>(buckets_used_++);
     }
 
-    std::uint32_t new_leaf(std::uint32_t bucket) noexcept {
-        nodes_[nodes_used_] = {leaf, 0, bucket, 0};
-        std::int32_t* lo = mins_ + nodes_used_ * stride();
-        std::fill(lo, lo + dims(), empty);
-        std::fill(lo + dims(), lo + stride(), std::numeric_limits<std::int32_t>::min());
+    std::uint32_t new_leaf(std::int32_t bucket) noexcept {
+        std::int32_t* nd = node(static_cast<std::uint32_t>(nodes_used_));
+        nd[0] = leaf;
+        nd[1] = 0;
+        nd[2] = bucket;
+        nd[3] = 0;
+        std::fill(nd + 4, nd + 4 + dims(), empty);
+        std::fill(nd + 4 + dims(), nd + record(), std::numeric_limits<std::int32_t>::min());
         return static_cast<std::uint32_t>(nodes_used_++);
     }
 
@@ -157,9 +163,10 @@ private:
     // its B + 1 points apart (one always does: a level's members differ on the D keys).
     void split(std::uint32_t at, const std::int32_t* c, std::size_t depth) {
         const std::size_t d = dims();
-        std::int32_t* pts = split_;             // (B + 1) x D, by key
+        std::int32_t* pts = split_;  // (B + 1) x D, by key
         std::int32_t* vals = split_ + d * (B + 1);
-        std::int32_t* b = buckets_[nodes_[at].left];
+        const std::int32_t old = node(at)[2];
+        const std::int32_t* b = buckets_[old];
         for (std::size_t j = 0; j < d; ++j) {
             std::copy(b + j * B, b + j * B + B, pts + j * (B + 1));
             pts[j * (B + 1) + B] = c[j];
@@ -176,33 +183,32 @@ private:
             dim = j;
         }
         check(dim < d, "pareto_levels: internal error (identical members in a level)");
-        const std::uint32_t lo = new_leaf(nodes_[at].left), hi = new_leaf(new_bucket());  // left keeps the old bucket
-        node& left = nodes_[lo];
-        node& right = nodes_[hi];
-        std::int32_t* lb = buckets_[left.left];
-        std::int32_t* rb = buckets_[right.left];
-        std::fill(lb, lb + d * B, empty);
+        const std::uint32_t lo = new_leaf(old);  // the left half keeps the old bucket
+        new_leaf(new_bucket());
+        std::int32_t* half[2] = {node(lo), node(lo + 1)};
+        std::fill(buckets_[old], buckets_[old] + d * B, empty);
         for (std::size_t s = 0; s <= B; ++s) {
-            node& side = pts[dim * (B + 1) + s] < value ? left : right;
-            std::int32_t* to = &side == &left ? lb : rb;
-            std::int32_t* box = mins_ + std::size_t(&side == &left ? lo : hi) * stride();
+            std::int32_t* h = half[pts[dim * (B + 1) + s] < value ? 0 : 1];
+            std::int32_t* to = buckets_[h[2]];
             for (std::size_t j = 0; j < d; ++j) {
-                to[j * B + side.right] = pts[j * (B + 1) + s];
-                box[j] = std::min(box[j], pts[j * (B + 1) + s]);
+                to[j * B + h[3]] = pts[j * (B + 1) + s];
+                h[4 + j] = std::min(h[4 + j], pts[j * (B + 1) + s]);
             }
-            ++side.right;
+            ++h[3];
         }
-        nodes_[at] = {static_cast<std::uint32_t>(dim), value, lo, hi};
+        std::int32_t* nd = node(at);
+        nd[0] = static_cast<std::int32_t>(dim);
+        nd[1] = value;
+        nd[2] = static_cast<std::int32_t>(lo);
     }
 
     workspace_scope& scope_;
     std::size_t d_;
-    node* nodes_ = nullptr;
+    std::int32_t* nodes_ = nullptr;
     std::int32_t** buckets_ = nullptr;
     std::uint32_t* roots_ = nullptr;
     std::uint32_t* stack_ = nullptr;
     std::int32_t* split_ = nullptr;
-    std::int32_t* mins_ = nullptr;  // per node: the smallest key of its points on each objective
     std::size_t nodes_used_ = 0, buckets_used_ = 0;
     std::uint32_t levels_ = 0;
 };
