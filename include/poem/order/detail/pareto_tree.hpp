@@ -3,9 +3,10 @@
 // in a bucket k-d tree over objectives 1..K-1 (ENS-NDT, Gustavsson & Syberfeldt 2018).
 //
 // Candidates arrive in lexicographic order, so an earlier candidate is at least as good on objective
-// 0 and "p dominates c" is "p <= c on the D = K-1 other keys". A level's tree splits on one of those
-// keys at a bucket's median (left: < value, right: >= value); a query for c skips every right subtree
-// whose split value exceeds c's key there, and scans the leaf buckets it reaches in full. Buckets are
+// 0 and "p dominates c" is "p <= c on the D = K-1 other keys". A level's tree splits a full bucket at
+// the median of one of those keys (left: < value, right: >= value); every node keeps the lower corner
+// of its points' box, so a query for c skips each subtree whose corner exceeds c on some key, and
+// scans the leaf buckets it reaches in full. Buckets are
 // stored by key (B values of key 0, then B of key 1, ...), unused slots hold the largest key, so a scan
 // is D fixed-length compare loops the compiler vectorises; no intrinsics. A level smaller than one
 // bucket is a plain scan of it (ENS with blocks), which is what small requests see.
