@@ -1,5 +1,6 @@
 // order/ benchmarks: Pareto levels beside the textbook O(K N^2) non-dominated sort (`_naive`, Deb's
-// fast non-dominated sort: domination counts and dominated lists), tiers and sampling, and one
+// fast non-dominated sort: domination counts and dominated lists) and the ENS-BS implementation they
+// replaced (`_ensbs`), on uniform, correlated and tied data; tiers and sampling, and one
 // request's record + sequence of the partial-order state beside a plain vector-and-std::set version.
 // Items are candidates (Pareto, tiers, sampling) or requests (sequence). Every iteration sees a
 // different input (16 rotating requests).
@@ -22,15 +23,17 @@ using poem_bench::naive_levels;
 using poem_bench::naive_state;
 
 // 16 K x N requests: uniform predicted rates in [0, 1), or correlated ones (a shared base per
-// candidate plus a little noise per objective, as scores of related objectives are).
-poem_bench::rotating<matrix> requests(std::size_t k, std::size_t n, bool correlated) {
+// candidate plus a little noise per objective, as scores of related objectives are). Tied: uniform,
+// with objective 0 quantised to 16 values (a coarse score such as a bucketed duration).
+poem_bench::rotating<matrix> requests(std::size_t k, std::size_t n, bool correlated, bool tied = false) {
     return {16, [&](std::size_t r) {
-                poem::rng g(7919 * k + n + 104729 * r + (correlated ? 1 : 0));
+                poem::rng g(7919 * k + n + 104729 * r + (correlated ? 1 : 0) + (tied ? 2 : 0));
                 matrix m(k * n);
                 for (std::size_t i = 0; i < n; ++i) {
                     const float base = g.uniform_float();
                     for (std::size_t j = 0; j < k; ++j)
                         m[j * n + i] = correlated ? 0.8f * base + 0.2f * g.uniform_float() : g.uniform_float();
+                    if (tied) m[i] = std::floor(16.0f * m[i]) / 16.0f;
                 }
                 return m;
             }};
@@ -42,30 +45,60 @@ std::vector<direction> dirs_for(std::size_t k) {
     return d;
 }
 
-void pareto_args(benchmark::internal::Benchmark* b) {
+// K = 7 only at N = 20000, so that the whole of bench_order stays under 3 minutes; the naive baseline
+// stops at N = 5000 (seconds per request beyond) and keeps K in {2, 3, 4, 8} (its cost hardly
+// depends on K).
+void pareto_args_for(benchmark::internal::Benchmark* b, bool naive) {
     b->ArgNames({"N", "K", "correlated"});
     for (int corr : {0, 1})
-        for (int k : {2, 3, 4, 8})
-            for (int n : {500, 2000, 5000}) b->Args({n, k, corr});
+        for (int k : {2, 3, 4, 5, 6, 7, 8})
+            for (int n : {500, 2000, 5000, 20000}) {
+                const bool old_k = k <= 4 || k == 8;  // the K measured before K = 5..7 were added
+                if (naive ? n <= 5000 && old_k : k != 7 || n == 20000)
+                    b->Args({n, k, corr});
+            }
+    b->Unit(benchmark::kMicrosecond);
+}
+void pareto_args(benchmark::internal::Benchmark* b) { pareto_args_for(b, false); }
+void pareto_args_naive(benchmark::internal::Benchmark* b) { pareto_args_for(b, true); }
+void pareto_args_tied(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"N", "K"});
+    for (int k : {2, 3, 5, 8})
+        for (int n : {2000, 5000}) b->Args({n, k});
     b->Unit(benchmark::kMicrosecond);
 }
 
-void BM_order_pareto(benchmark::State& state) {
+template <bool Baseline>
+void run_pareto(benchmark::State& state, bool correlated, bool tied) {
     const auto n = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1));
-    auto in = requests(k, n, state.range(2) != 0);
+    auto in = requests(k, n, correlated, tied);
     const auto d = dirs_for(k);
     poem::workspace ws;
     poem::levels_result out;
     std::uint32_t levels = 0;
     for (auto _ : state) {
-        poem::pareto_levels(poem::matrix_view<const float>(in.next().data(), k, n), d, ws, out);
+        const poem::matrix_view<const float> s(in.next().data(), k, n);
+        if constexpr (Baseline) poem_bench::pareto_levels_ensbs(s, d, ws, out);
+        else poem::pareto_levels(s, d, ws, out);
         levels = out.count;
         benchmark::DoNotOptimize(out.level.data());
     }
     state.counters["levels"] = levels;
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
+
+void BM_order_pareto(benchmark::State& state) { run_pareto<false>(state, state.range(2) != 0, false); }
 BENCHMARK(BM_order_pareto)->Apply(pareto_args);
+
+// The implementation before the level trees (ENS-BS, bench/naive_order.hpp).
+void BM_order_pareto_ensbs(benchmark::State& state) { run_pareto<true>(state, state.range(2) != 0, false); }
+BENCHMARK(BM_order_pareto_ensbs)->Apply(pareto_args);
+
+void BM_order_pareto_tied(benchmark::State& state) { run_pareto<false>(state, false, true); }
+BENCHMARK(BM_order_pareto_tied)->Apply(pareto_args_tied);
+
+void BM_order_pareto_ensbs_tied(benchmark::State& state) { run_pareto<true>(state, false, true); }
+BENCHMARK(BM_order_pareto_ensbs_tied)->Apply(pareto_args_tied);
 
 void BM_order_pareto_naive(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1));
@@ -78,7 +111,7 @@ void BM_order_pareto_naive(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
-BENCHMARK(BM_order_pareto_naive)->Apply(pareto_args);
+BENCHMARK(BM_order_pareto_naive)->Apply(pareto_args_naive);
 
 // ---- tiers and sampling ------------------------------------------------------------------------------
 

@@ -172,7 +172,7 @@ TEST_CASE("pareto_levels equals the brute-force reference", "[order][pareto]") {
 TEST_CASE("pareto_levels layering property on larger requests", "[order][pareto]") {
     poem::workspace ws;
     poem::levels_result lv;
-    for (std::size_t k : {2u, 3u, 4u, 8u})
+    for (std::size_t k : {2u, 3u, 4u, 5u, 6u, 8u, 12u, 16u})
         for (kind what : all_kinds) {
             const std::size_t n = 1500;
             const auto s = make_scores(k, n, what, 77 + k);
@@ -259,6 +259,134 @@ TEST_CASE("pareto_levels special cases", "[order][pareto]") {
         CHECK_THROWS_AS(poem::pareto_levels(poem::matrix_view<const float>(s.data(), 0, 4),
                                             std::vector<direction>{}, ws),
                         poem::error);
+    }
+}
+
+// Every K the level trees are compiled for (4..16), the run-time-K path past them (17, 20), and the
+// sweep / staircase paths (2, 3), on every kind of data, at sizes around the trees' internal
+// thresholds: one bucket is 16 members (a level of 16 is one full leaf, 17 splits it, 33 splits
+// again), and the sort finishes ties on objective 0 by std::sort below m / 64 + 8 tied candidates and
+// by a second radix sort on (objective 0, objective 1) above, or first of all when 64 sampled keys
+// of objective 0 repeat.
+TEST_CASE("pareto_levels equals the brute-force reference for K = 2..20", "[order][pareto]") {
+    poem::workspace ws;
+    poem::levels_result got;
+    const std::size_t ns[] = {15, 16, 17, 32, 33, 100, 300};
+    std::uint64_t seed = 9000;
+    for (std::size_t k = 2; k <= 20; k += k < 16 ? 1 : k == 16 ? 1 : 3)
+        for (std::size_t n : ns)
+            for (kind what : all_kinds) {
+                ++seed;
+                const auto s = make_scores(k, n, what, seed);
+                const auto d = make_dirs(k, seed);
+                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
+                const auto want = reference_levels(s, k, n, d);
+                INFO("k=" << k << " n=" << n << " kind=" << static_cast<int>(what) << " seed=" << seed);
+                REQUIRE(got.count == want.count);
+                REQUIRE(got.nonfinite == want.nonfinite);
+                REQUIRE(got.level == want.level);
+            }
+}
+
+TEST_CASE("pareto_levels: ties on objective 0 on every sorting path", "[order][pareto]") {
+    poem::workspace ws;
+    poem::levels_result got;
+    const std::size_t n = 600;  // m / 64 + 8 = 17 tied candidates switch to the (0, 1) radix sort
+    for (std::size_t k : {2u, 3u, 4u, 5u, 9u, 16u})
+        for (std::size_t tied : {1u, 5u, 16u, 17u, 18u, 40u, 300u, 599u})
+            for (bool late : {false, true}) {
+                // objective 0 continuous but for `tied` candidates copying another's value (after
+                // the first 64 when `late`, which the sampled keys then miss); objective 1 quantised
+                // now and then, so runs tied on (0, 1) need the remaining objectives too.
+                poem::rng g(31 * k + tied + (late ? 7 : 0));
+                std::vector<float> s(k * n);
+                for (auto& x : s) x = g.uniform_float();
+                for (std::size_t i = 0; i < n; ++i)
+                    if (g.below(4) == 0) s[n + i] = 0.5f;
+                for (std::size_t t = 0; t < tied; ++t) {
+                    const std::size_t lo = late ? 64 : 0;
+                    const std::size_t a = lo + g.below(n - lo), b = lo + g.below(n - lo);
+                    s[a] = s[b];
+                }
+                const auto d = make_dirs(k, tied);
+                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
+                INFO("k=" << k << " tied=" << tied << " late=" << late);
+                REQUIRE(got.level == reference_levels(s, k, n, d).level);
+            }
+    SECTION("objective 0 quantised to 16 values, the rest continuous or coarse") {
+        for (std::size_t k : {2u, 3u, 4u, 6u, 8u, 12u})
+            for (bool coarse : {false, true}) {
+                const std::size_t m = 700;
+                poem::rng g(k + (coarse ? 100 : 0));
+                std::vector<float> s(k * m);
+                for (std::size_t r = 0; r < k; ++r)
+                    for (std::size_t i = 0; i < m; ++i)
+                        s[r * m + i] = r == 0 ? static_cast<float>(g.below(16)) / 16.0f
+                                       : coarse ? static_cast<float>(g.below(5))
+                                                : g.uniform_float();
+                const auto d = make_dirs(k, 3 * k);
+                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, m), d, ws, got);
+                INFO("k=" << k << " coarse=" << coarse);
+                REQUIRE(got.level == reference_levels(s, k, m, d).level);
+            }
+    }
+}
+
+TEST_CASE("pareto_levels: level trees that split many times", "[order][pareto]") {
+    poem::workspace ws;
+    poem::levels_result got;
+    SECTION("uniform and correlated requests of 1500 candidates") {
+        for (std::size_t k : {4u, 5u, 6u, 7u, 8u, 10u, 13u, 16u, 18u})
+            for (kind what : {kind::uniform, kind::correlated, kind::anticorrelated}) {
+                const std::size_t n = 1500;
+                const auto s = make_scores(k, n, what, 500 + k);
+                const auto d = make_dirs(k, 600 + k);
+                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
+                INFO("k=" << k << " kind=" << static_cast<int>(what));
+                REQUIRE(got.level == reference_levels(s, k, n, d).level);
+            }
+    }
+    SECTION("one large level: an antichain on objectives 0 and 1, the others on a few values") {
+        // Buckets full of keys tied on the split objective: the median is often the smallest value.
+        for (std::size_t k : {4u, 5u, 8u, 16u}) {
+            const std::size_t n = 1200;
+            poem::rng g(k);
+            std::vector<float> s(k * n);
+            for (std::size_t i = 0; i < n; ++i) {
+                s[i] = static_cast<float>(i);
+                s[n + i] = static_cast<float>(n - i);
+                for (std::size_t r = 2; r < k; ++r) s[r * n + i] = static_cast<float>(g.below(3));
+            }
+            const std::vector<direction> d(k, direction::higher_is_better);
+            poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
+            INFO("k=" << k);
+            CHECK(got.count == 1);
+            REQUIRE(got.level == reference_levels(s, k, n, d).level);
+        }
+    }
+    SECTION("a chain: one candidate per level") {
+        for (std::size_t k : {4u, 8u, 17u}) {
+            const std::size_t n = 300;
+            std::vector<float> s(k * n);
+            for (std::size_t r = 0; r < k; ++r)
+                for (std::size_t i = 0; i < n; ++i) s[r * n + i] = static_cast<float>(i * (r + 1));
+            const std::vector<direction> d(k, direction::lower_is_better);
+            poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
+            REQUIRE(got.count == n);
+            for (std::size_t i = 0; i < n; ++i) REQUIRE(got.level[i] == i);
+        }
+    }
+    SECTION("a warm workspace is not reallocated") {
+        const std::size_t k = 6, n = 2000;
+        const auto s = make_scores(k, n, kind::uniform, 11);
+        const auto d = make_dirs(k, 11);
+        poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
+        const auto blocks = ws.blocks();
+        const auto cap = ws.capacity();
+        poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
+        CHECK(ws.blocks() == blocks);
+        CHECK(ws.capacity() == cap);
+        check_layering(s, k, n, d, got);
     }
 }
 

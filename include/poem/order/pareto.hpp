@@ -15,14 +15,17 @@
 //   K = 3   sort lexicographically, then each candidate binary-searches the levels built so far; a
 //           level keeps the 2D staircase (minimal pairs) of its members' objectives 1 and 2, so "does
 //           level l dominate c" is one binary search: O(N log^2 N).
-//   K >= 4  efficient non-dominated sort with binary search (ENS-BS, Zhang et al. 2015): the same
-//           search over levels, a level tested by comparing the candidate with its members, newest
-//           first. O(K N^2) worst case, far less in practice.
+//   K >= 4  the same binary search over levels (ENS-BS, Zhang et al. 2015), each level a bucket k-d
+//           tree over objectives 1..K-1 whose leaf buckets are scanned 16 members at a time (ENS-NDT,
+//           Gustavsson & Syberfeldt 2018; detail/pareto_tree.hpp). A level smaller than a bucket is one
+//           scan, so small requests get blocked ENS. Compiled for each K up to 16. O(K N^2) worst
+//           case, about O(K N log N) per level query on uniform data.
 // In every case, each candidate before c in the lexicographic order is at least as good on objective
 // 0, and identical candidates are adjacent (they take the level of the first of them), so "p
-// dominates c" reduces to "p is at least as good on objectives 1..K-1". Sorting is an LSD radix sort
-// of order-preserving 32-bit keys of objective 0; runs tied on it are finished with a comparison sort
-// on the other objectives.
+// dominates c" reduces to "p is at least as good on objectives 1..K-1". The K sort keys are computed
+// once; the order is an LSD radix sort of objective 0's keys, or, when objective 0 has many ties, of
+// (objective 0, objective 1) (two stable passes); runs still tied are finished by std::sort on the
+// stored keys of the remaining objectives (no key is computed twice).
 
 #include <algorithm>
 #include <cmath>
@@ -37,25 +40,12 @@
 #include "poem/core/workspace.hpp"
 #include "poem/core/direction.hpp"
 #include "poem/order/levels_result.hpp"
+#include "poem/order/detail/pareto_tree.hpp"
 #include "poem/order/detail/sort.hpp"
 
 namespace poem {
 
 namespace detail {
-
-// Marks candidates with a non-finite score (level = UINT32_MAX), returns how many.
-inline std::size_t mark_nonfinite(matrix_view<const float> s, std::uint32_t* level) noexcept {
-    const std::size_t k = s.rows(), n = s.cols();
-    std::fill(level, level + n, 0u);
-    for (std::size_t r = 0; r < k; ++r) {
-        const float* x = s.data() + r * n;
-        for (std::size_t i = 0; i < n; ++i)
-            if (!std::isfinite(x[i])) level[i] = std::numeric_limits<std::uint32_t>::max();
-    }
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < n; ++i) bad += level[i] == std::numeric_limits<std::uint32_t>::max();
-    return bad;
-}
 
 // K = 3: level of each sorted candidate from per-level 2D staircases over objectives (1, 2). A
 // level's staircase holds the minimal (y, z) pairs of its members (y strictly increasing, z strictly
@@ -139,55 +129,6 @@ private:
     std::uint32_t levels_ = 0;
 };
 
-template <std::size_t KC>
-inline bool weakly_dominates_tail(const std::uint32_t* p, const std::uint32_t* c, std::size_t k) noexcept {
-    // p <= c on objectives 1..k-1 (objective 0 is implied by the sort order).
-    if constexpr (KC != 0) {
-        bool ok = true;
-        for (std::size_t j = 1; j < KC; ++j) ok &= p[j] <= c[j];
-        return ok;
-    } else {
-        for (std::size_t j = 1; j < k; ++j)
-            if (p[j] > c[j]) return false;
-        return true;
-    }
-}
-
-// ENS-BS over M sorted candidates (pts: M x K keys, identical candidates adjacent). Writes each sorted
-// candidate's level into lv; returns the number of levels. `prev` (M) and `last` (M) are scratch.
-template <std::size_t KC>
-inline std::uint32_t ens_bs(const std::uint32_t* pts, std::size_t m, std::size_t k, std::uint32_t* lv,
-                            std::uint32_t* prev, std::uint32_t* last) noexcept {
-    constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
-    std::uint32_t levels = 0;
-    const std::size_t kk = KC != 0 ? KC : k;
-    for (std::size_t i = 0; i < m; ++i) {
-        const std::uint32_t* c = pts + i * kk;
-        if (i > 0 && std::equal(c, c + kk, c - kk)) {  // identical to the previous: same level
-            lv[i] = lv[i - 1];
-            prev[i] = none;
-            continue;
-        }
-        std::uint32_t lo = 0, hi = levels;  // first level with no member dominating c
-        while (lo < hi) {
-            const std::uint32_t mid = lo + (hi - lo) / 2;
-            bool dominated = false;
-            for (std::uint32_t j = last[mid]; j != none; j = prev[j])
-                if (weakly_dominates_tail<KC>(pts + std::size_t(j) * kk, c, kk)) {
-                    dominated = true;
-                    break;
-                }
-            if (dominated) lo = mid + 1;
-            else hi = mid;
-        }
-        if (lo == levels) last[levels++] = none;
-        lv[i] = lo;
-        prev[i] = last[lo];
-        last[lo] = static_cast<std::uint32_t>(i);
-    }
-    return levels;
-}
-
 }  // namespace detail
 
 // Pareto levels of the K x N `scores` (rows = objectives, contiguous), one direction per objective.
@@ -204,49 +145,89 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
     out.nonfinite = 0;
     if (n == 0) return;
     std::uint32_t* level = out.level.data();
-    out.nonfinite = detail::mark_nonfinite(scores, level);
-    const std::size_t m = n - out.nonfinite;
-
     auto scope = ws.scope();
-    auto key = scope.alloc<std::uint64_t>(m).data();
-    auto key_tmp = scope.alloc<std::uint64_t>(m).data();
-    auto idx = scope.alloc<std::uint32_t>(m).data();
-    auto lv = scope.alloc<std::uint32_t>(m).data();
 
-    // Sort by objective 0 (key << 32 | index), then finish the lexicographic order in tied runs.
-    const float* x0 = scores.data();
-    const bool h0 = dirs[0] == direction::higher_is_better;
-    std::size_t at = 0;
-    for (std::size_t i = 0; i < n; ++i)
-        if (level[i] == 0) key[at++] = std::uint64_t(sort_key(x0[i], h0)) << 32 | i;
-    std::uint64_t* sorted = detail::radix_sort(key, key_tmp, m);
-    std::uint64_t* spare = sorted == key ? key_tmp : key;
-    for (std::size_t i = 0; i < m; ++i) idx[i] = static_cast<std::uint32_t>(sorted[i]);
-    auto obj_key = [&](std::size_t r, std::uint32_t i) {
-        return sort_key(scores(r, i), dirs[r] == direction::higher_is_better);
+    // Sort keys of every objective, once; a candidate with any worst key (non-finite) is marked
+    // (level = UINT32_MAX) and gets the worst key on objective 0 so that it sorts last.
+    auto keys = scope.alloc<std::uint32_t>(k * n).data();
+    for (std::size_t r = 0; r < k; ++r)
+        detail::sort_keys(scores.data() + r * n, n, dirs[r] == direction::higher_is_better, keys + r * n);
+    std::fill(level, level + n, 0u);
+    for (std::size_t r = 0; r < k; ++r) {
+        const std::uint32_t* kr = keys + r * n;
+        for (std::size_t i = 0; i < n; ++i) level[i] |= kr[i] == worst_sort_key ? ~0u : 0u;
+    }
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < n; ++i) bad += level[i] != 0;
+    out.nonfinite = bad;
+    const std::size_t m = n - bad;
+    std::uint32_t* key0 = keys;
+    if (bad > 0)
+        for (std::size_t i = 0; i < n; ++i)
+            if (level[i] != 0) key0[i] = worst_sort_key;
+    auto key_of = [&](std::size_t r, std::uint32_t i) { return keys[r * n + i]; };
+
+    auto words = scope.alloc<std::uint64_t>(n).data();
+    auto words_tmp = scope.alloc<std::uint64_t>(n).data();
+    auto idx = scope.alloc<std::uint32_t>(n).data();
+    auto lv = scope.alloc<std::uint32_t>(m).data();
+    // Lexicographic order. Objective 0 first; ties on it are finished by a sort on (objective 0,
+    // objective 1) (two stable radix passes) when more than a few, and runs still tied by std::sort on
+    // the stored keys of the other objectives. A repeat among 32 sampled keys of objective 0 predicts
+    // many ties (a quantised objective): then the (0, 1) sort comes first and alone.
+    auto x0 = scope.alloc<std::uint32_t>(n).data();  // objective 0's key of sorted position i
+    std::size_t from = 1;                            // idx is sorted on objectives 0..from-1
+    bool ties_likely = false;
+    if (k > 1 && m > 1) {
+        std::uint32_t sample[32];
+        std::size_t s = 0;
+        for (std::size_t i = 0; i < n && s < 32; ++i)
+            if (level[i] == 0) sample[s++] = key0[i];
+        std::sort(sample, sample + s);
+        ties_likely = std::adjacent_find(sample, sample + s) != sample + s;
+    }
+    auto by_two_keys = [&] {
+        detail::radix_sort_by_two_keys(key0, keys + n, n, words, words_tmp, idx);
+        for (std::size_t i = 0; i < m; ++i) x0[i] = key0[idx[i]];
+        from = 2;
     };
-    if (k > 1) {
-        for (std::size_t i = 0; i < m;) {
-            std::size_t j = i + 1;
-            while (j < m && (sorted[j] >> 32) == (sorted[i] >> 32)) ++j;
-            if (j - i > 1)
-                std::sort(idx + i, idx + j, [&](std::uint32_t a, std::uint32_t b) {
-                    for (std::size_t r = 1; r < k; ++r) {
-                        const std::uint32_t ka = obj_key(r, a), kb = obj_key(r, b);
-                        if (ka != kb) return ka < kb;
-                    }
-                    return a < b;
-                });
-            i = j;
+    if (ties_likely) {
+        by_two_keys();
+    } else {
+        const std::uint64_t* sorted = detail::radix_sort_keys(key0, n, words, words_tmp);
+        for (std::size_t i = 0; i < n; ++i) {
+            idx[i] = static_cast<std::uint32_t>(sorted[i]);
+            x0[i] = static_cast<std::uint32_t>(sorted[i] >> 32);
         }
     }
-    // From here `sorted` only serves objective 0's key of sorted position i: sorted[i] >> 32 (a tied
-    // run shares it, so the reordering inside runs does not matter).
+    if (from < k && m > 1) {
+        auto same_prefix = [&](std::size_t i, std::size_t j) {  // sorted positions
+            return x0[i] == x0[j] && (from < 2 || key_of(1, idx[i]) == key_of(1, idx[j]));
+        };
+        std::size_t tied = 0;  // candidates tied with their predecessor
+        for (std::size_t i = 1; i < m; ++i) tied += x0[i] == x0[i - 1];
+        if (from == 1 && tied >= m / 64 + 8) by_two_keys();
+        if (tied > 0 && from < k) {
+            for (std::size_t i = 0; i < m;) {
+                std::size_t j = i + 1;
+                while (j < m && same_prefix(i, j)) ++j;
+                if (j - i > 1)
+                    std::sort(idx + i, idx + j, [&](std::uint32_t a, std::uint32_t b) {
+                        for (std::size_t r = from; r < k; ++r) {
+                            const std::uint32_t ka = key_of(r, a), kb = key_of(r, b);
+                            if (ka != kb) return ka < kb;
+                        }
+                        return a < b;
+                    });
+                i = j;
+            }
+        }
+    }
 
     std::uint32_t levels = 0;
     if (k == 1) {
         for (std::size_t i = 0; i < m; ++i) {
-            if (i > 0 && (sorted[i] >> 32) != (sorted[i - 1] >> 32)) ++levels;
+            if (i > 0 && x0[i] != x0[i - 1]) ++levels;
             lv[i] = levels;
         }
         levels = m > 0 ? levels + 1 : 0;
@@ -255,12 +236,10 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         // (every earlier candidate is at least as good on objective 0, and identical ones are handled
         // first). Tails are nondecreasing in l: binary search, as for a longest decreasing subsequence.
         auto y = scope.alloc<std::uint32_t>(m).data();
-        const bool h1 = dirs[1] == direction::higher_is_better;
-        const float* x1 = scores.data() + n;
-        for (std::size_t i = 0; i < m; ++i) y[i] = sort_key(x1[idx[i]], h1);
+        for (std::size_t i = 0; i < m; ++i) y[i] = key_of(1, idx[i]);
         auto tails = scope.alloc<std::uint32_t>(m).data();
         for (std::size_t i = 0; i < m; ++i) {
-            if (i > 0 && y[i] == y[i - 1] && (sorted[i] >> 32) == (sorted[i - 1] >> 32)) {
+            if (i > 0 && y[i] == y[i - 1] && x0[i] == x0[i - 1]) {
                 lv[i] = lv[i - 1];
                 continue;
             }
@@ -270,13 +249,13 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
             lv[i] = l;
         }
     } else if (k == 3) {
-        auto yz = spare;
-        for (std::size_t i = 0; i < m; ++i) yz[i] = std::uint64_t(obj_key(1, idx[i])) << 32 | obj_key(2, idx[i]);
+        auto yz = words;
+        for (std::size_t i = 0; i < m; ++i) yz[i] = std::uint64_t(key_of(1, idx[i])) << 32 | key_of(2, idx[i]);
         const std::size_t pool = 4 * m + 16;
         detail::staircases st(scope.alloc<std::uint64_t>(pool).data(), pool,
                               scope.alloc<std::uint32_t>(3 * (m + 1)).data());
         for (std::size_t i = 0; i < m; ++i) {
-            if (i > 0 && yz[i] == yz[i - 1] && (sorted[i] >> 32) == (sorted[i - 1] >> 32)) {
+            if (i > 0 && yz[i] == yz[i - 1] && x0[i] == x0[i - 1]) {
                 lv[i] = lv[i - 1];
                 continue;
             }
@@ -286,18 +265,25 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         }
         levels = st.levels();
     } else {
-        auto pts = scope.alloc<std::uint32_t>(m * k).data();
-        for (std::size_t r = 0; r < k; ++r) {
-            const bool h = dirs[r] == direction::higher_is_better;
-            const float* x = scores.data() + r * n;
-            for (std::size_t i = 0; i < m; ++i) pts[i * k + r] = sort_key(x[idx[i]], h);
-        }
-        auto prev = scope.alloc<std::uint32_t>(m).data();
-        auto last = scope.alloc<std::uint32_t>(m).data();
+        // Objectives 1..K-1 of each sorted candidate, row by row, as signed keys (pareto_tree.hpp).
+        const std::size_t d = k - 1, stride = detail::pareto_stride(d);
+        auto pts = scope.alloc<std::int32_t>(m * stride).data();
+        std::fill(pts, pts + m * stride, 0);
+        for (std::size_t i = 0; i < m; ++i)
+            for (std::size_t r = 1; r < k; ++r)
+                pts[i * stride + r - 1] = static_cast<std::int32_t>(key_of(r, idx[i]) ^ 0x80000000u);
+        auto same = scope.alloc<std::uint8_t>(m).data();
+        for (std::size_t i = 0; i < m; ++i)
+            same[i] = i > 0 && x0[i] == x0[i - 1] &&
+                      std::equal(pts + i * stride, pts + i * stride + d, pts + (i - 1) * stride);
         switch (k) {
-            case 4: levels = detail::ens_bs<4>(pts, m, k, lv, prev, last); break;
-            case 8: levels = detail::ens_bs<8>(pts, m, k, lv, prev, last); break;
-            default: levels = detail::ens_bs<0>(pts, m, k, lv, prev, last); break;
+#define POEM_PARETO_K(K) \
+    case K: levels = detail::pareto_levels_tree<K - 1>(scope, pts, same, m, d, lv); break;
+            POEM_PARETO_K(4) POEM_PARETO_K(5) POEM_PARETO_K(6) POEM_PARETO_K(7) POEM_PARETO_K(8)
+            POEM_PARETO_K(9) POEM_PARETO_K(10) POEM_PARETO_K(11) POEM_PARETO_K(12) POEM_PARETO_K(13)
+            POEM_PARETO_K(14) POEM_PARETO_K(15) POEM_PARETO_K(16)
+#undef POEM_PARETO_K
+            default: levels = detail::pareto_levels_tree<0>(scope, pts, same, m, d, lv); break;
         }
     }
     for (std::size_t i = 0; i < m; ++i) level[idx[i]] = lv[i];
