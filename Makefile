@@ -112,12 +112,12 @@ bench: deps-bench
 	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
 	@mkdir -p build/bench-results
 	@blas_dir=$$(scripts/local-openblas.sh); blas=$$(scripts/blas-name.sh "$$blas_dir"); \
+	if [ -n "$$blas_dir" ]; then export LD_LIBRARY_PATH=$$blas_dir$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; fi; \
 	echo "poem: LibTorch runs on $$blas, one thread (bench_model's context libtorch_blas says what it loaded)"; \
 	for b in build/native/bench/bench_*; do \
 	  name=$$(basename $$b); echo "== $$name"; \
-	  LD_LIBRARY_PATH=$$blas_dir$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-	    $$b --benchmark_context=blas=$$blas --benchmark_out=build/bench-results/$$name.json \
-	    --benchmark_out_format=json $(BENCH_ARGS) || exit 1; \
+	  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $$b --benchmark_context=blas=$$blas \
+	    --benchmark_out=build/bench-results/$$name.json --benchmark_out_format=json $(BENCH_ARGS) || exit 1; \
 	done
 	@$(MAKE) --no-print-directory bench-dispatch
 	@echo "poem: benchmark results in build/bench-results/"
