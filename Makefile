@@ -31,8 +31,9 @@ all: native
 deps:
 	@scripts/ensure-deps.sh $(BUILD_DEBS) $(PY_DEBS) $(FUZZ_DEBS) $(REDIS_DEBS)
 
+# LibTorch and oneDNN: the baselines bench_model compares poem's forward pass and tower with.
 deps-bench: deps
-	@scripts/ensure-deps.sh $(TORCH_DEBS)
+	@scripts/ensure-deps.sh $(TORCH_DEBS) libdnnl-dev
 
 # configure-and-build <dir> <flags> <extra cmake args>
 define build_flavour
@@ -110,10 +111,13 @@ bench: deps-bench
 	@mkdir -p build
 	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
 	@mkdir -p build/bench-results
-	@for b in build/native/bench/bench_*; do \
+	@blas_dir=$$(scripts/local-openblas.sh); blas=$$(scripts/blas-name.sh "$$blas_dir"); \
+	if [ -n "$$blas_dir" ]; then export LD_LIBRARY_PATH=$$blas_dir$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; fi; \
+	echo "poem: LibTorch runs on $$blas, one thread (bench_model's context libtorch_blas says what it loaded)"; \
+	for b in build/native/bench/bench_*; do \
 	  name=$$(basename $$b); echo "== $$name"; \
-	  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $$b --benchmark_out=build/bench-results/$$name.json \
-	    --benchmark_out_format=json $(BENCH_ARGS) || exit 1; \
+	  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $$b --benchmark_context=blas=$$blas \
+	    --benchmark_out=build/bench-results/$$name.json --benchmark_out_format=json $(BENCH_ARGS) || exit 1; \
 	done
 	@$(MAKE) --no-print-directory bench-dispatch
 	@echo "poem: benchmark results in build/bench-results/"

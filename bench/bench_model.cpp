@@ -3,16 +3,22 @@
 //
 // The model: d = 32, 1 head, K = 4 objectives, 8 levels, 1 chrono feature, MLP 256-128-64, 3 heads,
 // vocab 100000, random weights; requests of N candidates with chronological and partial-order
-// sequences of 100 valid tokens each. Both sides run on one thread: run with
+// sequences of 100 valid tokens each. Every side runs on one thread: run with
 // OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (LibTorch's BLAS ignores at::set_num_threads); the
-// context entries say what was set.
+// context entries say what was set. LibTorch's GEMMs go through whichever libblas.so.3 the loader
+// finds: `make bench` puts Debian's OpenBLAS first (scripts/local-openblas.sh), and the context entry
+// libtorch_blas says which library this process mapped ("reference" for Debian's default libblas3).
+// BM_model_mlp_onednn runs the tower through oneDNN's matmuls (fp32; bf16 where oneDNN has it).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +34,11 @@
 #ifdef POEM_HAVE_LIBTORCH
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#endif
+#ifdef POEM_HAVE_ONEDNN
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
 #endif
 
 namespace {
@@ -184,6 +195,171 @@ void BM_model_mlp_naive(benchmark::State& state) {
 }
 BENCHMARK(BM_model_mlp_naive)->Arg(100)->Arg(1000);
 
+#ifdef POEM_HAVE_ONEDNN
+// The same tower and heads as oneDNN matmuls (bias, ReLU as a post-op), what a user of oneDNN would
+// run: primitives created and weights reordered to oneDNN's chosen layout once, outside the timed
+// loop. Debian's oneDNN uses OpenMP: one thread via omp_set_num_threads(1) (the context says so).
+// The label names the implementation oneDNN picked for each layer (primitive_desc::impl_info_str).
+struct onednn_tower {
+    using tag = dnnl::memory::format_tag;
+    using dt = dnnl::memory::data_type;
+    struct layer {
+        dnnl::matmul prim;
+        dnnl::memory w, b, dst;
+        std::string impl;
+    };
+    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+    dnnl::stream strm{eng};
+    std::vector<layer> layers;
+    dnnl::memory::desc src_md;
+
+    onednn_tower(std::size_t n, dt type) {
+        const auto& f = bench_file();
+        const auto& cfg = bench_config();
+        std::vector<std::size_t> widths{cfg.tower_in()};
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < cfg.mlp.size(); ++i) {
+            widths.push_back(cfg.mlp[i]);
+            names.push_back("tower." + std::to_string(2 * i));
+        }
+        widths.push_back(cfg.outputs());
+        names.push_back("head");
+        const auto rows = static_cast<dnnl::memory::dim>(n);
+        for (std::size_t l = 0; l < names.size(); ++l) {
+            const auto k = static_cast<dnnl::memory::dim>(widths[l]), o = static_cast<dnnl::memory::dim>(widths[l + 1]);
+            const bool last = l + 1 == names.size();
+            const dnnl::memory::desc src({rows, k}, type, tag::ab);
+            const dnnl::memory::desc wany({k, o}, type, tag::any);
+            const dnnl::memory::desc bias({1, o}, dt::f32, tag::ab);
+            const dnnl::memory::desc dst({rows, o}, last ? dt::f32 : type, tag::ab);
+            if (l == 0) src_md = src;
+            dnnl::post_ops ops;
+            if (!last) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+            dnnl::primitive_attr attr;
+            attr.set_post_ops(ops);
+            const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wany, bias, dst), attr, eng);
+            layer L;
+            L.impl = pd.impl_info_str();
+            // torch's W (o x k, row-major) is B = W^T (k x o) in layout "ba"; reorder once to oneDNN's.
+            auto wt = f.to_f32(names[l] + ".weight");
+            auto bt = f.to_f32(names[l] + ".bias");
+            dnnl::memory wuser({{k, o}, dt::f32, tag::ba}, eng, wt.data());
+            L.w = dnnl::memory(pd.weights_desc(), eng);
+            dnnl::reorder(wuser, L.w).execute(strm, wuser, L.w);
+            L.b = dnnl::memory(bias, eng);
+            std::copy(bt.begin(), bt.end(), static_cast<float*>(L.b.get_data_handle()));
+            L.dst = dnnl::memory(dst, eng);
+            L.prim = dnnl::matmul(pd);
+            layers.push_back(std::move(L));
+        }
+        strm.wait();
+    }
+    // An f32 input (n x tower_in, row-major) in the type the first layer takes.
+    dnnl::memory input(const std::vector<float>& x) {
+        dnnl::memory user({src_md.dims(), dt::f32, tag::ab}, eng, const_cast<float*>(x.data()));
+        dnnl::memory m(src_md, eng);
+        dnnl::reorder(user, m).execute(strm, user, m);
+        strm.wait();
+        return m;
+    }
+    const float* run(const dnnl::memory& x) {
+        const dnnl::memory* in = &x;
+        for (auto& L : layers) {
+            L.prim.execute(strm, {{DNNL_ARG_SRC, *in}, {DNNL_ARG_WEIGHTS, L.w}, {DNNL_ARG_BIAS, L.b},
+                                  {DNNL_ARG_DST, L.dst}});
+            in = &L.dst;
+        }
+        strm.wait();
+        return static_cast<const float*>(layers.back().dst.get_data_handle());
+    }
+    std::string impls() const {
+        std::string s;
+        for (const auto& L : layers) s += (s.empty() ? "" : ",") + L.impl;
+        return s;
+    }
+};
+
+// The widest instruction set oneDNN's JIT uses on this CPU.
+std::string onednn_isa() {
+    using isa = dnnl::cpu_isa;
+    switch (dnnl::get_effective_cpu_isa()) {
+        case isa::sse41: return "sse41";
+        case isa::avx: return "avx";
+        case isa::avx2: return "avx2";
+        case isa::avx2_vnni: return "avx2_vnni";
+        case isa::avx512_core: return "avx512_core";
+        case isa::avx512_core_vnni: return "avx512_core_vnni";
+        case isa::avx512_core_bf16: return "avx512_core_bf16";
+        case isa::avx512_core_amx: return "avx512_core_amx";
+        default: return "other";
+    }
+}
+
+const bool onednn_context = [] {
+    omp_set_num_threads(1);
+    const dnnl_version_t* v = dnnl_version();
+    benchmark::AddCustomContext("onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                                              std::to_string(v->patch) + " cpu_runtime=" +
+                                              (v->cpu_runtime == DNNL_RUNTIME_OMP ? "omp" : "other") +
+                                              " isa=" + onednn_isa());
+    benchmark::AddCustomContext("onednn_threads", "omp_set_num_threads(1); omp_get_max_threads() = " +
+                                                      std::to_string(omp_get_max_threads()));
+    return true;
+}();
+
+void BM_model_mlp_onednn(benchmark::State& state, dnnl::memory::data_type type) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    omp_set_num_threads(1);
+    std::unique_ptr<onednn_tower> t;
+    try {
+        t = std::make_unique<onednn_tower>(n, type);
+    } catch (const dnnl::error& e) {
+        // oneDNN 2.6 has bf16 matmuls only from avx512_core up: on an AVX2 CPU there is none to time.
+        state.SkipWithError(("oneDNN (isa " + onednn_isa() + ") creates no such matmul: " + e.what()).c_str());
+        return;
+    }
+    const std::string impls = t->impls();
+    state.SetLabel(impls);
+    if (type != dnnl::memory::data_type::f32 && impls.find("ref") != std::string::npos) {
+        // The reference implementation is a scalar loop, not what bf16 hardware would give: no number.
+        state.SkipWithError(("oneDNN has only its reference bf16 matmul on this CPU (" + impls + ")").c_str());
+        return;
+    }
+    std::vector<dnnl::memory> xs;
+    for (std::size_t i = 0; i < 4; ++i) xs.push_back(t->input(make_tower_input(n, 7 + i).x));
+    if (type == dnnl::memory::data_type::f32) {  // same outputs as poem's tower
+        const auto x = make_tower_input(n, 7);
+        poem::workspace ws;
+        const poem::model& m = bench_model();
+        std::vector<float> want(n * m.outputs());
+        m.tower(x.x.data(), m.config().tower_in(), n, ws, poem::matrix_view<float>(want.data(), n, m.outputs()));
+        const float* got = t->run(xs[0]);
+        double worst = 0;
+        for (std::size_t i = 0; i < want.size(); ++i)
+            worst = std::max(worst, std::abs(static_cast<double>(want[i]) - got[i]));
+        if (worst > 1e-4) {
+            state.SkipWithError(("oneDNN and poem disagree by " + std::to_string(worst)).c_str());
+            return;
+        }
+    }
+    std::size_t at = 0;
+    for (auto _ : state) {
+        const float* y = t->run(xs[at]);
+        at = (at + 1) % xs.size();
+        benchmark::DoNotOptimize(y);
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, bench_model().tower_flops(n), n);
+}
+BENCHMARK_CAPTURE(BM_model_mlp_onednn, fp32, dnnl::memory::data_type::f32)->Arg(100)->Arg(1000)->Arg(4000);
+BENCHMARK_CAPTURE(BM_model_mlp_onednn, bf16, dnnl::memory::data_type::bf16)->Arg(100)->Arg(1000)->Arg(4000);
+#else
+const bool onednn_context = [] {
+    benchmark::AddCustomContext("onednn", "not found at configure time: BM_model_mlp_onednn not built");
+    return true;
+}();
+#endif
+
 #ifdef POEM_HAVE_LIBTORCH
 // The same forward pass with ATen ops on the same weights (what a LibTorch service would run).
 struct torch_model {
@@ -283,9 +459,22 @@ std::string blas_in_use() {
     return found.empty() ? "none mapped" : found;
 }
 
+// What the mapped BLAS is, in a word: "openblas", "reference" (Debian's libblas3, some 20x slower on
+// this model's GEMMs: not what a service deploys), "mkl", or "unknown".
+std::string blas_kind(const std::string& mapped) {
+    if (mapped.find("openblas") != std::string::npos) return "openblas";
+    if (mapped.find("mkl") != std::string::npos) return "mkl";
+    if (mapped.find("/blas/libblas.so") != std::string::npos) return "reference";
+    return "unknown";
+}
+
 const bool torch_context = [] {
     at::set_num_threads(1);
-    benchmark::AddCustomContext("libtorch_blas", blas_in_use());
+    const std::string mapped = blas_in_use(), kind = blas_kind(mapped);
+    benchmark::AddCustomContext("libtorch_blas", kind + " (" + mapped + ")");
+    if (kind != "openblas" && kind != "mkl")
+        std::fprintf(stderr, "poem: LibTorch runs on the %s BLAS: BM_model_predict_libtorch is not a deployed "
+                             "LibTorch's speed (make bench puts OpenBLAS on LD_LIBRARY_PATH)\n", kind.c_str());
     const char* omp = std::getenv("OMP_NUM_THREADS");
     benchmark::AddCustomContext("OMP_NUM_THREADS", omp ? omp : "unset");
     benchmark::AddCustomContext("libtorch_threads", "at::set_num_threads(1); at::get_num_threads() = " +

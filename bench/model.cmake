@@ -18,3 +18,17 @@ if(TARGET bench_model)
     message(STATUS "poem: LibTorch not found, bench_model runs without BM_model_predict_libtorch")
   endif()
 endif()
+
+# bench_model: oneDNN's matmuls beside poem's tower, when oneDNN is found (Debian: libdnnl-dev; its
+# CPU runtime is OpenMP, so the bench links OpenMP to set one thread). Defines POEM_HAVE_ONEDNN.
+if(TARGET bench_model)
+  find_package(dnnl QUIET CONFIG)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if(dnnl_FOUND AND TARGET DNNL::dnnl AND OpenMP_CXX_FOUND)
+    message(STATUS "poem: oneDNN ${dnnl_VERSION} found, bench_model includes BM_model_mlp_onednn")
+    target_link_libraries(bench_model PRIVATE DNNL::dnnl OpenMP::OpenMP_CXX)
+    target_compile_definitions(bench_model PRIVATE POEM_HAVE_ONEDNN)
+  else()
+    message(STATUS "poem: oneDNN (or OpenMP) not found, bench_model runs without BM_model_mlp_onednn")
+  endif()
+endif()

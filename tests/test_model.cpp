@@ -481,6 +481,30 @@ TEST_CASE("softmax: the SIMD kernel equals the scalar reference, rows sum to 1")
     }
 }
 
+TEST_CASE("gemm: a long A is walked in row chunks (A larger than the chunk) with the same result") {
+    // k = 1000: a chunk of A (gemm.hpp, a_chunk_bytes) is some 30 rows, so m = 67 takes three chunks,
+    // the last one partial; every row against the double-precision reference.
+    poem::rng g(23);
+    const simd_target_scope restore;
+    for (const std::string& target : poem::simd_targets()) {
+        poem::set_simd_target(target);
+        const std::size_t m = 67, k = 1000, n = 40, lda = k + 3, ldc = n + 1;
+        REQUIRE(m * lda * sizeof(float) > 2 * poem::detail::a_chunk_bytes);
+        std::vector<float> a(m * lda), w(n * k), bias(n), ref(m * ldc, -7.0f), got(m * ldc, -7.0f);
+        for (auto& x : a) x = g.uniform_float() * 2 - 1;
+        for (auto& x : w) x = g.uniform_float() * 2 - 1;
+        for (auto& x : bias) x = g.uniform_float() - 0.5f;
+        poem::detail::gemm_naive(m, n, k, a.data(), lda, w.data(), bias.data(), true, ref.data(), ldc);
+        const poem::detail::packed_b pb(w.data(), bias.data(), n, k);
+        poem::detail::gemm(m, a.data(), lda, pb.view(), true, got.data(), ldc);
+        INFO("target " << target);
+        for (std::size_t i = 0; i < m * ldc; ++i) {
+            if (i % ldc >= n) REQUIRE(got[i] == -7.0f);
+            else REQUIRE(std::abs(got[i] - ref[i]) <= 1e-5f * static_cast<float>(k));
+        }
+    }
+}
+
 // ---- threads, workspace reuse, input errors ---------------------------------------------------------
 
 TEST_CASE("model: threads sharing one model give the single-thread results, bit for bit") {
@@ -509,6 +533,43 @@ TEST_CASE("model: threads sharing one model give the single-thread results, bit 
         });
     for (auto& th : pool) th.join();
     for (std::size_t t = 0; t < threads; ++t) CHECK(ok[t] == 1);
+}
+
+// The forward pass takes the candidates in chunks of rows (model.hpp, chunk_rows = 96); each row's
+// arithmetic is the same whichever chunk and micro-kernel block holds it, so a request of several
+// chunks scores every candidate exactly as that candidate alone does.
+TEST_CASE("model: a request of several row chunks equals its candidates scored alone, bit for bit") {
+    const simd_target_scope restore;
+    for (const char* file : {"po_f32.safetensors", "chrono_f32.safetensors", "small_f32.safetensors"}) {
+        const poem::model m = poem::model::load(fixture_dir + file);
+        const request big = random_request(m.config(), 301, 100, 100, 5);
+        for (const std::string& target : poem::simd_targets()) {
+            poem::set_simd_target(target);
+            INFO(file << " on " << target);
+            poem::workspace ws;
+            const auto all = m.predict(big.cand(), big.chrono(), big.po(), ws);
+            for (std::size_t i = 0; i < big.n; ++i) {
+                request one = big;
+                one.n = 1;
+                one.cand_ids = {big.cand_ids[i]}, one.cand_fused = {big.cand_fused[i]};
+                one.cand_rank = {big.cand_rank[i]}, one.cand_level = {big.cand_level[i]};
+                one.cand_obj.clear();
+                for (std::size_t k = 0; k < big.k; ++k) one.cand_obj.push_back(big.cand_obj[k * big.n + i]);
+                const auto p = m.predict(one.cand(), one.chrono(), one.po(), ws);
+                for (std::size_t c = 0; c < m.outputs(); ++c) REQUIRE(p(0, c) == all(i, c));
+            }
+            // The tower alone, the same way: 250 rows (two full chunks and a partial one) against each row.
+            const std::size_t in = m.config().tower_in(), rows = 250, no = m.outputs();
+            poem::rng g(9);
+            std::vector<float> x(rows * in), y(rows * no), y1(no);
+            for (auto& v : x) v = g.uniform_float() * 2 - 1;
+            m.tower(x.data(), in, rows, ws, poem::matrix_view<float>(y.data(), rows, no));
+            for (std::size_t i = 0; i < rows; ++i) {
+                m.tower(x.data() + i * in, in, 1, ws, poem::matrix_view<float>(y1.data(), 1, no));
+                for (std::size_t c = 0; c < no; ++c) REQUIRE(y1[c] == y[i * no + c]);
+            }
+        }
+    }
 }
 
 TEST_CASE("model: a reused workspace gives the same results; bad inputs throw") {

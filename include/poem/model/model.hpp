@@ -254,25 +254,14 @@ public:
         const std::size_t d = c.d;
         const std::size_t ldx = round_up(c.tower_in(), 16);
         auto scope = ws.scope();
-        float* x = scope.alloc<float>(n * ldx).data();
 
-        // Candidate embeddings (the attention queries' input) and dense features, in the tower input.
-        const std::size_t dense = d * (c.use_po ? 3 : 2);
-        const float level_scale = 1.0f / static_cast<float>(c.n_levels - 1);
-        for (std::size_t i = 0; i < n; ++i) {
-            float* row = x + i * ldx;
-            std::memcpy(row, item_emb_.data() + hash_row(cand.item_id[i], c.vocab) * d, d * sizeof(float));
-            row[dense + 0] = cand.fused_score[i];
-            row[dense + 1] = cand.rank_pct[i];
-            row[dense + 2] = static_cast<float>(level_of(cand.level[i])) * level_scale;
-            for (std::size_t k = 0; k < c.n_objectives; ++k) row[dense + 3 + k] = cand.objectives(k, i);
-        }
-
-        // Chronological tokens: item embedding + W (log1p(age), features) + b.
+        // Chronological tokens: item embedding + W (log1p(age), features) + b; their keys and values.
+        packed_sequence seq_c, seq_p;
         {
+            const std::size_t lv = valid_count(chrono.mask);
+            seq_c = alloc_sequence(lv, scope);
             auto inner = ws.scope();
             const std::uint32_t* idx = compact(chrono.mask, inner);
-            const std::size_t lv = valid_count(chrono.mask);
             float* t = inner.alloc<float>(lv * d + 1).data();
             const std::size_t nf = 1 + c.chrono_feats;
             for (std::size_t r = 0; r < lv; ++r) {
@@ -287,13 +276,14 @@ public:
                     tok[j] = e[j] + acc;
                 }
             }
-            attend(chrono_, t, lv, x, ldx, d, n, ws);
+            pack_sequence(chrono_, t, seq_c, ws);
         }
         // Partial-order tokens: item + level embedding + W (fused, rank_pct, log1p(age)) + b.
         if (c.use_po) {
+            const std::size_t lv = valid_count(po.mask);
+            seq_p = alloc_sequence(lv, scope);
             auto inner = ws.scope();
             const std::uint32_t* idx = compact(po.mask, inner);
-            const std::size_t lv = valid_count(po.mask);
             float* t = inner.alloc<float>(lv * d + 1).data();
             for (std::size_t r = 0; r < lv; ++r) {
                 const std::size_t s = idx[r];
@@ -306,9 +296,35 @@ public:
                     tok[j] = e[j] + le[j] + (po_.in_b[j] + w[0] * f0 + w[1] * f1 + w[2] * f2);
                 }
             }
-            attend(po_, t, lv, x, ldx, 2 * d, n, ws);
+            pack_sequence(po_, t, seq_p, ws);
         }
-        tower_layers(x, ldx, n, ws, out.data(), out.cols());
+        // The attention GEMMs' bias: zeros as wide as their widest B.
+        const std::size_t zeros = round_up(std::max({seq_c.lv, seq_p.lv, c.d_head(), std::size_t(1)}), detail::panel_width);
+        float* zero = scope.alloc<float>(zeros).data();
+        std::fill_n(zero, zeros, 0.0f);
+
+        // The candidates in chunks of rows, each through the attention and the tower before the next,
+        // so that the tower input, the attention scores and the activations stay in L2.
+        const std::size_t rows_max = std::min(n, chunk_rows);
+        float* x = scope.alloc<float>(rows_max * ldx).data();
+        const std::size_t dense = d * (c.use_po ? 3 : 2);
+        const float level_scale = 1.0f / static_cast<float>(c.n_levels - 1);
+        for (std::size_t i0 = 0; i0 < n; i0 += rows_max) {
+            const std::size_t rows = std::min(rows_max, n - i0);
+            // Candidate embeddings (the attention queries' input) and dense features, in the tower input.
+            for (std::size_t r = 0; r < rows; ++r) {
+                const std::size_t i = i0 + r;
+                float* row = x + r * ldx;
+                std::memcpy(row, item_emb_.data() + hash_row(cand.item_id[i], c.vocab) * d, d * sizeof(float));
+                row[dense + 0] = cand.fused_score[i];
+                row[dense + 1] = cand.rank_pct[i];
+                row[dense + 2] = static_cast<float>(level_of(cand.level[i])) * level_scale;
+                for (std::size_t k = 0; k < c.n_objectives; ++k) row[dense + 3 + k] = cand.objectives(k, i);
+            }
+            attend(chrono_, seq_c, zero, x, ldx, d, rows, ws);
+            if (c.use_po) attend(po_, seq_p, zero, x, ldx, 2 * d, rows, ws);
+            tower_layers(x, ldx, rows, ws, out.data() + i0 * out.cols(), out.cols());
+        }
     }
 
     prediction predict(const candidate_view& cand, const chrono_view& chrono, const po_view& po,
@@ -378,6 +394,9 @@ private:
     static float log_age(float age) noexcept { return std::log1p(age > 0.0f ? age : 0.0f); }
 
     static constexpr std::size_t max_rows = std::size_t(1) << 24;
+    // Candidates per pass through the attention and the tower: a multiple of every target's micro-kernel
+    // rows (6, 12); the tower input, scores and activations of 96 rows take about 250 KB.
+    static constexpr std::size_t chunk_rows = 96;
 
     void check_inputs(const candidate_view& cand, const chrono_view& chrono, const po_view& po) const {
         const std::size_t n = cand.size();
@@ -446,11 +465,44 @@ private:
         return lv;
     }
 
-    // Target attention of the n candidates (their embeddings in x's first d columns) over lv tokens
-    // (lv x d): writes softmax(q k^T / sqrt(dh)) v, per head, into x's columns [col, col + d).
-    void attend(const sequence_branch& br, const float* tokens, std::size_t lv, float* x, std::size_t ldx,
+    // The keys and values of a sequence's lv valid tokens, per head packed as the attention GEMMs' B:
+    // k holds n_heads blocks of packed_size(dh, lv) (K^T / sqrt(dh)), v n_heads of packed_size(lv, dh).
+    struct packed_sequence {
+        float* k = nullptr;
+        float* v = nullptr;
+        std::size_t lv = 0;
+    };
+    packed_sequence alloc_sequence(std::size_t lv, workspace_scope& scope) const {
+        const std::size_t dh = cfg_.d_head(), h = cfg_.n_heads;
+        packed_sequence p;
+        p.lv = lv;
+        p.k = scope.alloc<float>(h * detail::packed_size(dh, lv) + 1).data();
+        p.v = scope.alloc<float>(h * detail::packed_size(lv, dh) + 1).data();
+        return p;
+    }
+    // Fills p from the tokens (p.lv x d).
+    void pack_sequence(const sequence_branch& br, const float* tokens, const packed_sequence& p, workspace& ws) const {
+        const std::size_t d = cfg_.d, dh = cfg_.d_head(), lv = p.lv;
+        if (lv == 0) return;
+        auto scope = ws.scope();
+        float* km = scope.alloc<float>(lv * d).data();
+        float* vm = scope.alloc<float>(lv * d).data();
+        detail::gemm(lv, tokens, d, br.k.w.view(), false, km, d);
+        detail::gemm(lv, tokens, d, br.v.w.view(), false, vm, d);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+        for (std::size_t h = 0; h < cfg_.n_heads; ++h) {
+            // B(k, j) = K[j][h*dh + k] / sqrt(dh); B(k, j) = V[k][h*dh + j]
+            detail::pack_b(km + h * dh, 1, d, dh, lv, p.k + h * detail::packed_size(dh, lv), scale);
+            detail::pack_b(vm + h * dh, d, 1, lv, dh, p.v + h * detail::packed_size(lv, dh));
+        }
+    }
+
+    // Target attention of n candidates (their embeddings in x's first d columns) over a packed sequence:
+    // writes softmax(q k^T / sqrt(dh)) v, per head, into x's columns [col, col + d). `zero`: bias zeros
+    // as wide as the sequence and d_head, rounded up to panels.
+    void attend(const sequence_branch& br, const packed_sequence& seq, const float* zero, float* x, std::size_t ldx,
                 std::size_t col, std::size_t n, workspace& ws) const {
-        const std::size_t d = cfg_.d;
+        const std::size_t d = cfg_.d, lv = seq.lv;
         float* out_cols = x + col;
         if (lv == 0) {
             for (std::size_t i = 0; i < n; ++i) std::fill_n(out_cols + i * ldx, d, 0.0f);
@@ -459,52 +511,41 @@ private:
         const std::size_t nr = detail::panel_width;
         const std::size_t dh = cfg_.d_head();
         auto scope = ws.scope();
-        float* km = scope.alloc<float>(lv * d).data();
-        float* vm = scope.alloc<float>(lv * d).data();
-        detail::gemm(lv, tokens, d, br.k.w.view(), false, km, d);
-        detail::gemm(lv, tokens, d, br.v.w.view(), false, vm, d);
         float* q = scope.alloc<float>(n * d).data();
         detail::gemm(n, x, ldx, br.q.w.view(), false, q, d);
-
         const std::size_t lds = round_up(lv, nr);
         float* s = scope.alloc<float>(n * lds).data();
-        float* pk = scope.alloc<float>(detail::packed_size(dh, lv)).data();
-        float* pv = scope.alloc<float>(detail::packed_size(lv, dh)).data();
-        const std::size_t zeros = std::max(lds, round_up(dh, nr));
-        float* zero = scope.alloc<float>(zeros).data();
-        std::fill_n(zero, zeros, 0.0f);
         float* inv_sum = scope.alloc<float>(n).data();
-        const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
         for (std::size_t h = 0; h < cfg_.n_heads; ++h) {
-            detail::pack_b(km + h * dh, 1, d, dh, lv, pk, scale);  // B(k, j) = K[j][h*dh + k] / sqrt(dh)
-            detail::pack_b(vm + h * dh, d, 1, lv, dh, pv);         // B(k, j) = V[k][h*dh + j]
-            detail::gemm(n, q + h * dh, d, detail::packed_view{pk, zero, dh, lv, nr}, false, s, lds, true);
+            const detail::packed_view kt{seq.k + h * detail::packed_size(dh, lv), zero, dh, lv, nr};
+            const detail::packed_view v{seq.v + h * detail::packed_size(lv, dh), zero, lv, dh, nr};
+            detail::gemm(n, q + h * dh, d, kt, false, s, lds, true);
             detail::softmax_rows(s, n, lv, lds, inv_sum);  // exp(s - max); 1 / sum applied by the next GEMM
-            detail::gemm(n, s, lds, detail::packed_view{pv, zero, lv, dh, nr}, detail::epilogue(false, inv_sum),
-                         out_cols + h * dh, ldx);
+            detail::gemm(n, s, lds, v, detail::epilogue(false, inv_sum), out_cols + h * dh, ldx);
         }
     }
 
+    // The tower and heads on n rows of x, in chunks of chunk_rows (the activations stay in L2).
     void tower_layers(const float* x, std::size_t ldx, std::size_t n, workspace& ws, float* out, std::size_t ldo) const {
-        const float* in = x;
-        std::size_t ld = ldx;
         std::size_t widest = 0;
         for (std::size_t w : cfg_.mlp) widest = std::max(widest, w);
+        const std::size_t rows_max = std::min(n, chunk_rows);
         auto scope = ws.scope();
-        float* ping_pong[2] = {scope.alloc<float>(n * widest).data(), scope.alloc<float>(n * widest).data()};
-        for (std::size_t i = 0; i < tower_.size(); ++i) {
-            const std::size_t w = cfg_.mlp[i];
-            float* h = ping_pong[i % 2];
-            detail::gemm(n, in, ld, tower_[i].w.view(), true, h, w);
-            in = h;
-            ld = w;
+        float* ping_pong[2] = {scope.alloc<float>(rows_max * widest).data(), scope.alloc<float>(rows_max * widest).data()};
+        for (std::size_t i0 = 0; i0 < n; i0 += rows_max) {
+            const std::size_t rows = std::min(rows_max, n - i0);
+            const float* in = x + i0 * ldx;
+            std::size_t ld = ldx;
+            for (std::size_t i = 0; i < tower_.size(); ++i) {
+                const std::size_t w = cfg_.mlp[i];
+                float* h = ping_pong[i % 2];
+                detail::gemm(rows, in, ld, tower_[i].w.view(), true, h, w);
+                in = h;
+                ld = w;
+            }
+            // The heads straight into the caller's rows (one micro-kernel column block, trimmed).
+            detail::gemm(rows, in, ld, head_.w.view(), false, out + i0 * ldo, ldo);
         }
-        // The few head outputs: whole panels into scratch, then rows of outputs() floats to the caller.
-        const std::size_t nh = outputs(), ldh = round_up(nh, detail::panel_width);
-        float* y = scope.alloc<float>(n * ldh).data();
-        detail::gemm(n, in, ld, head_.w.view(), false, y, ldh, true);
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t j = 0; j < nh; ++j) out[i * ldo + j] = y[i * ldh + j];
     }
 
     model_config cfg_;

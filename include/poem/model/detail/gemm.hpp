@@ -59,6 +59,9 @@ private:
 // The panel width every packed B has, whatever the target (see above).
 inline constexpr std::size_t panel_width = 32;
 
+// The rows of A one pass over B's sub-panels covers (gemm_simd): about half of a 512 KB L2.
+inline constexpr std::size_t a_chunk_bytes = 128 * 1024;
+
 // A target's micro-kernel: mr rows x nr columns (nr divides panel_width).
 template <class Arch>
 struct gemm_shape {
@@ -231,18 +234,24 @@ void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view
     const std::size_t panels = (b.n + panel_width - 1) / panel_width;
     full_panels = full_panels && ldc >= panels * panel_width;
     const std::size_t stored = full_panels ? panels * panel_width : b.n;  // columns of C written
-    // Row blocks outer: the mr rows of A stay in L1 while B's panels stream from L2 (the weights of one
-    // layer are at most a few hundred KB); panels outer measured slower once A outgrows L2 (N = 4000).
-    for (std::size_t i0 = 0; i0 < m; i0 += shape::mr) {
-        const std::size_t rows = std::min(shape::mr, m - i0);
-        const micro_fn f = table[rows - 1];
-        const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
+    // Chunks of rows outer, then B's sub-panels, then the chunk's row blocks: one sub-panel (k x nr) stays
+    // in L1 while the chunk's mr-row blocks of A (about a_chunk_bytes, in L2) stream past it. Row
+    // blocks outer instead streamed the whole B from L2 per mr rows (B: 100 to 130 KB per tower layer).
+    const std::size_t chunk = std::max<std::size_t>(1, a_chunk_bytes / (sizeof(float) * std::max<std::size_t>(lda, 1)) /
+                                                        shape::mr) * shape::mr;
+    for (std::size_t ic = 0; ic < m; ic += chunk) {
+        const std::size_t iend = std::min(m, ic + chunk);
         for (std::size_t p = 0; p < panels; ++p) {
             const float* bp = b.data + p * b.k * panel_width;
             for (std::size_t s = 0; s < panel_width; s += nr) {
                 const std::size_t col = p * panel_width + s;
                 if (col >= stored) break;
-                f(b.k, a + i0 * lda, lda, bp + s, b.bias + col, e, c + i0 * ldc + col, ldc, std::min(nr, stored - col));
+                const std::size_t ncols = std::min(nr, stored - col);
+                for (std::size_t i0 = ic; i0 < iend; i0 += shape::mr) {
+                    const std::size_t rows = std::min(shape::mr, iend - i0);
+                    const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
+                    table[rows - 1](b.k, a + i0 * lda, lda, bp + s, b.bias + col, e, c + i0 * ldc + col, ldc, ncols);
+                }
             }
         }
     }
