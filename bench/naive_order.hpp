@@ -12,6 +12,7 @@
 
 #include "poem/fusion/config.hpp"
 #include "poem/order/levels_result.hpp"
+#include "poem/order/pareto.hpp"
 #include "poem/order/detail/sort.hpp"
 #include "poem/core/workspace.hpp"
 
@@ -85,87 +86,7 @@ inline std::size_t mark_nonfinite(matrix_view<const float> s, std::uint32_t* lev
     return bad;
 }
 
-// K = 3: level of each sorted candidate from per-level 2D staircases over objectives (1, 2). A
-// level's staircase holds the minimal (y, z) pairs of its members (y strictly increasing, z strictly
-// decreasing); candidate c (not identical to any earlier one, and no better on objective 0 than any)
-// is dominated by the level iff the last entry with y <= c.y has z <= c.z. Staircases live in one pool
-// with capacity doubling (2, 4, 8, ...): a level that ends with s members has used less than 4 s words,
-// so 4 M words always suffice.
-class staircases {
-public:
-    // pool: 4m + 16 words; info: 3 * (m + 1) words.
-    staircases(std::uint64_t* pool, std::size_t pool_size, std::uint32_t* info) noexcept
-        : pool_(pool), size_(pool_size), info_(info) {}
-
-    std::uint32_t levels() const noexcept { return levels_; }
-
-    bool dominated(std::uint32_t l, std::uint64_t c) const noexcept {
-        const std::uint64_t* e = pool_ + off(l);
-        const std::size_t n = count(l);
-        // last entry with y <= c.y: entries <= (c.y, 0xFFFFFFFF)
-        const std::size_t at = poem::detail::upper_bound_branchless<std::uint64_t>(e, n, c | 0xFFFFFFFFull);
-        return at > 0 && static_cast<std::uint32_t>(e[at - 1]) <= static_cast<std::uint32_t>(c);
-    }
-
-    // First level that does not dominate c (binary search: the predicate is monotone in the level).
-    std::uint32_t place(std::uint64_t c) const noexcept {
-        std::uint32_t lo = 0, hi = levels_;
-        while (lo < hi) {
-            const std::uint32_t mid = lo + (hi - lo) / 2;
-            if (dominated(mid, c)) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo;
-    }
-
-    void insert(std::uint32_t l, std::uint64_t c) {
-        if (l == levels_) {
-            check(used_ + 2 <= size_, "pareto_levels: internal error (staircase pool)");
-            info_[3 * l] = static_cast<std::uint32_t>(used_);
-            info_[3 * l + 1] = 0;
-            info_[3 * l + 2] = 2;
-            used_ += 2;
-            ++levels_;
-        }
-        std::uint64_t* e = pool_ + off(l);
-        std::size_t n = count(l);
-        const std::size_t first = poem::detail::lower_bound_branchless<std::uint64_t>(e, n, c & ~0xFFFFFFFFull);  // y >= c.y
-        std::size_t r = first;
-        while (r < n && static_cast<std::uint32_t>(e[r]) >= static_cast<std::uint32_t>(c)) ++r;
-        if (r > first) {  // c replaces the entries it dominates
-            e[first] = c;
-            std::memmove(e + first + 1, e + r, (n - r) * sizeof(std::uint64_t));
-            info_[3 * l + 1] = static_cast<std::uint32_t>(n - (r - first) + 1);
-            return;
-        }
-        if (n == info_[3 * l + 2]) {
-            grow(l);
-            e = pool_ + off(l);
-        }
-        std::memmove(e + first + 1, e + first, (n - first) * sizeof(std::uint64_t));
-        e[first] = c;
-        info_[3 * l + 1] = static_cast<std::uint32_t>(n + 1);
-    }
-
-private:
-    std::size_t off(std::uint32_t l) const noexcept { return info_[3 * l]; }
-    std::size_t count(std::uint32_t l) const noexcept { return info_[3 * l + 1]; }
-
-    void grow(std::uint32_t l) {
-        const std::size_t n = count(l), cap = 2 * std::size_t(info_[3 * l + 2]);
-        check(used_ + cap <= size_, "pareto_levels: internal error (staircase pool)");
-        std::memcpy(pool_ + used_, pool_ + off(l), n * sizeof(std::uint64_t));
-        info_[3 * l] = static_cast<std::uint32_t>(used_);
-        info_[3 * l + 2] = static_cast<std::uint32_t>(cap);
-        used_ += cap;
-    }
-
-    std::uint64_t* pool_;
-    std::size_t size_;
-    std::uint32_t* info_;  // per level: offset, count, capacity
-    std::size_t used_ = 0;
-    std::uint32_t levels_ = 0;
-};
+// K = 3 uses poem::detail::staircases (order/pareto.hpp): the level trees left it as it was.
 
 template <std::size_t KC>
 inline bool weakly_dominates_tail(const std::uint32_t* p, const std::uint32_t* c, std::size_t k) noexcept {
@@ -300,7 +221,7 @@ inline void pareto_levels_ensbs(matrix_view<const float> scores, span<const dire
         auto yz = spare;
         for (std::size_t i = 0; i < m; ++i) yz[i] = std::uint64_t(obj_key(1, idx[i])) << 32 | obj_key(2, idx[i]);
         const std::size_t pool = 4 * m + 16;
-        staircases st(scope.alloc<std::uint64_t>(pool).data(), pool,
+        poem::detail::staircases st(scope.alloc<std::uint64_t>(pool).data(), pool,
                               scope.alloc<std::uint32_t>(3 * (m + 1)).data());
         for (std::size_t i = 0; i < m; ++i) {
             if (i > 0 && yz[i] == yz[i - 1] && (sorted[i] >> 32) == (sorted[i - 1] >> 32)) {

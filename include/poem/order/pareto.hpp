@@ -71,13 +71,7 @@ public:
 
     // First level that does not dominate c (binary search: the predicate is monotone in the level).
     std::uint32_t place(std::uint64_t c) const noexcept {
-        std::uint32_t lo = 0, hi = levels_;
-        while (lo < hi) {
-            const std::uint32_t mid = lo + (hi - lo) / 2;
-            if (dominated(mid, c)) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo;
+        return first_free_level(levels_, [&](std::uint32_t l) { return dominated(l, c); });
     }
 
     void insert(std::uint32_t l, std::uint64_t c) {

@@ -21,6 +21,7 @@
 
 #include "poem/core/error.hpp"
 #include "poem/core/workspace.hpp"
+#include "poem/order/detail/sort.hpp"
 
 namespace poem {
 namespace detail {
@@ -71,13 +72,7 @@ public:
 
     // First level with no member dominating c (the predicate is monotone in the level).
     std::uint32_t place(const std::int32_t* c) const noexcept {
-        std::uint32_t lo = 0, hi = levels_;
-        while (lo < hi) {
-            const std::uint32_t mid = lo + (hi - lo) / 2;
-            if (dominated(mid, c)) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo;
+        return first_free_level(levels_, [&](std::uint32_t l) { return dominated(l, c); });
     }
 
     // Adds c (distinct from every member of level l on the D keys) to level l <= levels().

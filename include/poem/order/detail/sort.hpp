@@ -37,5 +37,18 @@ inline std::size_t lower_bound_branchless(const T* v, std::size_t n, T x) noexce
     return static_cast<std::size_t>(b - v) + (*b < x);
 }
 
+// First level l in [0, levels) for which dominated(l) is false, or `levels`: ENS's binary search over
+// the levels built so far (a candidate dominated by level l is dominated by every level before it).
+template <class Dominated>
+inline std::uint32_t first_free_level(std::uint32_t levels, Dominated dominated) noexcept {
+    std::uint32_t lo = 0, hi = levels;
+    while (lo < hi) {
+        const std::uint32_t mid = lo + (hi - lo) / 2;
+        if (dominated(mid)) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 }  // namespace detail
 }  // namespace poem
