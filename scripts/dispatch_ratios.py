@@ -7,33 +7,23 @@ levels) and <= 1.02 at N = 100. Writes <out>.md (table) and <out>.json. Run with
 """
 import argparse
 import json
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 from poem_eval.files import write_text  # noqa: E402  (one atomic writer for the project)
+from bench_json import TO_NS, run_bench  # noqa: E402  (scripts/ is on the path of a script run from it)
 
 
 def run(binary, flt, reps):
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([binary, f"--benchmark_filter={flt}", f"--benchmark_repetitions={reps}",
-                        "--benchmark_min_time=0.2", f"--benchmark_out={out.name}", "--benchmark_out_format=json"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-        text = open(out.name).read()
-    if not text.strip():  # the filter matched nothing in this binary
-        return {}, {}
-    data = json.loads(text)
-    to_ns = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+    """Every repetition's real time (ns) per benchmark, and the context."""
+    benchmarks, context = run_bench(binary, flt, [f"--benchmark_repetitions={reps}", "--benchmark_min_time=0.2"])
     times = {}
-    for b in data["benchmarks"]:
+    for b in benchmarks:
         if b.get("run_type") == "iteration":
-            times.setdefault(b["run_name"], []).append(b["real_time"] * to_ns[b["time_unit"]])
-    return times, data["context"]
+            times.setdefault(b["run_name"], []).append(b["real_time"] * TO_NS[b["time_unit"]])
+    return times, context
 
 
 def main():

@@ -10,15 +10,14 @@ LD_LIBRARY_PATH); bench_model's context entry libtorch_blas is checked against w
 /usr/bin/python3.
 """
 import argparse
-import json
 import os
 import pathlib
 import statistics
 import subprocess
-import tempfile
+
+from bench_json import TO_NS, run_bench
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 # (binary, BLAS, filter): the BLAS matters only to LibTorch.
 RUNS = [
@@ -29,22 +28,20 @@ RUNS = [
 
 
 def run(binary, blas_dir, flt, min_time):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    """Real and CPU time (ns) and label per benchmark, and the context; LibTorch's BLAS from blas_dir
+    (first on LD_LIBRARY_PATH), or the system's when empty."""
+    env = dict(os.environ)
     env.pop("LD_LIBRARY_PATH", None)
     if blas_dir:
         env["LD_LIBRARY_PATH"] = blas_dir
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([str(binary), f"--benchmark_filter={flt}", f"--benchmark_min_time={min_time}",
-                        f"--benchmark_out={out.name}", "--benchmark_out_format=json"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        data = json.loads(open(out.name).read())
+    benchmarks, context = run_bench(binary, flt, [f"--benchmark_min_time={min_time}"], env)
     times = {}
-    for b in data["benchmarks"]:
+    for b in benchmarks:
         if b.get("error_occurred"):
             continue
         unit = TO_NS[b["time_unit"]]
         times[b["name"]] = (b["real_time"] * unit, b["cpu_time"] * unit, b.get("label", ""))
-    return times, data["context"]
+    return times, context
 
 
 def main():
