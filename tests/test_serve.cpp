@@ -672,11 +672,11 @@ TEST_CASE("request_ranker: configs the model cannot take, and bad scores, throw 
     REQUIRE_THROWS_AS(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 1, 10), ws, out),
                       poem::error);
     REQUIRE_THROWS_WITH(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 1, 10), ws, out),
-                        Contains("scores are 1 x 10, expected 2 objectives x 10"));
+                        Contains("scores are 1 x 10, expected 2 objectives + 0 side features x 10"));
     REQUIRE_THROWS_WITH(ranker.rank(u, 0, r.ids, poem::matrix_view<const float>(r.scores.data(), 3, 5), ws, out),
                         Contains("scores are 3 x 5"));
     REQUIRE_THROWS_WITH(ranker.rank(u, 0, poem::span<const std::uint64_t>(r.ids.data(), 9), r.view(), ws, out),
-                        Contains("expected 2 objectives x 9"));
+                        Contains("expected 2 objectives + 0 side features x 9"));
 }
 
 TEST_CASE("request_ranker: same inputs and seed, same outputs and states (weighted level selection too)") {
@@ -918,7 +918,17 @@ TEST_CASE("ranker_config: JSON round trip, strict fields, and the serving config
             "ranker_config.fusion.objectives[1].normalization");
     refused(edited([](nlohmann::json& j) { j["raw_features"][0] = "square"; }), "ranker_config.raw_features[0]");
     refused(edited([](nlohmann::json& j) { j["seed"] = -1; }), "ranker_config.seed");
-    refused(edited([](nlohmann::json& j) { j["version"] = 2; }), "version 2");
+    refused(edited([](nlohmann::json& j) { j["version"] = 3; }), "version 3");
+    refused(edited([](nlohmann::json& j) { j["side_features"] = {"log1p", "cube"}; }), "ranker_config.side_features[1]");
+    refused(edited([](nlohmann::json& j) { j["side_features"] = std::vector<std::string>(65, "identity"); }),
+            "ranker_config.side_features is not an array of at most 64");
+    refused(edited([](nlohmann::json& j) { j.erase("side_features"); }), "ranker_config.side_features is missing");
+    // Version 1 predates side features: read with none, and a version 1 file that names them is refused.
+    REQUIRE(poem::ranker_config_from_json(edited([](nlohmann::json& j) {
+                j["version"] = 1;
+                j.erase("side_features");
+            })).side_features.empty());
+    refused(edited([](nlohmann::json& j) { j["version"] = 1; }), "unknown field ranker_config.side_features");
     refused(edited([](nlohmann::json& j) { j["state_tokens"] = 0; }), "ranker_config.state_tokens");
     refused(edited([](nlohmann::json& j) { j["levels"]["directions"] = {"higher_is_better"}; }), "level_config.directions");
     refused("[1, 2", "is invalid at byte");
@@ -947,6 +957,80 @@ TEST_CASE("ranker_config: JSON round trip, strict fields, and the serving config
         REQUIRE_THROWS_WITH(poem::request_ranker(synthetic_model(4, 1, 17, head0::random, "{}")),
                             Contains("ranker_config.version is missing"));
     }
+}
+
+TEST_CASE("request_ranker: side features reach the model through their transforms and nothing else") {
+    using rt = poem::raw_transform;
+    const auto plain = config(2, {rt::identity, rt::log1p});
+    auto with_side = plain;
+    with_side.side_features = {rt::log1p, rt::identity, rt::log1p};
+    const std::vector<float> side_pattern = {-3.0f, 0.0f, 0.5f, 7.25f, 1e30f, nan_f, inf_f, -inf_f};
+    const poem::model m = synthetic_model(7, 1, 29);  // 2 normalised + 2 raw + 3 side rows
+    const poem::request_ranker ranker(m, with_side), bare(plain);
+    REQUIRE(with_side.score_rows() == 5);
+    REQUIRE(with_side.objective_rows() == 7);
+    poem::workspace ws;
+    poem::user_history u = warm_user(bare, 2, ws), v = u;  // the same history under both rankers
+
+    for (std::size_t n : {0, 1, 9, 64, 300}) {
+        CAPTURE(n);
+        const request r = make_request(2, n, 11 + n);
+        request rs = r;  // the same scores, then three side rows
+        rs.k = 5;
+        for (std::size_t j = 0; j < 3; ++j)
+            for (std::size_t i = 0; i < n; ++i) rs.scores.push_back(side_pattern[(i * (j + 3)) % side_pattern.size()]);
+        poem::ranked_request a, b;
+        ranker.rank(u, 1000, rs.ids, rs.view(), ws, a);
+        bare.rank(v, 1000, r.ids, r.view(), ws, b);
+        // Fusion, levels, tokens and sequences are those of the K scores alone.
+        REQUIRE(same_bits(a.fused.fused, b.fused.fused));
+        REQUIRE(a.levels.level == b.levels.level);
+        REQUIRE(same_bits(a.rank_pct, b.rank_pct));
+        REQUIRE(a.po.item_id == b.po.item_id);
+        REQUIRE(a.chrono.item_id == b.chrono.item_id);
+        // The objective rows: the plain ranker's four, then each side row through its transform.
+        REQUIRE(a.objective_rows == 7);
+        REQUIRE(std::equal(b.objectives.begin(), b.objectives.end(), a.objectives.begin()));
+        for (std::size_t j = 0; j < 3; ++j)
+            for (std::size_t i = 0; i < n; ++i) {
+                const float x = rs.scores[(2 + j) * n + i], got = a.objectives[(4 + j) * n + i];
+                if (!std::isfinite(x)) REQUIRE(got == 0.0f);
+                else if (j == 1) REQUIRE(got == x);
+                else REQUIRE(got == std::log1p(std::max(x, 0.0f)));
+            }
+        for (float x : a.scores.values) REQUIRE(std::isfinite(x));
+        require_sorted_permutation(a, 0);
+        // The model reads the side rows: other values, other predictions (same everything else).
+        if (n >= 9) {
+            request rs2 = rs;
+            for (std::size_t i = 2 * n; i < 5 * n; ++i) rs2.scores[i] += 1.0f;
+            poem::ranked_request c;
+            ranker.rank(u, 1000, rs2.ids, rs2.view(), ws, c);
+            REQUIRE(same_bits(c.fused.fused, a.fused.fused));
+            REQUIRE_FALSE(same_bits(c.scores.values, a.scores.values));
+        }
+        // What record() keeps depends on the K scores only.
+        ranker.record(u, a, ws);
+        bare.record(v, b, ws);
+        REQUIRE(bytes_of(u.state) == bytes_of(v.state));
+        // Side rows missing: refused, naming both counts.
+        if (n > 0)
+            REQUIRE_THROWS_WITH(ranker.rank(u, 1000, r.ids, r.view(), ws, a),
+                                Contains("expected 2 objectives + 3 side features x " + std::to_string(n)));
+    }
+    // A model that does not take the side rows, and an unknown transform, are refused at construction.
+    REQUIRE_THROWS_WITH(poem::request_ranker(four_row_model(), with_side), Contains("+ 3 (side_features)"));
+    auto bad = with_side;
+    bad.side_features[2] = static_cast<rt>(9);
+    REQUIRE_THROWS_WITH(poem::request_ranker(bad), Contains("ranker_config.side_features[2]: unknown transform 9"));
+    bad.side_features.assign(poem::max_side_features + 1, rt::identity);
+    REQUIRE_THROWS_WITH(poem::request_ranker(bad), Contains("side_features: 65 rows, at most 64"));
+    // The serving config names them; one that differs is refused.
+    const poem::model carried = synthetic_model(7, 1, 29, head0::random, poem::to_json(with_side));
+    REQUIRE(poem::request_ranker(carried).config().side_features == with_side.side_features);
+    auto other = with_side;
+    other.side_features[0] = rt::identity;
+    REQUIRE_THROWS_WITH(poem::request_ranker(carried, other), Contains("ranker_config.side_features: differs"));
 }
 
 TEST_CASE("model::predict: a NaN or infinity in an input it reads is refused, naming the first") {

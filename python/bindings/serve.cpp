@@ -62,11 +62,12 @@ void bind_serve(py::module_& m) {
                          std::vector<poem::raw_transform> raw_features, std::size_t po_length,
                          std::size_t chrono_length, std::size_t state_tokens, std::size_t state_requests,
                          std::size_t log_capacity, const poem::engagement_config& engagement, std::uint64_t seed,
-                         std::size_t rank_head) {
+                         std::size_t rank_head, std::vector<poem::raw_transform> side_features) {
                  poem::ranker_config c;
                  c.fusion = fusion;
                  c.levels = levels;
                  c.raw_features = std::move(raw_features);
+                 c.side_features = std::move(side_features);
                  c.po_length = po_length;
                  c.chrono_length = chrono_length;
                  c.state_tokens = state_tokens;
@@ -81,13 +82,18 @@ void bind_serve(py::module_& m) {
              py::arg("fusion"), py::arg("levels"), py::arg("raw_features") = std::vector<poem::raw_transform>{},
              py::arg("po_length") = 32, py::arg("chrono_length") = 32, py::arg("state_tokens") = 128,
              py::arg("state_requests") = 16, py::arg("log_capacity") = 1024,
-             py::arg("engagement") = poem::engagement_config{}, py::arg("seed") = 0, py::arg("rank_head") = 0)
+             py::arg("engagement") = poem::engagement_config{}, py::arg("seed") = 0, py::arg("rank_head") = 0,
+             py::arg("side_features") = std::vector<poem::raw_transform>{},
+             "side_features: one transform per side feature row, the rows a request passes after its K scores "
+             "(item statistics, user counts...): the model sees them, fusion, levels and sequences do not.")
         .def_static("from_json", &poem::ranker_config_from_json, py::arg("text"), py::arg("source") = "<config>",
                     "Parse and validate the JSON of to_json() (strict: every field, no unknown ones).")
         .def("to_json", [](const poem::ranker_config& c) { return poem::to_json(c); })
         .def("first_difference", &poem::first_difference, py::arg("other"),
              "The first field in which the two configs build different inputs ('' when none).")
         .def_property_readonly("objective_rows", &poem::ranker_config::objective_rows)
+        .def_property_readonly("score_rows", &poem::ranker_config::score_rows,
+                               "Rows of the scores a request passes: K objectives, then the side features.")
         .def_readonly("po_length", &poem::ranker_config::po_length)
         .def_readonly("chrono_length", &poem::ranker_config::chrono_length)
         .def_readonly("seed", &poem::ranker_config::seed)
@@ -95,6 +101,7 @@ void bind_serve(py::module_& m) {
         .def_readonly("state_tokens", &poem::ranker_config::state_tokens)
         .def_readonly("state_requests", &poem::ranker_config::state_requests)
         .def_readonly("raw_features", &poem::ranker_config::raw_features)
+        .def_readonly("side_features", &poem::ranker_config::side_features)
         .def_property_readonly("metadata_key", [](const poem::ranker_config&) { return poem::ranker_config::metadata_key; })
         .def("__eq__", [](const poem::ranker_config& a, const poem::ranker_config& b) {
             return poem::to_json(a) == poem::to_json(b);
@@ -213,7 +220,8 @@ void bind_serve(py::module_& m) {
             },
             py::arg("history"), py::arg("now"), py::arg("item_ids"), py::arg("scores"), py::arg("workspace") = nullptr,
             py::arg("out") = py::none(),
-            "Rank one request: item_ids (N, uint64), scores (K x N, float32). Returns a RankedRequest (`out` "
+            "Rank one request: item_ids (N, uint64), scores ((K + S) x N, float32: the K objectives, then the config's "
+            "S side features). Returns a RankedRequest (`out` "
             "when given: its earlier arrays then change).\n\nitem_ids: " ID_RULE " scores: " FLOAT_RULE)
         .def(
             "record",

@@ -125,6 +125,39 @@ class Serve(unittest.TestCase):
         with self.assertRaisesRegex(poem.Error, r"ranker_config\.levels\.policy: differs"):
             poem.RequestRanker(self.model, config("weighted"))
 
+    def test_side_features_reach_the_model_and_score_as_pytorch(self):
+        base = json.loads(config().to_json())
+        base["side_features"] = ["log1p", "identity"]
+        c = poem.RankerConfig.from_json(json.dumps(base))
+        self.assertEqual(c.side_features, [poem.RawTransform.log1p, poem.RawTransform.identity])
+        self.assertEqual((c.score_rows, c.objective_rows), (4, 6))
+        torch.manual_seed(1)
+        tm = PoemModel(PoemConfig(vocab=97, d=8, n_heads=2, n_objectives=6, chrono_feats=1, mlp=[16])).eval()
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "side.safetensors"
+            export(tm, path, extra_metadata={"poem_serving": c.to_json()})
+            r = poem.RequestRanker(poem.Model.load(path))
+        self.assertEqual(r.config, c)
+        h = r.new_user(4)
+        ids, s = request(30, 3)
+        side = np.stack([np.linspace(-2, 50, 30), np.linspace(0, 1, 30)]).astype(np.float32)
+        side[1, 7] = np.nan
+        out = r.rank(h, 100, ids, np.concatenate([s, side]))
+        f = out.candidate_features()
+        self.assertEqual(f.shape, (30, 9))
+        np.testing.assert_allclose(f[:, 7], np.log1p(np.maximum(side[0], 0)), rtol=1e-6)
+        np.testing.assert_array_equal(f[:, 8], np.nan_to_num(side[1], nan=0.0))
+        bare = poem.RequestRanker(config()).rank(h, 100, ids, s)  # fusion and levels see the K scores only
+        np.testing.assert_array_equal(bare.fused_rank, out.fused_rank)
+        np.testing.assert_array_equal(bare.candidate_features(), f[:, :7])
+        with torch.no_grad():
+            ref = tm(torch.from_numpy(hash_ids(np.array(out.item_id), 97))[None], torch.from_numpy(f)[None],
+                     torch.zeros(1, 5, dtype=torch.int64), torch.zeros(1, 5, 2), torch.zeros(1, 5, dtype=torch.bool),
+                     torch.zeros(1, 6, dtype=torch.int64), torch.zeros(1, 6, 4), torch.zeros(1, 6, dtype=torch.bool))[0]
+        np.testing.assert_allclose(out.scores, ref.numpy(), atol=1e-5)
+        with self.assertRaisesRegex(poem.Error, r"expected 2 objectives \+ 2 side features x 30"):
+            r.rank(h, 100, ids, s)
+
     def test_history_bytes_round_trip_from_any_bytes_like_object(self):
         r = poem.RequestRanker(config("weighted", seed=5))
         h = r.new_user(2**63 + 7)

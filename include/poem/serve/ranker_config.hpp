@@ -1,6 +1,7 @@
 #pragma once
 // ranker_config: everything that decides what a request_ranker builds from a request (fusion, levels,
-// level selection, raw feature rows, sequence lengths, state bounds, engagement rule, seed), and its
+// level selection, raw feature rows, side feature rows, sequence lengths, state bounds, engagement rule,
+// seed), and its
 // JSON form, which the model file carries under the safetensors metadata key "poem_serving" so that a
 // model is served with the configuration it was trained with (docs/serving.md).
 //
@@ -25,16 +26,22 @@
 
 namespace poem {
 
-// How an objective's raw score is fed to the model beside its normalised value.
+// How a raw score (or a side feature) is fed to the model.
 enum class raw_transform {
     identity,
     log1p,  // log1p(max(x, 0)): for unbounded scores such as a predicted watch time in seconds
 };
 
+// At most this many side feature rows: a bound that a hostile config file cannot raise.
+inline constexpr std::size_t max_side_features = 64;
+
 struct ranker_config {
     fusion_config fusion;
     level_config levels;                        // directions: one per objective (directions_of(fusion))
     std::vector<raw_transform> raw_features;  // empty, or one per objective
+    // Side features: S rows the caller passes after the K score rows (item statistics, user counts...).
+    // The model sees them through their transforms; fusion, levels and the sequences never do.
+    std::vector<raw_transform> side_features;
     std::size_t po_length = 32;               // partial-order sequence length
     std::size_t chrono_length = 32;           // chronological sequence length
     std::size_t state_tokens = 128;           // partial_order_state bounds
@@ -45,11 +52,15 @@ struct ranker_config {
     std::size_t rank_head = 0;                // the model output that orders the candidates
 
     static constexpr const char* metadata_key = "poem_serving";
-    static constexpr int format_version = 1;
+    static constexpr int format_version = 2;  // 2 added side_features; version 1 files read with none
     static constexpr int max_json_depth = 4;  // config > levels > objectives > one objective
 
-    // Objective rows the model sees per candidate: K normalised, then the raw ones.
-    std::size_t objective_rows() const noexcept { return fusion.objectives.size() + raw_features.size(); }
+    // Rows of the `scores` a request passes: the K objectives, then the side features.
+    std::size_t score_rows() const noexcept { return fusion.objectives.size() + side_features.size(); }
+    // Objective rows the model sees per candidate: K normalised, the raw ones, then the side features.
+    std::size_t objective_rows() const noexcept {
+        return fusion.objectives.size() + raw_features.size() + side_features.size();
+    }
 };
 
 // Throws poem::error naming the field unless the config is usable on its own (the model checks are the
@@ -64,6 +75,11 @@ inline void validate(const ranker_config& c) {
     for (std::size_t j = 0; j < c.raw_features.size(); ++j)
         check(c.raw_features[j] == raw_transform::identity || c.raw_features[j] == raw_transform::log1p,
               "ranker_config.raw_features[", j, "]: unknown transform ", static_cast<int>(c.raw_features[j]));
+    check(c.side_features.size() <= max_side_features, "ranker_config.side_features: ", c.side_features.size(),
+          " rows, at most ", max_side_features);
+    for (std::size_t j = 0; j < c.side_features.size(); ++j)
+        check(c.side_features[j] == raw_transform::identity || c.side_features[j] == raw_transform::log1p,
+              "ranker_config.side_features[", j, "]: unknown transform ", static_cast<int>(c.side_features[j]));
     // The bounds of the layers that build the sequences.
     check(c.po_length <= partial_order_state::max_sequence_length, "ranker_config.po_length = ", c.po_length, " > ",
           partial_order_state::max_sequence_length);
@@ -217,8 +233,9 @@ inline std::string to_json(const ranker_config& c) {
                               {"weight", o.weight}});
     json directions = json::array();
     for (auto d : c.levels.directions) directions.push_back(enum_name(d));
-    json raw = json::array();
+    json raw = json::array(), side = json::array();
     for (auto r : c.raw_features) raw.push_back(enum_name(r));
+    for (auto r : c.side_features) side.push_back(enum_name(r));
     const json j = {
         {"version", ranker_config::format_version},
         {"fusion", {{"method", enum_name(c.fusion.method)}, {"alpha", c.fusion.alpha}, {"beta", c.fusion.beta},
@@ -229,6 +246,7 @@ inline std::string to_json(const ranker_config& c) {
                     {"quota", c.levels.quota.per_level}, {"quota_beyond", c.levels.quota.beyond},
                     {"policy", enum_name(c.levels.policy)}, {"weight_floor", c.levels.weight_floor}}},
         {"raw_features", raw},
+        {"side_features", side},
         {"po_length", c.po_length},
         {"chrono_length", c.chrono_length},
         {"state_tokens", c.state_tokens},
@@ -252,9 +270,9 @@ inline ranker_config ranker_config_from_json(const std::string& text, const std:
     ranker_config c;
     detail::json_fields top(j, "ranker_config", source);
     const auto version = top.uint("version", 0, 1u << 30);
-    if (version != ranker_config::format_version)
-        detail::fail("poem: serving config in '", source, "': version ", version, " is not ",
-                     ranker_config::format_version, ", the version this build reads");
+    if (version != 1 && version != ranker_config::format_version)
+        detail::fail("poem: serving config in '", source, "': version ", version, " is not one of 1..",
+                     ranker_config::format_version, ", the versions this build reads");
     constexpr std::uint64_t big = std::uint64_t(1) << 40;
     {
         detail::json_fields f(top.get("fusion"), "ranker_config.fusion", source);
@@ -304,6 +322,12 @@ inline ranker_config ranker_config_from_json(const std::string& text, const std:
     for (std::size_t i = 0; i < raw.size(); ++i)
         c.raw_features.push_back(
             top.enumeration<raw_transform>(raw[i], "ranker_config.raw_features[" + std::to_string(i) + "]"));
+    if (version >= 2) {  // version 1 had no side features
+        const auto& side = top.array("side_features", max_side_features);
+        for (std::size_t i = 0; i < side.size(); ++i)
+            c.side_features.push_back(
+                top.enumeration<raw_transform>(side[i], "ranker_config.side_features[" + std::to_string(i) + "]"));
+    }
     c.po_length = static_cast<std::size_t>(top.uint("po_length", 0, partial_order_state::max_sequence_length));
     c.chrono_length = static_cast<std::size_t>(top.uint("chrono_length", 0, max_chrono_length));
     c.state_tokens = static_cast<std::size_t>(top.uint("state_tokens", 1, big));
@@ -350,6 +374,7 @@ inline std::string first_difference(const ranker_config& a, const ranker_config&
     if (a.levels.policy != b.levels.policy) return "levels.policy";
     if (a.levels.weight_floor != b.levels.weight_floor) return "levels.weight_floor";
     if (a.raw_features != b.raw_features) return "raw_features";
+    if (a.side_features != b.side_features) return "side_features";
     if (a.po_length != b.po_length) return "po_length";
     if (a.chrono_length != b.chrono_length) return "chrono_length";
     if (a.state_tokens != b.state_tokens) return "state_tokens";

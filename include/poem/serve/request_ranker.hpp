@@ -9,10 +9,13 @@
 //
 // rank() reads the user's history and writes only `out`, so a request never sees itself: the
 // partial-order sequence holds earlier requests, the chronological one engagements before `now`.
-// The model's candidate features (candidate_features() below, what training reads too): fused score, fused rank percentile, level, then K "objective" rows: the K scores normalised by the
-// fusion spec, followed, when `raw_features` names one transform per objective, by the K raw scores
-// through it (what normalising within a request drops: how good a candidate is in absolute terms).
-// A non-finite raw score enters as 0; fusion ranks it last (the fusion policy, docs/fusion.md).
+// The model's candidate features (candidate_features() below, what training reads too): fused score,
+// fused rank percentile, level, then the "objective" rows: the K scores normalised by the fusion spec;
+// when `raw_features` names one transform per objective, the K raw scores through it (what normalising
+// within a request drops: how good a candidate is in absolute terms); then the S side features (rows
+// K.. of `scores`: what the caller knows of each candidate besides the upstream scores, such as item
+// statistics) through theirs. A non-finite raw score or side feature enters as 0; fusion ranks a
+// non-finite score last (the fusion policy, docs/fusion.md).
 
 #include <algorithm>
 #include <cmath>
@@ -59,7 +62,7 @@ struct ranked_request {
     fusion_result fused;
     levels_result levels;
     std::vector<float> rank_pct;        // N: fused rank percentile
-    std::size_t objective_rows = 0;     // the config's: K normalised rows, then the raw feature rows
+    std::size_t objective_rows = 0;     // the config's: K normalised rows, the raw rows, the side rows
     std::vector<float> objectives;      // objective_rows x N
     std::vector<quintuple> tokens;      // N: the candidates' quintuples, levels filled in
     po_sequence po;
@@ -85,6 +88,12 @@ inline void candidate_features(const ranked_request& r, matrix_view<float> out) 
         out(i, 2) = static_cast<float>(r.levels.level[i]);
         for (std::size_t k = 0; k < rows; ++k) out(i, 3 + k) = r.objectives[k * n + i];
     }
+}
+
+// A raw score or side feature as the model sees it: non-finite as 0, log1p(max(x, 0)) under log1p.
+inline float transformed(float x, raw_transform t) noexcept {
+    if (!std::isfinite(x)) return 0.0f;
+    return t == raw_transform::log1p ? std::log1p(std::max(x, 0.0f)) : x;
 }
 
 class request_ranker {
@@ -123,21 +132,23 @@ public:
         return h;
     }
 
-    // Scores the request's N candidates (`scores`: K x N, objectives as rows) for `user` at `now`.
-    // Reads the history, writes only `out` (so no request sees itself). A rank() that throws leaves
-    // `out` empty (status::empty): record() refuses it.
+    // Scores the request's N candidates for `user` at `now`. `scores`: (K + S) x N, the K objectives'
+    // scores as rows, then the config's S side features. Reads the history, writes only `out` (so no
+    // request sees itself). A rank() that throws leaves `out` empty (status::empty): record() refuses it.
     void rank(const user_history& user, std::int64_t now, span<const std::uint64_t> item_ids,
               matrix_view<const float> scores, workspace& ws, ranked_request& out) const {
         out.state = ranked_request::status::empty;
         const std::size_t n = item_ids.size(), k = cfg_.fusion.objectives.size();
-        check(scores.rows() == k && scores.cols() == n, "rank: scores are ", scores.rows(), " x ", scores.cols(),
-              ", expected ", k, " objectives x ", n, " candidates");
+        check(scores.rows() == cfg_.score_rows() && scores.cols() == n, "rank: scores are ", scores.rows(), " x ",
+              scores.cols(), ", expected ", k, " objectives + ", cfg_.side_features.size(), " side features x ", n,
+              " candidates");
         out.user_id = user.user_id;
         out.time = now;
         out.item_id.assign(item_ids.begin(), item_ids.end());
         out.recorded.clear();
-        fuse(scores, cfg_.fusion, ws, out.fused);
-        assign_levels(scores, out.fused, cfg_.levels, ws, out.levels);
+        const matrix_view<const float> objective_scores(scores.data(), k, n);  // rows 0..K-1
+        fuse(objective_scores, cfg_.fusion, ws, out.fused);
+        assign_levels(objective_scores, out.fused, cfg_.levels, ws, out.levels);
         out.rank_pct.resize(n);
         for (std::size_t i = 0; i < n; ++i) out.rank_pct[i] = out.fused.fused_rank_pct(i);
         quintuples(out.item_id, now, out.fused, out.tokens);
@@ -148,13 +159,14 @@ public:
         out.objectives.resize(rows * n);
         std::copy(out.fused.normalized.begin(), out.fused.normalized.begin() + static_cast<std::ptrdiff_t>(k * n),
                   out.objectives.begin());
-        for (std::size_t r = 0; r < cfg_.raw_features.size(); ++r) {
+        // Raw rows: score row r through raw_features[r]; side rows: score row k + s through side_features[s].
+        const std::size_t raw = cfg_.raw_features.size();
+        for (std::size_t r = 0; r < raw + cfg_.side_features.size(); ++r) {
+            const bool side = r >= raw;
+            const raw_transform t = side ? cfg_.side_features[r - raw] : cfg_.raw_features[r];
+            const float* src = scores.data() + (side ? k + r - raw : r) * n;
             float* dst = out.objectives.data() + (k + r) * n;
-            const bool log = cfg_.raw_features[r] == raw_transform::log1p;
-            for (std::size_t i = 0; i < n; ++i) {
-                const float x = scores(r, i);
-                dst[i] = !std::isfinite(x) ? 0.0f : log ? std::log1p(std::max(x, 0.0f)) : x;
-            }
+            for (std::size_t i = 0; i < n; ++i) dst[i] = transformed(src[i], t);
         }
 
         user.state.sequence(now, cfg_.po_length, ws, out.po);
@@ -228,7 +240,7 @@ private:
         const std::size_t k = cfg_.fusion.objectives.size();
         check(mc.n_objectives == cfg_.objective_rows(), "ranker_config: the model '", m->source(), "' takes ",
               mc.n_objectives, " objective rows; the config gives ", k, " (fusion.objectives) + ",
-              cfg_.raw_features.size(), " (raw_features)");
+              cfg_.raw_features.size(), " (raw_features) + ", cfg_.side_features.size(), " (side_features)");
         check(mc.chrono_feats <= 1, "ranker_config: the model '", m->source(), "' wants ", mc.chrono_feats,
               " features per chronological token; the ranker gives 1 (play ratio)");
         check(cfg_.rank_head < mc.outputs(), "ranker_config.rank_head = ", cfg_.rank_head, ", the model '",
