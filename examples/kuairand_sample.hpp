@@ -1,6 +1,7 @@
 #pragma once
 // The shipped KuaiRand sample's requests.csv (data/kuairand_sample, columns documented in
 // python/poem_eval/sample.py), read for the examples: one row per candidate, requests in time order.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,14 +21,18 @@ struct row {
     std::string split;
     std::uint64_t item = 0;
     float p_click = 0, p_long_view = 0, pred_watch_s = 0;
+    std::array<float, 4> side{};  // the causal item and user statistics (python/poem_eval/item_stats.py)
     bool exposed = false;
     float time_offset_s = 0, play_time_s = 0, duration_s = 0;
     bool click = false, long_view = false, like = false, follow = false;
 };
 
 inline const char* const columns[] = {"request_id", "user_id", "time_s", "split", "item_id", "p_click",
-                                      "p_long_view", "pred_watch_s", "exposed", "time_offset_s", "play_time_s",
-                                      "duration_s", "click", "long_view", "like", "follow"};
+                                      "p_long_view", "pred_watch_s", "item_long_view_logit", "item_click_logit",
+                                      "item_exposures", "user_exposures",
+                                      "exposed", "time_offset_s", "play_time_s", "duration_s", "click", "long_view",
+                                      "like", "follow"};
+constexpr std::size_t side_columns = 4;  // columns 8..11
 constexpr std::size_t n_columns = sizeof(columns) / sizeof(columns[0]);
 
 inline std::vector<row> read_rows(const std::string& path) {
@@ -65,9 +70,10 @@ inline std::vector<row> read_rows(const std::string& path) {
         r.split = f[3];
         r.item = static_cast<std::uint64_t>(num(4));
         r.p_click = float(num(5)), r.p_long_view = float(num(6)), r.pred_watch_s = float(num(7));
-        r.exposed = num(8) != 0;
-        r.time_offset_s = float(num(9)), r.play_time_s = float(num(10)), r.duration_s = float(num(11));
-        r.click = num(12) != 0, r.long_view = num(13) != 0, r.like = num(14) != 0, r.follow = num(15) != 0;
+        for (std::size_t j = 0; j < side_columns; ++j) r.side[j] = float(num(8 + j));
+        r.exposed = num(12) != 0;
+        r.time_offset_s = float(num(13)), r.play_time_s = float(num(14)), r.duration_s = float(num(15));
+        r.click = num(16) != 0, r.long_view = num(17) != 0, r.like = num(18) != 0, r.follow = num(19) != 0;
         if (!rows.empty()) {
             const row& p = rows.back();
             poem::check(r.request == p.request || r.time >= p.time, path, ":", line_no,
@@ -77,6 +83,22 @@ inline std::vector<row> read_rows(const std::string& path) {
     }
     poem::check(!rows.empty(), path, ": no rows");
     return rows;
+}
+
+// The scores a ranker takes for the request in rows [a, b): (3 + side) x (b - a), objectives as rows:
+// p_click, p_long_view, pred_watch_s, then the side columns when the model takes them (side: its
+// config's side feature count, 0 or side_columns).
+inline void request_scores(const std::vector<row>& rows, std::size_t a, std::size_t b, std::size_t side,
+                           std::vector<float>& out) {
+    poem::check(side == 0 || side == side_columns, "the model takes ", side, " side features; the sample has ",
+                side_columns);
+    const std::size_t n = b - a;
+    out.resize((3 + side) * n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const row& r = rows[a + i];
+        out[i] = r.p_click, out[n + i] = r.p_long_view, out[2 * n + i] = r.pred_watch_s;
+        for (std::size_t j = 0; j < side; ++j) out[(3 + j) * n + i] = r.side[j];
+    }
 }
 
 // The rows of each request: [begin, end) ranges into `rows`, in file order.

@@ -47,7 +47,7 @@ struct options {
     std::uint64_t seed = 1;
 };
 
-// One sample request: its candidates, scores (K x N) and the rows for its engagement events.
+// One sample request: its candidates, scores ((K + S) x N) and the rows for its engagement events.
 struct sample_request {
     std::vector<std::uint64_t> items;
     std::vector<float> scores;
@@ -116,21 +116,19 @@ options parse_args(int argc, char** argv) {
     return o;
 }
 
-std::vector<sample_request> load_requests(const std::string& dir, std::size_t k) {
+std::vector<sample_request> load_requests(const std::string& dir, std::size_t k, std::size_t side) {
     poem::check(k == 3, "redis_host: the model's serving config fuses ", k,
                 " objectives; the sample has 3 (p_click, p_long_view, pred_watch_s)");
     const std::vector<kuairand::row> rows = kuairand::read_rows(dir + "/requests.csv");
     std::vector<sample_request> out;
     for (const auto& [a, b] : kuairand::request_ranges(rows)) {
         sample_request r;
-        const std::size_t n = b - a;
-        r.scores.resize(3 * n);
-        for (std::size_t i = 0; i < n; ++i) {
-            const kuairand::row& x = rows[a + i];
+        kuairand::request_scores(rows, a, b, side, r.scores);
+        for (std::size_t i = a; i < b; ++i) {
+            const kuairand::row& x = rows[i];
             poem::check(x.item < (std::uint64_t(1) << 32), dir, "/requests.csv: item id ", x.item,
                         " does not fit in 32 bits (the host puts the request number above them)");
             r.items.push_back(x.item);
-            r.scores[i] = x.p_click, r.scores[n + i] = x.p_long_view, r.scores[2 * n + i] = x.pred_watch_s;
             if (x.exposed) r.exposed.push_back(x);
         }
         out.push_back(std::move(r));
@@ -172,7 +170,8 @@ void serve_thread(const options& o, const poem::request_ranker& ranker, const st
             const auto s0 = std::chrono::steady_clock::now();
             std::int64_t now = unix_seconds();
             if (!h.state.empty()) now = std::max(now, h.state.request_time(h.state.request_count() - 1));
-            ranker.rank(h, now, ids, poem::matrix_view<const float>(s.scores.data(), 3, n), ws, out);
+            ranker.rank(h, now, ids, poem::matrix_view<const float>(s.scores.data(), 3 + ranker.config().side_features.size(), n), ws,
+                        out);
             (void)attempt;  // attempt 0: a real host sends out.order to the client here; a retry only records
             ranker.record(h, out, ws);
             had_tokens = !out.recorded.empty();
@@ -290,7 +289,8 @@ int main(int argc, char** argv) try {
     const options o = parse_args(argc, argv);
     const poem::model model = poem::model::load(o.model);
     const poem::request_ranker ranker(model);
-    const std::vector<sample_request> pool = load_requests(o.sample, ranker.config().fusion.objectives.size());
+    const std::vector<sample_request> pool =
+        load_requests(o.sample, ranker.config().fusion.objectives.size(), ranker.config().side_features.size());
 
     // A run id unique across runs and replicas: request ids (and their markers) never collide.
     std::random_device rd;

@@ -82,6 +82,7 @@ int main(int argc, char** argv) try {
     const std::vector<row> rows = read_rows(dir + "/requests.csv");
     const poem::model model = poem::model::load(model_path);
     const poem::request_ranker ranker(model);  // the serving config the model was trained with
+    const std::size_t side = ranker.config().side_features.size();  // the sample's side columns, or none
 
     std::map<std::int64_t, poem::user_history> users;
     poem::workspace ws;
@@ -98,19 +99,15 @@ int main(int argc, char** argv) try {
         while (b < rows.size() && rows[b].request == rows[a].request) ++b;
         const std::size_t n = b - a;
         ids.resize(n);
-        scores.resize(3 * n);
-        for (std::size_t i = 0; i < n; ++i) {
-            const row& r = rows[a + i];
-            ids[i] = r.item;
-            scores[i] = r.p_click, scores[n + i] = r.p_long_view, scores[2 * n + i] = r.pred_watch_s;
-        }
+        for (std::size_t i = 0; i < n; ++i) ids[i] = rows[a + i].item;
+        kuairand::request_scores(rows, a, b, side, scores);
         auto it = users.find(rows[a].user);
         if (it == users.end())
             it = users.emplace(rows[a].user, ranker.new_user(static_cast<std::uint64_t>(rows[a].user))).first;
         poem::user_history& user = it->second;
 
         const auto t0 = std::chrono::steady_clock::now();
-        ranker.rank(user, rows[a].time, ids, poem::matrix_view<const float>(scores.data(), 3, n), ws, out);
+        ranker.rank(user, rows[a].time, ids, poem::matrix_view<const float>(scores.data(), 3 + side, n), ws, out);
         const auto t1 = std::chrono::steady_clock::now();
         latency_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
         std::copy(out.scores.values.begin(), out.scores.values.end(), pred.begin() + a * model.outputs());

@@ -7,15 +7,36 @@ from pathlib import Path
 import numpy as np
 
 from .data import SPLIT_NAMES, EvalData
+from . import item_stats
+from .item_stats import CausalStats
 from .schema import ReplayInput
 
 SAMPLE_SPLITS = {name: code for code, name in SPLIT_NAMES.items()}
 
 
-def from_eval_data(data: EvalData, scores: np.ndarray) -> ReplayInput:
+class CandidateScorer:
+    """score_items of the KuaiRand replay: for any items of a request, the upstream model's three scores
+    (when given; NaN otherwise) and the causal statistics, as the service would have computed them."""
+
+    def __init__(self, upstream, stats: CausalStats, user_ids: np.ndarray):
+        self.upstream, self.stats, self.user_ids = upstream, stats, np.asarray(user_ids)
+
+    def __call__(self, user, time, items) -> np.ndarray:
+        items = np.asarray(items, np.int64)
+        if self.upstream is None:
+            scores = np.full((3, len(items)), np.nan, np.float32)
+        else:
+            scores = self.upstream(np.searchsorted(self.user_ids, user), items)
+        return np.concatenate([scores, self.stats.rows(user, time, items)])
+
+
+def from_eval_data(data: EvalData, scores: np.ndarray, upstream=None, side_features: bool = False) -> ReplayInput:
     """KuaiRand's requests (request_id: the request's index in `data`), the upstream `scores` (3 x C)
     and one engagement row per exposed candidate. Popularity: data.item_pop_counts (exposures of the
-    upstream days); engaged: KuaiRand's click, long view, like or follow labels."""
+    upstream days); engaged: KuaiRand's click, long view, like or follow labels. With `side_features`,
+    every candidate carries item_stats.NAMES (causal statistics of the whole log before its request),
+    and the mined negatives get theirs and `upstream`'s scores (upstream.UpstreamScorer) through
+    score_items."""
     R = data.n_requests
     req_time = data.req_time_s.astype(np.int64)  # whole seconds, as served
     exp = np.flatnonzero(data.cand_exposed)
@@ -23,19 +44,28 @@ def from_eval_data(data: EvalData, scores: np.ndarray) -> ReplayInput:
     requests = dict(request_id=np.arange(R), user=data.req_user_id, time=req_time, split=data.req_split,
                     cand_offsets=data.req_offsets, cand_item=data.cand_item, cand_scores=scores,
                     cand_exposed=data.cand_exposed)
+    exp_time = (data.req_time_s[r_of] + data.cand_time_offset_s[exp]).astype(np.int64)
+    score_items = None
+    if side_features:
+        stats = CausalStats(data.req_user_id[r_of], data.cand_item[exp], exp_time, data.cand_long_view[exp],
+                            data.cand_click[exp])
+        cr = data.cand_request
+        requests["cand_side"] = stats.rows(data.req_user_id[cr], req_time[cr], data.cand_item)
+        score_items = CandidateScorer(upstream, stats, data.user_ids)
     engagements = dict(
         request_id=r_of, user=data.req_user_id[r_of],
-        time=(data.req_time_s[r_of] + data.cand_time_offset_s[exp]).astype(np.int64),
+        time=exp_time,
         item=data.cand_item[exp], play_time=data.cand_play_time_s[exp], duration=data.cand_duration_s[exp],
         click=data.cand_click[exp], like=data.cand_like[exp], follow=data.cand_follow[exp],
         engaged=(data.cand_click[exp] + data.cand_long_view[exp] + data.cand_like[exp] + data.cand_follow[exp]) > 0,
         long_view=data.cand_long_view[exp])
-    return ReplayInput.from_columns(requests, engagements, popularity=data.item_pop_counts)
+    return ReplayInput.from_columns(requests, engagements, popularity=data.item_pop_counts, score_items=score_items)
 
 
-def from_sample(path, requests_limit: int = None) -> ReplayInput:
+def from_sample(path, requests_limit: int = None, side_features: bool = False) -> ReplayInput:
     """The demo's sample directory (requests.csv, sample.py's columns), or its first `requests_limit`
-    requests. Popularity: exposures of its upstream requests (the default)."""
+    requests; with `side_features`, its side columns as cand_side. Popularity: exposures of its upstream
+    requests (the default). No score_items: the mined negatives' scores are unknown."""
     from .sample import read_sample
     s = read_sample(Path(path))
     rid = s["request_id"]
@@ -50,6 +80,8 @@ def from_sample(path, requests_limit: int = None) -> ReplayInput:
                     split=split, cand_offsets=offsets, cand_item=s["item_id"],
                     cand_scores=np.stack([s["p_click"], s["p_long_view"], s["pred_watch_s"]]),
                     cand_exposed=s["exposed"])
+    if side_features:
+        requests["cand_side"] = np.stack([s[c] for c in item_stats.NAMES])
     e = np.flatnonzero(s["exposed"] > 0)
     engagements = dict(request_id=s["request_id"][e], user=s["user_id"][e], item=s["item_id"][e],
                        time=s["time_s"][e] + s["time_offset_s"][e], play_time=s["play_time_s"][e],

@@ -56,8 +56,9 @@ ATTRIBUTION = ("Derived from KuaiRand-Pure (Gao et al., \"KuaiRand: An Unbiased 
                "International (CC BY-SA 4.0); redistributed derivatives must keep this note and license.")
 LICENSE = "CC-BY-SA-4.0"
 
-SPLIT_NONE, SPLIT_UPSTREAM, SPLIT_POEM_TRAIN, SPLIT_TEST = -1, 0, 1, 2
-SPLIT_NAMES = {SPLIT_UPSTREAM: "upstream", SPLIT_POEM_TRAIN: "poem_train", SPLIT_TEST: "test",
+# The replay's split codes (schema.py): validation requests are replayed like test requests.
+SPLIT_NONE, SPLIT_UPSTREAM, SPLIT_POEM_TRAIN, SPLIT_TEST, SPLIT_VALID = -1, 0, 1, 2, 3
+SPLIT_NAMES = {SPLIT_UPSTREAM: "upstream", SPLIT_POEM_TRAIN: "poem_train", SPLIT_VALID: "valid", SPLIT_TEST: "test",
                SPLIT_NONE: "none"}
 LABELS = ("click", "long_view", "like", "follow")
 
@@ -101,7 +102,8 @@ class EvalConfig:
     gap_s: float = 300.0
     n_neg: int = 50
     upstream_days: Tuple[int, ...] = (20220425, 20220426, 20220427)
-    poem_train_days: Tuple[int, ...] = (20220428, 20220429, 20220430, 20220501, 20220502)
+    poem_train_days: Tuple[int, ...] = (20220428, 20220429, 20220430, 20220501)
+    valid_days: Tuple[int, ...] = (20220502,)   # early stopping and every choice; may be empty
     test_days: Tuple[int, ...] = (20220503, 20220504)
     popularity_days: Optional[Tuple[int, ...]] = None   # None: the upstream days
     seed: int = 0
@@ -110,16 +112,17 @@ class EvalConfig:
     cache_dir: str = DEFAULT_CACHE_DIR
 
     def __post_init__(self):
-        for name in ("upstream_days", "poem_train_days", "test_days", "popularity_days"):
+        for name in ("upstream_days", "poem_train_days", "valid_days", "test_days", "popularity_days"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, tuple(sorted(int(d) for d in v)))
         up, tr, te = self.upstream_days, self.poem_train_days, self.test_days
         if not up or not tr or not te:
             raise ValueError("EvalConfig: upstream_days, poem_train_days and test_days must be non-empty")
-        if not (max(up) < min(tr) and max(tr) < min(te)):
-            raise ValueError("EvalConfig: days must be ordered upstream_days < poem_train_days < test_days, "
-                             f"got {up}, {tr}, {te}")
+        va = self.valid_days
+        if not (max(up) < min(tr) and max(tr) < min(va or te) and max(va or tr) < min(te)):
+            raise ValueError("EvalConfig: days must be ordered upstream_days < poem_train_days < valid_days < "
+                             f"test_days, got {up}, {tr}, {va}, {te}")
         if max(self.pop_days) >= min(tr):
             raise ValueError(f"EvalConfig: popularity_days {self.pop_days} reach into the POEM days "
                              f"(first {min(tr)}): that would be look-ahead")
@@ -162,6 +165,7 @@ class EvalConfig:
         out = np.full(len(dates), SPLIT_NONE, dtype=np.int8)
         out[np.isin(dates, self.upstream_days)] = SPLIT_UPSTREAM
         out[np.isin(dates, self.poem_train_days)] = SPLIT_POEM_TRAIN
+        out[np.isin(dates, self.valid_days)] = SPLIT_VALID
         out[np.isin(dates, self.test_days)] = SPLIT_TEST
         return out
 
@@ -387,7 +391,7 @@ class EvalData:
     def summary(self) -> dict:
         a = self.arrays
         out = {}
-        for s in (SPLIT_UPSTREAM, SPLIT_POEM_TRAIN, SPLIT_TEST, SPLIT_NONE):
+        for s in (SPLIT_UPSTREAM, SPLIT_POEM_TRAIN, SPLIT_VALID, SPLIT_TEST, SPLIT_NONE):
             rm = a["req_split"] == s
             if s == SPLIT_NONE and not rm.any():
                 continue

@@ -159,7 +159,8 @@ def floor_report(data, train_days: Optional[Sequence[int]] = None, eval_days: Op
     cfg_days = data.meta["config"]
     test_days = list(eval_days) if eval_days is not None else list(cfg_days["test_days"])
     if train_days is None:
-        train_days = [d for d in cfg_days["upstream_days"] + cfg_days["poem_train_days"] if d < min(test_days)]
+        train_days = [d for d in cfg_days["upstream_days"] + cfg_days["poem_train_days"] + cfg_days.get("valid_days", [])
+                      if d < min(test_days)]
     train_days = sorted(int(d) for d in train_days)
     if max(train_days) >= min(test_days):
         raise ValueError("floor_report: training days must precede the evaluated days")

@@ -19,9 +19,15 @@ requests by user and gets the same bytes.
 
 The output (schema.OUTPUT) is a flat set of numpy arrays (rows of every request back to back,
 `row_offsets`), what `train.py` batches. Rows: training requests keep their exposed candidates, the top
-system-favoured ones and a seeded subset of the rest, then the hard and random negatives (features
-zero: they were not candidates); test requests keep their exposed candidates only (metrics are on
-exposures).
+system-favoured ones and a seeded subset of the rest, then the hard and random negatives; test and
+validation requests keep their exposed candidates only (metrics are on exposures).
+
+The mined negatives join their request as candidates: the input's `score_items` gives their upstream
+scores and side features (as the service would have had them), and the request is ranked again with
+them among its candidates, so their features (fused score, rank, level, normalised and raw scores,
+side features) come from the same code as every other candidate's and nothing marks them out. The
+first ranking (without them) is the one served: it decides the system-favoured tier and joins the
+user's state. Without `score_items`, a negative's scores are unknown (NaN): ranked last, seen as 0.
 """
 from dataclasses import asdict, dataclass
 import hashlib
@@ -31,7 +37,7 @@ import numpy as np
 
 from .adapters import from_eval_data
 from .data import EvalData, progress
-from .schema import OUTPUT, PER_REQUEST, SPLIT_SKIP, SPLIT_TEST, SPLIT_TRAIN, SPLIT_WARMUP, ReplayInput
+from .schema import EVALUATED, OUTPUT, PER_REQUEST, SPLIT_SKIP, SPLIT_TRAIN, SPLIT_WARMUP, ReplayInput
 
 SCORE_DIRS = ("higher", "higher", "higher")  # p_click, p_long_view, pred_watch_time_s
 
@@ -50,6 +56,7 @@ class PipelineConfig:
     base_margin: float = 0.5
     state_tokens: int = 128
     state_requests: int = 16
+    side_features: tuple = ()       # transforms of the input's cand_side rows (item_stats.TRANSFORMS)
     seed: int = 0
 
     def key(self) -> str:
@@ -79,7 +86,6 @@ def level_config(poem, cfg: PipelineConfig):
 
 
 RAW_FEATURES = ("identity", "identity", "log1p")  # the raw rows beside the normalised ones (watch time: log1p)
-N_CAND_OBJECTIVES = 6  # the model's per-candidate "objective" rows: 3 normalised + 3 raw scores
 
 
 def ranker_config(poem, cfg: PipelineConfig):
@@ -89,7 +95,8 @@ def ranker_config(poem, cfg: PipelineConfig):
     return poem.RankerConfig(fusion_config(poem), level_config(poem, cfg),
                              raw_features=[getattr(poem.RawTransform, r) for r in RAW_FEATURES],
                              po_length=cfg.lp, chrono_length=cfg.lc, state_tokens=cfg.state_tokens,
-                             state_requests=cfg.state_requests, engagement=poem.EngagementConfig(), seed=cfg.seed)
+                             state_requests=cfg.state_requests, engagement=poem.EngagementConfig(), seed=cfg.seed,
+                             side_features=[getattr(poem.RawTransform, r) for r in cfg.side_features])
 
 
 class Replayer:
@@ -193,6 +200,12 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
                                 random_negatives=cfg.random_negatives, base_margin=cfg.base_margin,
                                 max_pairs=cfg.max_pairs)
     rq, eg, d = inp.requests, inp.engagements, inp.derived
+    n_side = len(rp.config.side_features)
+    side = rq.get("cand_side")
+    if (0 if side is None else len(side)) != n_side:
+        raise ValueError(f"requests.cand_side: {0 if side is None else len(side)} rows, but the ranker config has "
+                         f"{n_side} side features")
+    request_scores = rq["cand_scores"] if side is None else np.concatenate([rq["cand_scores"], side])
     engaged_items = {}  # user -> items engaged so far: not a hard negative for them
     out = {k: [] for k in OUTPUT if k not in ("row_offsets", "pair_offsets")}
     row_offsets, pair_offsets = [0], [0]
@@ -208,12 +221,13 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
         sl = slice(int(off[r]), int(off[r + 1]))
         items = rq["cand_item"][sl].astype(np.uint64)
         ordinal = rp.history(u).request_count
-        req = rp.rank(u, t, items, rq["cand_scores"][:, sl])
+        scores = request_scores[:, sl]
+        req = rp.rank(u, t, items, scores)
         if split != SPLIT_WARMUP:
             fused_rank = np.array(req.fused_rank)
             exposed = rq["cand_exposed"][sl]
             feats = req.candidate_features()
-            if split == SPLIT_TEST:
+            if split in EVALUATED:
                 keep = np.flatnonzero(exposed)
                 rows_items, rows_pos, rows_feats = items[keep], keep, feats[keep]
                 rows_tier = np.full(len(keep), -1, np.int8)
@@ -234,8 +248,19 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
                 n_extra = len(hs["items"]) - len(keep)
                 rows_items = hs["items"].astype(np.uint64)
                 rows_pos = np.concatenate([keep, np.full(n_extra, -1, np.int64)])
-                rows_feats = np.concatenate([feats[keep], np.zeros((n_extra, feats.shape[1]), np.float32)])
-                rows_feats[len(keep):, 2] = 7.0  # not candidates: the last level
+                if n_extra:  # the negatives join the request as candidates; every row's features from that ranking
+                    negatives = rows_items[len(keep):]
+                    neg_scores = (np.asarray(inp.score_items(u, t, negatives), np.float32) if inp.score_items is not None
+                                  else np.full((len(scores), n_extra), np.nan, np.float32))
+                    if neg_scores.shape != (len(scores), n_extra):
+                        raise ValueError(f"score_items: returned shape {neg_scores.shape}, expected {(len(scores), n_extra)}"
+                                         " (the K scores and the side features of each item)")
+                    joined = rp.rank(u, t, np.concatenate([items, negatives]),
+                                     np.concatenate([scores, neg_scores], axis=1))
+                    jf = joined.candidate_features()
+                    rows_feats = np.concatenate([jf[keep], jf[len(items):]])
+                else:
+                    rows_feats = feats[keep]
                 rows_tier = hs["tiers"].astype(np.int8)
                 pi, pj, pm = hs["pair_i"], hs["pair_j"], hs["pair_margin"]
                 counts["hard_negatives"] += int(hs["tier_sizes"][3])
@@ -296,7 +321,10 @@ def training_inputs(inp: ReplayInput, cfg: PipelineConfig, show_progress: bool =
     return res
 
 
-def build_inputs(data: EvalData, scores: np.ndarray, cfg: PipelineConfig, show_progress: bool = True) -> dict:
+def build_inputs(data: EvalData, ups, cfg: PipelineConfig, show_progress: bool = True) -> dict:
     """The KuaiRand evaluation's inputs: training_inputs() of its requests (adapters.from_eval_data,
-    whose request ids and candidate order are data's, so req and row_cand index `data`)."""
-    return training_inputs(from_eval_data(data, scores), cfg, show_progress=show_progress)
+    whose request ids and candidate order are data's, so req and row_cand index `data`), with the
+    upstream.UpstreamScores `ups` (its scores, and its scorer for the mined negatives) and, when
+    cfg.side_features names them, the causal item and user statistics."""
+    inp = from_eval_data(data, ups.scores, ups.scorer, side_features=bool(cfg.side_features))
+    return training_inputs(inp, cfg, show_progress=show_progress)

@@ -7,6 +7,8 @@ candidate, with the upstream ranker's scores; the trained POEM model goes beside
 
   request_id, user_id, time_s (request time, seconds), split (upstream / poem_train / test),
   item_id, p_click, p_long_view, pred_watch_s (the upstream ranker's three scores),
+  item_long_view_logit, item_click_logit, item_exposures, user_exposures (the side features: causal
+  statistics of the whole log before the request, python/poem_eval/item_stats.py),
   exposed (0/1: shown to the user; the others are popularity-drawn candidates), time_offset_s (the
   exposure's whole seconds after request start), play_time_s, duration_s, click, long_view, like, follow.
 
@@ -22,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from .files import write_text
+from . import item_stats
 from .data import ATTRIBUTION, SPLIT_NAMES, SPLIT_TEST, EvalData
 from .pipeline import Replayer
 
 COLUMNS = ["request_id", "user_id", "time_s", "split", "item_id", "p_click", "p_long_view", "pred_watch_s",
-           "exposed", "time_offset_s", "play_time_s", "duration_s", "click", "long_view", "like", "follow"]
+           *item_stats.NAMES, "exposed", "time_offset_s", "play_time_s", "duration_s", "click", "long_view", "like", "follow"]
 
 README = """# A sample of KuaiRand requests for the poem demo
 
@@ -58,6 +61,8 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, servin
                  users: int = 24, min_test_requests: int = 5, seed: int = 0) -> dict:
     """Writes requests.csv (and poem_model.safetensors when a model is given, carrying `serving_config`,
     the JSON of the poem.RankerConfig its training data was built with) and README.md."""
+    from .adapters import from_eval_data
+    side = from_eval_data(data, scores, side_features=True).requests["cand_side"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = pick_users(data, users, min_test_requests, seed)
@@ -72,7 +77,8 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, servin
         for c in range(sl.start, sl.stop):
             lines.append(",".join([
                 str(r), str(int(data.req_user[r])), str(int(data.req_time_s[r])), split, str(int(data.cand_item[c])),
-                f"{scores[0, c]:.7g}", f"{scores[1, c]:.7g}", f"{scores[2, c]:.7g}", str(int(data.cand_exposed[c])),
+                f"{scores[0, c]:.7g}", f"{scores[1, c]:.7g}", f"{scores[2, c]:.7g}",
+                *(f"{side[j, c]:.9g}" for j in range(len(side))), str(int(data.cand_exposed[c])),
                 str(int(data.cand_time_offset_s[c])), f"{data.cand_play_time_s[c]:.9g}", f"{data.cand_duration_s[c]:.9g}",
                 str(int(data.cand_click[c])), str(int(data.cand_long_view[c])), str(int(data.cand_like[c])),
                 str(int(data.cand_follow[c]))]))
@@ -95,6 +101,15 @@ def read_sample(path) -> dict:
     if list(df.columns) != COLUMNS:
         raise ValueError(f"{path}/requests.csv: columns {list(df.columns)}, expected {COLUMNS}")
     return {c: df[c].to_numpy() for c in COLUMNS}
+
+
+def sample_scores(s: dict, a: int, b: int, side: int) -> np.ndarray:
+    """The scores a ranker takes for the sample's rows [a, b): the three upstream scores, then the side
+    columns when the ranker's config has them (side: 0 or len(item_stats.NAMES))."""
+    if side not in (0, len(item_stats.NAMES)):
+        raise ValueError(f"the ranker takes {side} side features; the sample has {len(item_stats.NAMES)}")
+    names = ["p_click", "p_long_view", "pred_watch_s"] + list(item_stats.NAMES[:side])
+    return np.stack([s[c][a:b] for c in names]).astype(np.float32)
 
 
 def replay_sample(path, model_path=None):
@@ -120,7 +135,7 @@ def replay_sample(path, model_path=None):
     t_ = torch.from_numpy
     for a, b in zip(starts, ends):
         u, t = int(s["user_id"][a]), int(s["time_s"][a])
-        scores = np.stack([s["p_click"][a:b], s["p_long_view"][a:b], s["pred_watch_s"][a:b]]).astype(np.float32)
+        scores = sample_scores(s, a, b, len(rp.config.side_features))
         req = rp.rank(u, t, s["item_id"][a:b].astype(np.uint64), scores)
         cpp[a:b] = req.scores
         po_ids, po_feats, po_mask = rp.po_arrays(req)

@@ -7,11 +7,18 @@ requests, one row per logged request (R rows), and its candidates (C rows, CSR b
   user          integer [R]   >= 0
   time          integer [R]   seconds; non-decreasing within each user (the replay's order)
   split         integer [R]   -1 skip, 0 warm-up (state only, and the item graph and popularity),
-                              1 train (rows and pairs), 2 test (rows of exposed candidates)
+                              1 train (rows and pairs), 2 test and 3 validation (rows of exposed
+                              candidates)
   cand_offsets  integer [R+1] candidates of request r: cand_offsets[r]:cand_offsets[r+1]
   cand_item     integer [C]   item ids in [0, n_items); distinct within a request
   cand_scores   float   [K,C] the K upstream scores (rows: objectives, the ranker config's order)
   cand_exposed  0/1     [C]   optional; absent: a candidate is exposed when an engagement row names it
+  cand_side     float   [S,C] optional: side features (the ranker config's side_features, in order), what
+                              the service knows of each candidate besides its scores (item statistics)
+
+score_items (optional): a callable (user, time, items) -> float (K + S) x n, the scores and side features
+of items that were not candidates (the mined negatives, which then join their request as candidates);
+absent: unknown (NaN), which fusion ranks last and the model sees as 0.
 
 engagements, one row per exposure with its feedback (E rows):
   request_id    integer [E]   the request the item was shown in (its user and time must agree)
@@ -33,11 +40,12 @@ of request m at row_offsets[m]:row_offsets[m+1] and pair_offsets[m]:pair_offsets
 from dataclasses import dataclass, field
 import hashlib
 from types import SimpleNamespace
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
-SPLIT_SKIP, SPLIT_WARMUP, SPLIT_TRAIN, SPLIT_TEST = -1, 0, 1, 2
+SPLIT_SKIP, SPLIT_WARMUP, SPLIT_TRAIN, SPLIT_TEST, SPLIT_VALID = -1, 0, 1, 2, 3
+EVALUATED = (SPLIT_TEST, SPLIT_VALID)  # replayed alike: rows of exposed candidates, no pairs
 
 REQUEST_COLUMNS = ("request_id", "user", "time", "split", "cand_offsets", "cand_item", "cand_scores")
 ENGAGEMENT_COLUMNS = ("request_id", "user", "item", "time", "play_time", "duration", "click", "like", "follow")
@@ -105,6 +113,7 @@ class ReplayInput:
     engagements: Dict[str, np.ndarray]
     n_items: int
     popularity: Optional[np.ndarray] = None
+    score_items: Optional[Callable] = field(default=None, repr=False)
     # Derived at validation: the engagement rows of request r, in time order, are
     # eng_order[eng_offsets[r]:eng_offsets[r+1]]; per-candidate labels from them.
     derived: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -115,7 +124,7 @@ class ReplayInput:
 
     @classmethod
     def from_columns(cls, requests: dict, engagements: dict, n_items: Optional[int] = None,
-                     popularity=None) -> "ReplayInput":
+                     popularity=None, score_items: Optional[Callable] = None) -> "ReplayInput":
         rq = {}
         rq["request_id"] = _column("requests", requests, "request_id", "int")
         R = len(rq["request_id"])
@@ -129,8 +138,11 @@ class ReplayInput:
         rq["cand_item"] = _column("requests", requests, "cand_item", "int", length=C)
         rq["cand_scores"] = _column("requests", requests, "cand_scores", "float", ndim=2, length=C)
         exposed = _column("requests", requests, "cand_exposed", "flag", length=C, required=False)
-        if not np.isin(rq["split"], (SPLIT_SKIP, SPLIT_WARMUP, SPLIT_TRAIN, SPLIT_TEST)).all():
-            raise ValueError("requests.split: values must be -1, 0, 1 or 2")
+        side = _column("requests", requests, "cand_side", "float", ndim=2, length=C, required=False)
+        if side is not None:
+            rq["cand_side"] = side
+        if not np.isin(rq["split"], (SPLIT_SKIP, SPLIT_WARMUP, SPLIT_TRAIN, SPLIT_TEST, SPLIT_VALID)).all():
+            raise ValueError("requests.split: values must be -1, 0, 1, 2 or 3")
         if len(np.unique(rq["request_id"])) != R:
             raise ValueError("requests.request_id: ids must be unique")
         by_user = np.lexsort((np.arange(R), rq["user"]))  # stable: the input's order within a user
@@ -225,7 +237,7 @@ class ReplayInput:
             popularity = popularity.astype(np.float64)
         derived = {"eng_order": eng_order, "eng_offsets": eng_offsets, "eng_request": req_of}
         derived.update({"cand_" + k: v for k, v in labels.items()})
-        return cls(rq, eg, int(n_items), popularity, derived)
+        return cls(rq, eg, int(n_items), popularity, score_items, derived)
 
     def take(self, positions: np.ndarray) -> "ReplayInput":
         """The requests at `positions` (in that order), their candidates and engagements: a partition.
@@ -238,6 +250,8 @@ class ReplayInput:
         rq["cand_offsets"] = np.r_[0, np.cumsum(counts)].astype(np.int64)
         rq["cand_item"] = self.requests["cand_item"][cand]
         rq["cand_scores"] = self.requests["cand_scores"][:, cand]
+        if "cand_side" in self.requests:
+            rq["cand_side"] = self.requests["cand_side"][:, cand]
         rq["cand_exposed"] = self.requests["cand_exposed"][cand]
         d = self.derived
         eoff = d["eng_offsets"]
@@ -248,7 +262,7 @@ class ReplayInput:
                    "eng_offsets": np.r_[0, np.cumsum(ecounts)].astype(np.int64),
                    "eng_request": np.repeat(np.arange(len(positions)), ecounts)}
         derived.update({k: v[cand] for k, v in d.items() if k.startswith("cand_")})
-        return ReplayInput(rq, eg, self.n_items, self.popularity, derived)
+        return ReplayInput(rq, eg, self.n_items, self.popularity, self.score_items, derived)
 
     def labels(self) -> SimpleNamespace:
         """The pointwise labels of every candidate, as train.py reads them (the fields of EvalData it

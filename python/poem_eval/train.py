@@ -1,13 +1,17 @@
 """Training and evaluation of POEM and its baselines on the inputs of pipeline.py.
 
-Every variant is the same PoemModel class of poem_ref (same width, same MLP, same candidate features,
-upstream scores included); variants differ only in what they see and how they learn:
+Every variant is the same PoemModel class of poem_ref (same width, same MLP, same candidate features:
+upstream scores and side features included); variants differ only in what they see and how they learn:
   poem            chronological + partial-order sequences, pointwise heads + hierarchical pairwise hinge
   chrono_baseline chronological sequence only, pointwise heads only (the ordinary sequence model)
   no_po           poem without the partial-order sequence
   no_hard_neg     poem without the graph-mined hard negatives (their rows and pairs dropped)
   pointwise       poem with the pointwise loss only (no pairs)
   fused_tiers     poem with fused-score tiers instead of Pareto levels (inputs built with them)
+
+Training runs up to TrainConfig.epochs epochs and, when the inputs hold validation requests, scores
+them after every epoch and keeps the epoch with the best validation score (selection_score); it stops
+once an epoch fails to improve on the best. The test requests are never looked at here.
 """
 from dataclasses import dataclass
 import math
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 from poem_ref.model import PoemConfig, PoemModel, hash_ids
 
 from .data import progress
-from .pipeline import N_CAND_OBJECTIVES
+from .schema import SPLIT_TEST, SPLIT_VALID
 
 VARIANTS = {
     "poem": dict(use_po=True, pairwise=True, hard=True, levels="pareto"),
@@ -41,12 +45,21 @@ class TrainConfig:
     vocab: int = 16384
     d: int = 32
     mlp: tuple = (256, 128, 64)
-    threads: int = 2
+    threads: int = 1           # one: two OpenMP threads on this 2-core machine stall whenever anything else runs
 
 
-def model_config(tc: TrainConfig, use_po: bool) -> PoemConfig:
-    return PoemConfig(vocab=tc.vocab, d=tc.d, n_heads=1, n_objectives=N_CAND_OBJECTIVES, n_levels=8, chrono_feats=1,
+def model_config(tc: TrainConfig, use_po: bool, n_objectives: int) -> PoemConfig:
+    """n_objectives: the inputs' objective rows (row_feats has 3 + n_objectives columns)."""
+    return PoemConfig(vocab=tc.vocab, d=tc.d, n_heads=1, n_objectives=n_objectives, n_levels=8, chrono_feats=1,
                       mlp=list(tc.mlp), heads=["long_view", "click", "watch_time"], use_po=use_po)
+
+
+SELECTION = ("auc_long_view", "gauc_long_view", "auc_click", "gauc_click")
+
+
+def selection_score(m: dict) -> float:
+    """What the validation day chooses by: the mean of AUC and per-user AUC of long view and click."""
+    return float(np.mean([m[k] for k in SELECTION]))
 
 
 class Batches:
@@ -119,18 +132,26 @@ def losses(out, b, pairwise: bool):
 
 
 def train_variant(name: str, inputs: dict, data, tc: TrainConfig, seed: int, log=print, show_progress: bool = False):
+    """Returns (model, batches, history, selection). With validation requests in the inputs, the model
+    is scored on them every half epoch and the run stops at the first check that does not beat the best
+    so far; the best check's weights are returned. selection = {"epoch" (of the best check, in epochs),
+    "valid" (its validation metrics, None without validation requests), "curve" ((epoch, score) of
+    every check)}."""
     v = VARIANTS[name]
     torch.manual_seed(seed)
     torch.set_num_threads(tc.threads)
     inp = inputs[v["levels"]]
     train_idx = np.flatnonzero(inp["is_train"])
-    model = PoemModel(model_config(tc, v["use_po"]))
+    has_valid = bool((inp["split"] == SPLIT_VALID).any())
+    model = PoemModel(model_config(tc, v["use_po"], inp["row_feats"].shape[1] - 3))
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
     batches = Batches(inp, data, tc.vocab, v["hard"])
     rng = np.random.default_rng(seed)
     history = []  # (epoch as a float, pointwise loss, pairwise loss) of every step
     t0 = time.time()
     steps_per_epoch = max(1, math.ceil(len(train_idx) / tc.batch))
+    checks = {steps_per_epoch // 2, steps_per_epoch} if has_valid else {steps_per_epoch}
+    best, curve, stop = None, [], False  # best: (score, epoch, validation metrics, state)
     for epoch in range(tc.epochs):
         perm = rng.permutation(train_idx)
         bar = progress(range(0, len(perm), tc.batch), enabled=show_progress, desc=f"{name} seed {seed} epoch {epoch + 1}",
@@ -143,11 +164,29 @@ def train_variant(name: str, inputs: dict, data, tc: TrainConfig, seed: int, log
             opt.zero_grad()
             loss.backward()
             opt.step()
-            history.append((epoch + (step + 1) / steps_per_epoch, float(point), float(pair)))
-        h = np.array(history[-steps_per_epoch:])
-        log(f"  {name} seed {seed} epoch {epoch + 1}: pointwise {h[:, 1].mean():.4f} "
-            f"pairwise {h[:, 2].mean():.4f} ({time.time() - t0:.0f} s)")
-    return model, batches, history
+            at = epoch + (step + 1) / steps_per_epoch
+            history.append((at, float(point), float(pair)))
+            if step + 1 not in checks:
+                continue
+            h = np.array(history[-(steps_per_epoch // 2 or 1):])
+            msg = f"  {name} seed {seed} epoch {at:.1f}: pointwise {h[:, 1].mean():.4f} pairwise {h[:, 2].mean():.4f}"
+            if has_valid:
+                m = evaluate(model, batches, data, inp, SPLIT_VALID)
+                curve.append((at, selection_score(m)))
+                msg += f", validation {curve[-1][1]:.4f}"
+                if best is None or curve[-1][1] > best[0]:
+                    best = (curve[-1][1], at, m, {k: t.detach().clone() for k, t in model.state_dict().items()})
+                else:
+                    stop = True  # no better than the best: keep the best, stop
+            log(msg + f" ({time.time() - t0:.0f} s)")
+            if stop:
+                break
+        if stop:
+            break
+    if best is not None:
+        model.load_state_dict(best[3])
+    selection = {"epoch": best[1] if best else float(tc.epochs), "valid": best[2] if best else None, "curve": curve}
+    return model, batches, history, selection
 
 
 @torch.no_grad()
@@ -166,11 +205,12 @@ def predict(model, batches: Batches, idx: np.ndarray, batch: int = 512):
     return np.concatenate(outs) if outs else np.zeros((0, 3), np.float32)
 
 
-def evaluate(model, batches: Batches, data, inp: dict):
-    """The metrics on the test days' exposures; under "long_history", the same on the exposures of
-    requests whose partial-order sequence was full (the users POEM has the most to say about)."""
+def evaluate(model, batches: Batches, data, inp: dict, split: int = SPLIT_TEST):
+    """The metrics on the exposures of the `split` requests (test or validation); under "long_history",
+    the same on the exposures of requests whose partial-order sequence was full (the users POEM has the
+    most to say about)."""
     from . import metrics
-    test_idx = np.flatnonzero(~inp["is_train"])
+    test_idx = np.flatnonzero(inp["split"] == split)
     out = predict(model, batches, test_idx)
     ro = inp["row_offsets"]
     lens = ro[test_idx + 1] - ro[test_idx]

@@ -16,7 +16,9 @@ upload_type, first tag, number of tags). Two hidden layers, three heads. Seeded 
 ``torch.set_num_threads(threads)`` (2 at most here).
 
 Scores are cached beside the data as ``upstream_<hash>.npz`` (``scores`` is (3, n_candidates) float32,
-rows contiguous, ``req_in_sample`` marks requests of the upstream days, whose scores are in-sample).
+rows contiguous, ``req_in_sample`` marks requests of the upstream days, whose scores are in-sample),
+with the model's weights and vocabularies: ``UpstreamScores.scorer`` scores any item for any user the
+same way (the replay's mined negatives, which join their request as candidates).
 Data: KuaiRand (Gao et al., CIKM 2022, https://kuairand.com), CC BY-SA 4.0.
 """
 from __future__ import annotations
@@ -27,17 +29,17 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import metrics
-from .data import (ATTRIBUTION, LICENSE, SPLIT_NAMES, SPLIT_POEM_TRAIN, SPLIT_TEST, SPLIT_UPSTREAM,
+from .data import (ATTRIBUTION, LICENSE, SPLIT_NAMES, SPLIT_POEM_TRAIN, SPLIT_TEST, SPLIT_UPSTREAM, SPLIT_VALID,
                    EvalData, load_npz, progress, save_npz)
 
-UPSTREAM_VERSION = 1
+UPSTREAM_VERSION = 2  # 2: the cache keeps the model (UpstreamScorer), not only its scores
 SCORE_NAMES = ("p_click", "p_long_view", "pred_watch_time_s")
 DURATION_EDGES_S = np.array([7.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0], dtype=np.float32)
 
@@ -83,6 +85,12 @@ class Vocab:
         self.table[keep] = np.arange(1, len(keep) + 1)
         self.n_tokens = len(keep) + 1
 
+    @classmethod
+    def from_table(cls, table: np.ndarray, n_tokens: int) -> "Vocab":
+        v = cls.__new__(cls)
+        v.table, v.n_tokens = np.asarray(table, np.int64), int(n_tokens)
+        return v
+
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
         inside = ids < len(self.table)
@@ -110,13 +118,56 @@ class UpstreamRanker(nn.Module):
         return self.heads(self.mlp(torch.cat(x, dim=1)))
 
 
+def _score(model: UpstreamRanker, u, i, side, wt_mu: float, wt_sd: float) -> np.ndarray:
+    """The three score rows of the model's outputs: p_click, p_long_view, watch seconds."""
+    with torch.no_grad():
+        out = model(u, i, side)
+        return np.stack([torch.sigmoid(out[:, 0]).numpy(), torch.sigmoid(out[:, 1]).numpy(),
+                         torch.expm1(torch.clamp(out[:, 2] * wt_sd + wt_mu, min=0.0)).numpy()]).astype(np.float32)
+
+
+class UpstreamScorer:
+    """The trained upstream model as a function of (user index, items): float32 (3, n), the scores it
+    gave every candidate. Picklable (a replay's workers can hold it)."""
+
+    def __init__(self, model: UpstreamRanker, user_vocab: Vocab, item_vocab: Vocab, data: EvalData,
+                 wt_mu: float, wt_sd: float):
+        self.model = model.eval()
+        self.user_vocab, self.item_vocab = user_vocab, item_vocab
+        self.side = _side_features(data, np.arange(len(data.item_duration_s)))  # per item id
+        self.wt_mu, self.wt_sd = wt_mu, wt_sd
+
+    def __call__(self, user_index, items) -> np.ndarray:
+        items = np.asarray(items, np.int64)
+        users = np.broadcast_to(np.asarray(user_index, np.int64), items.shape)
+        side = {k: torch.from_numpy(np.ascontiguousarray(v[items])) for k, v in self.side.items()}
+        return _score(self.model, torch.from_numpy(self.user_vocab(users)), torch.from_numpy(self.item_vocab(items)),
+                      side, self.wt_mu, self.wt_sd)
+
+    def state(self) -> Tuple[Dict[str, np.ndarray], dict]:
+        """Arrays and JSON metadata that rebuild it (from_state)."""
+        arrays = {"w." + k: v.numpy() for k, v in self.model.state_dict().items()}
+        arrays["user_vocab"], arrays["item_vocab"] = self.user_vocab.table, self.item_vocab.table
+        return arrays, {"wt_mu": self.wt_mu, "wt_sd": self.wt_sd, "user_tokens": self.user_vocab.n_tokens,
+                        "item_tokens": self.item_vocab.n_tokens}
+
+    @classmethod
+    def from_state(cls, arrays: Dict[str, np.ndarray], meta: dict, data: EvalData, cfg: UpstreamConfig):
+        uv, iv = Vocab.from_table(arrays["user_vocab"], meta["user_tokens"]), Vocab.from_table(arrays["item_vocab"], meta["item_tokens"])
+        model = UpstreamRanker(uv.n_tokens, iv.n_tokens, _side_sizes(data), cfg)
+        model.load_state_dict({k[2:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("w.")})
+        return cls(model, uv, iv, data, meta["wt_mu"], meta["wt_sd"])
+
+
 class UpstreamScores:
-    def __init__(self, scores: np.ndarray, req_in_sample: np.ndarray, report: dict, path: Optional[Path]):
+    def __init__(self, scores: np.ndarray, req_in_sample: np.ndarray, report: dict, path: Optional[Path],
+                 scorer: UpstreamScorer):
         self.scores = scores
         self.req_in_sample = req_in_sample
         self.report = report
         self.path = path
         self.names = SCORE_NAMES
+        self.scorer = scorer
 
     def request_scores(self, data: EvalData, r: int) -> np.ndarray:
         """The (3, N) contiguous score matrix of request r."""
@@ -217,22 +268,16 @@ def _train_and_score(data: EvalData, cfg: UpstreamConfig, show_progress: bool) -
     model.eval()
     C = data.n_candidates
     scores = np.empty((3, C), dtype=np.float32)
-    with torch.no_grad():
-        for s in progress(range(0, C, cfg.score_batch), enabled=show_progress, desc="upstream scoring",
-                          unit="batch"):
-            idx = np.arange(s, min(C, s + cfg.score_batch))
-            u, i, side = tensors(idx)
-            out = model(u, i, side)
-            scores[0, idx] = torch.sigmoid(out[:, 0]).numpy()
-            scores[1, idx] = torch.sigmoid(out[:, 1]).numpy()
-            scores[2, idx] = torch.expm1(torch.clamp(out[:, 2] * wt_sd + wt_mu, min=0.0)).numpy()
+    for s in progress(range(0, C, cfg.score_batch), enabled=show_progress, desc="upstream scoring", unit="batch"):
+        idx = np.arange(s, min(C, s + cfg.score_batch))
+        scores[:, idx] = _score(model, *tensors(idx), wt_mu, wt_sd)
     score_s = time.time() - t1
 
     report = {"train_rows": int(n), "epochs": cfg.epochs, "epoch_losses": [round(x, 5) for x in losses],
               "train_seconds": round(train_s, 2), "score_seconds": round(score_s, 2),
               "scored_candidates": int(C), "user_vocab": int(uv.n_tokens - 1), "item_vocab": int(iv.n_tokens - 1),
               "eval": {}}
-    for split in (SPLIT_UPSTREAM, SPLIT_POEM_TRAIN, SPLIT_TEST):
+    for split in (SPLIT_UPSTREAM, SPLIT_POEM_TRAIN, SPLIT_VALID, SPLIT_TEST):
         m = (cand_split == split) & (data.cand_exposed == 1)
         if not m.any():
             continue
@@ -243,7 +288,7 @@ def _train_and_score(data: EvalData, cfg: UpstreamConfig, show_progress: bool) -
         ev["cold_item_share"] = float((iv(items[m]) == 0).mean())
         report["eval"][name] = ev
     req_in_sample = (data.req_split == SPLIT_UPSTREAM)
-    return UpstreamScores(scores, req_in_sample, report, None)
+    return UpstreamScores(scores, req_in_sample, report, None, UpstreamScorer(model, uv, iv, data, wt_mu, wt_sd))
 
 
 def build_upstream_scores(data: EvalData, cfg: Optional[UpstreamConfig] = None, *, force: bool = False,
@@ -255,11 +300,14 @@ def build_upstream_scores(data: EvalData, cfg: Optional[UpstreamConfig] = None, 
         arrays, meta = load_npz(path)
         if verbose:
             print(f"[poem_eval] loaded {path}", file=sys.stderr)
-        return UpstreamScores(arrays["scores"], arrays["req_in_sample"].astype(bool), meta["report"], path)
+        return UpstreamScores(arrays["scores"], arrays["req_in_sample"].astype(bool), meta["report"], path,
+                              UpstreamScorer.from_state(arrays, meta["scorer"], data, cfg))
     ups = train_and_score(data, cfg, show_progress)
+    scorer_arrays, scorer_meta = ups.scorer.state()
     meta = {"attribution": ATTRIBUTION, "license": LICENSE, "data_config_hash": data.meta["config_hash"],
-            "upstream_config": cfg.key(), "score_names": list(SCORE_NAMES), "report": ups.report}
-    save_npz(path, {"scores": ups.scores, "req_in_sample": ups.req_in_sample.astype(np.int8)}, meta)
+            "upstream_config": cfg.key(), "score_names": list(SCORE_NAMES), "report": ups.report,
+            "scorer": scorer_meta}
+    save_npz(path, {"scores": ups.scores, "req_in_sample": ups.req_in_sample.astype(np.int8), **scorer_arrays}, meta)
     ups.path = path
     if verbose:
         print(f"[poem_eval] built {path}", file=sys.stderr)

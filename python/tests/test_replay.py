@@ -79,7 +79,8 @@ class ReplayParity(unittest.TestCase):
         cfg = poem.RankerConfig.from_json(self.shipped_config)
         ranker = poem.RequestRanker(poem.Model.load(SAMPLE / "poem_model.safetensors"))
         self.assertEqual(ranker.config.to_json(), cfg.to_json())
-        self.assertEqual(cfg.objective_rows, 6)
+        self.assertEqual(cfg.objective_rows, 10)  # 3 normalised, 3 raw, 4 side features (item_stats.NAMES)
+        self.assertEqual(cfg.score_rows, 7)
 
     def test_same_rows(self):
         for name, r in self.runs.items():
