@@ -112,7 +112,8 @@ def fit_world(cfg: SimConfig = SimConfig(), eval_cfg: EvalConfig = None) -> Simp
     m = 20.0  # the floor's smoothing (metrics.smoothed_item_rate)
     lv_rate, click_rate = lv[known].mean(), click[known].mean()
     n_i = np.bincount(item[known], minlength=len(keep))
-    rate = lambda y, r: (np.bincount(item[known], weights=y[known], minlength=len(keep)) + m * r) / (n_i + m)  # noqa: E731
+    def rate(y, r):
+        return (np.bincount(item[known], weights=y[known], minlength=len(keep)) + m * r) / (n_i + m)
     q_lv, q_click = _logit(rate(lv, lv_rate)) - _logit(lv_rate), _logit(rate(click, click_rate)) - _logit(click_rate)
     pop = n_i.astype(np.float64)
     g = (pop[:, None] * V).sum(0) / pop.sum()  # the population's tag mix: exposure-weighted
@@ -157,7 +158,10 @@ def fit_world(cfg: SimConfig = SimConfig(), eval_cfg: EvalConfig = None) -> Simp
         tag_idx[k, :len(x)], tag_w[k, :len(x)] = x, V[k, x]
     like_rate, follow_rate = df.is_like.to_numpy()[order].mean(), df.is_follow.to_numpy()[order].mean()
     heavy_lv = lv[order].mean()
-    return SimpleNamespace(tag_idx=tag_idx, tag_w=tag_w, log_gV=np.log(V @ g), like_given_lv=like_rate / heavy_lv,
+    # An item's tag set as one id (1..): what the diagnosis's "tag ids" arm embeds instead of the item.
+    _, topic_id = np.unique(np.round(V, 6), axis=0, return_inverse=True)
+    return SimpleNamespace(topic_id=topic_id.reshape(-1) + 1, tag_idx=tag_idx, tag_w=tag_w, log_gV=np.log(V @ g),
+                           like_given_lv=like_rate / heavy_lv,
                            follow_given_lv=follow_rate / heavy_lv, V=V, g=g, q_lv=q_lv, q_click=q_click,
                            duration=fdur[keep], pop=pop,
                            video_ids=video_ids, tag_names=tag_names, interest=interest, user_ids=u_codes,
@@ -359,14 +363,19 @@ def _score(lab, c, p_click, p_lv, watch):
                             p_click, p_lv, np.maximum(watch, 0.0))
 
 
-def train_and_score(inputs: dict, lab, variants, tc, seed: int, hide_scores: bool = False):
+def train_and_score(inputs: dict, lab, variants, tc, seed: int, hide_scores: bool = False, ids=None):
     """train.train_variant and train.evaluate for each variant: (metrics, loss summary) per variant.
     hide_scores: every candidate feature (all derived from the upstream scores of the request itself) set
     to 0, for training and test alike, so that the upstream's view reaches a model only through the
-    partial-order sequence and the training pairs."""
+    partial-order sequence and the training pairs. ids: an array item -> the id the model embeds (the
+    item's tag set, in the diagnosis), applied to candidates and both sequences alike."""
     from .train import evaluate, train_variant
     if hide_scores:
         inputs = {k: dict(v, row_feats=np.zeros_like(v["row_feats"])) for k, v in inputs.items()}
+    if ids is not None:
+        ids = np.asarray(ids, np.uint64)
+        inputs = {k: dict(v, **{f: ids[v[f].astype(np.int64)] for f in ("row_item", "po_ids", "ch_ids")})
+                  for k, v in inputs.items()}
     models, loss = {}, {}
     for v in variants:
         model, batches, hist = train_variant(v, inputs, lab, tc, seed, log=lambda *a: None)
@@ -523,21 +532,26 @@ def table(summary) -> str:
 
 
 def plot(summary, path: Path) -> None:
-    """Heatmaps of the paired long-view gains (GAUC, AUC) per cell, and per-cell error bars."""
+    """Heatmaps of paired long-view gains per cell (POEM - baseline on GAUC and AUC; the partial-order
+    sequence alone, pointwise - baseline, on GAUC), and per-cell GAUC with error bars."""
     import io
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     drifts = sorted({r["drift"] for r in summary})
     infos = sorted({r["informativeness"] for r in summary})
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1, 1, 1.6]})
-    for ax, m, label in ((axes[0], "gauc_long_view", "GAUC"), (axes[1], "auc_long_view", "AUC")):
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.8), gridspec_kw={"width_ratios": [1, 1, 1, 1.7]})
+    panels = (("poem-chrono_baseline/gauc_long_view", "POEM − baseline, long-view GAUC"),
+              ("poem-chrono_baseline/auc_long_view", "POEM − baseline, long-view AUC"),
+              ("pointwise-chrono_baseline/gauc_long_view",
+               "partial-order sequence alone\n(pointwise − baseline), GAUC"))
+    lim = max(1e-3, max(abs(r[k]["mean"]) for k, _ in panels for r in summary))
+    for ax, (key, title) in zip(axes, panels):
         grid = np.full((len(drifts), len(infos)), np.nan)
         tt = np.full_like(grid, np.nan)
         for r in summary:
-            grid[drifts.index(r["drift"]), infos.index(r["informativeness"])] = r[f"poem-chrono_baseline/{m}"]["mean"]
-            tt[drifts.index(r["drift"]), infos.index(r["informativeness"])] = r[f"poem-chrono_baseline/{m}"]["t"]
-        lim = max(1e-3, float(np.nanmax(np.abs(grid))))
+            grid[drifts.index(r["drift"]), infos.index(r["informativeness"])] = r[key]["mean"]
+            tt[drifts.index(r["drift"]), infos.index(r["informativeness"])] = r[key]["t"]
         im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, origin="lower")
         for a in range(len(drifts)):
             for b in range(len(infos)):
@@ -546,9 +560,9 @@ def plot(summary, path: Path) -> None:
         ax.set_yticks(range(len(drifts)), [str(x) for x in drifts])
         ax.set_xlabel("upstream informativeness")
         ax.set_ylabel("drift")
-        ax.set_title(f"POEM − baseline, long-view {label}")
+        ax.set_title(title, fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.8)
-    ax = axes[2]
+    ax = axes[3]
     x = np.arange(len(summary))
     for name, color, dx in (("poem", "C0", -0.2), ("chrono_baseline", "C1", 0.0), ("pointwise", "C2", 0.2)):
         ms = [r[f"{name}/gauc_long_view"] for r in summary]
@@ -607,17 +621,20 @@ DIAGNOSE = dict(cells=[(1.5, 1.0), (0.0, 1.0)], seeds=(0, 1, 2), long_epochs=9, 
 
 def diagnose(seeds=None, log=print) -> dict:
     """Where POEM gains, which half brings it, and whether the gain survives a model trained to the end.
-    Per cell and seed, on one simulation: the sweep's training (`sweep`), three times the epochs (`long`),
-    and the sweep's training with the candidates' own upstream features hidden (`hidden`, see
-    train_and_score): the last is the partial-order mechanism in isolation, where the sequence is the
-    only way the upstream's view of the current interest reaches the model."""
+    Per cell and seed, on one simulation: the sweep's training (`sweep`); three times the epochs (`long`);
+    the candidates' own upstream features hidden (`hidden`, see train_and_score), where the sequence is
+    the only way the upstream's view of the current interest reaches a pointwise model; and the same two
+    with each item embedded by its tag set (`tags`, `tags_hidden`), ids a model can learn from this much
+    data (3,651 items, about 5 labelled exposures each per run; 82 tag sets)."""
     from .train import TrainConfig
     seeds = DIAGNOSE["seeds"] if seeds is None else tuple(seeds)
     t0 = time.time()
     world = fit_world()
     base = TrainConfig(epochs=FULL["epochs"], batch=FULL["batch"], threads=1)
-    arms = {"sweep": (base, False), "long": (dataclasses.replace(base, epochs=DIAGNOSE["long_epochs"]), False),
-            "hidden": (base, True)}
+    arms = {"sweep": (base, False, None),
+            "long": (dataclasses.replace(base, epochs=DIAGNOSE["long_epochs"]), False, None),
+            "hidden": (base, True, None), "tags": (base, False, world.topic_id),
+            "tags_hidden": (base, True, world.topic_id)}
     runs = []
     for d, i in DIAGNOSE["cells"]:
         cfg0 = SimConfig(drift=d, informativeness=i, n_users=FULL["n_users"])
@@ -628,11 +645,12 @@ def diagnose(seeds=None, log=print) -> dict:
             lab = r["_inp"].labels()
             out = {"cell": r["cell"], "floor": r["floor"], "upstream": r["upstream"], "oracle": r["oracle"],
                    "arms": {"sweep": {"models": r["models"], "loss": r["loss"]}}}
-            for arm, (tc, hide) in arms.items():
+            for arm, (tc, hide, ids) in arms.items():
                 if arm == "long" and (d, i) not in DIAGNOSE["long_cells"]:
                     continue
                 if arm != "sweep":
-                    models, loss = train_and_score(r["_inputs"], lab, VARIANTS_RUN, tc, seed, hide_scores=hide)
+                    models, loss = train_and_score(r["_inputs"], lab, VARIANTS_RUN, tc, seed, hide_scores=hide,
+                                                   ids=ids)
                     out["arms"][arm] = {"models": models, "loss": loss}
             log(f"diagnose drift {d} informativeness {i} seed {seed}: " + "; ".join(
                 f"{arm}: " + ", ".join(f"{v} {a['models'][v]['gauc_long_view']:.4f}" for v in VARIANTS_RUN)
@@ -666,7 +684,8 @@ def diagnose_table(diag: dict) -> str:
     m = "gauc_long_view"
     for row in diag["summary"]:
         for arm, label in (("sweep", f"sweep ({FULL['epochs']} epochs)"),
-                           ("long", f"{DIAGNOSE['long_epochs']} epochs"), ("hidden", "candidate features hidden")):
+                           ("long", f"{DIAGNOSE['long_epochs']} epochs"), ("hidden", "candidate features hidden"),
+                           ("tags", "tag-set ids"), ("tags_hidden", "tag-set ids, features hidden")):
             if f"{arm}/poem/{m}" not in row:
                 continue
             lines.append(f"| {row['drift']} | {row['informativeness']} | {label} | "
@@ -702,8 +721,16 @@ def write_docs(res: dict, docs: Path = DOCS) -> None:
     old = json.loads(path.read_text()) if path.exists() else {}
     write_text(path, _json(dict(res, **({"diagnosis": old["diagnosis"]} if "diagnosis" in old else {}))) + "\n")
     plot(res["summary"], docs / "simulation_gain.png")
-    body = f"{table(res['summary'])}\nFull sweep: {len(res['runs'])} runs in {res['seconds'] / 60:.1f} minutes.\n"
-    _replace_block(docs / "simulation.md", RESULTS_BEGIN, RESULTS_END, body)
+    _replace_block(docs / "simulation.md", RESULTS_BEGIN, RESULTS_END, _results_body(res))
+
+
+def _results_body(res: dict) -> str:
+    return f"{table(res['summary'])}\nFull sweep: {len(res['runs'])} runs in {res['seconds'] / 60:.1f} minutes.\n"
+
+
+def _diagnosis_body(diag: dict) -> str:
+    minutes = diag["seconds"] / 60
+    return diagnose_table(diag) + f"\nDiagnosis: {len(diag['runs'])} simulations in {minutes:.1f} minutes.\n"
 
 
 def write_diagnosis(diag: dict, docs: Path = DOCS) -> None:
@@ -712,9 +739,7 @@ def write_diagnosis(diag: dict, docs: Path = DOCS) -> None:
     res = json.loads(path.read_text()) if path.exists() else {}
     res["diagnosis"] = diag
     write_text(path, _json(res) + "\n")
-    body = diagnose_table(diag) + (f"\nDiagnosis: {len(diag['runs'])} simulations in "
-                                   f"{diag['seconds'] / 60:.1f} minutes.\n")
-    _replace_block(docs / "simulation.md", DIAG_BEGIN, DIAG_END, body)
+    _replace_block(docs / "simulation.md", DIAG_BEGIN, DIAG_END, _diagnosis_body(diag))
 
 
 def main(argv=None) -> int:
@@ -723,10 +748,19 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="*", help="override the plan's seeds")
     ap.add_argument("--json", type=Path, help="write the results here (quick mode: instead of docs/)")
     ap.add_argument("--docs", type=Path, default=DOCS, help="where the full run writes its files")
+    ap.add_argument("--replot", action="store_true",
+                    help="redraw the plot and tables of docs/ from docs/simulation_results.json (no simulation)")
     ap.add_argument("--diagnose", action="store_true",
                     help="the diagnosis instead of the sweep: longer training and hidden candidate features")
     args = ap.parse_args(argv)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+    if args.replot:
+        res = json.loads((args.docs / "simulation_results.json").read_text())
+        plot(res["summary"], args.docs / "simulation_gain.png")
+        _replace_block(args.docs / "simulation.md", RESULTS_BEGIN, RESULTS_END, _results_body(res))
+        if "diagnosis" in res:
+            _replace_block(args.docs / "simulation.md", DIAG_BEGIN, DIAG_END, _diagnosis_body(res["diagnosis"]))
+        return 0
     if args.diagnose:
         diag = diagnose(args.seeds, log=log)
         if args.json:
