@@ -3,6 +3,8 @@ upstream ranker that sees the user's current interest, fed through the real-log 
 
     make simulation                                          # the full sweep, docs/simulation*
     PYTHONPATH=build/dispatch/python:python /usr/bin/python3 -m poem_eval.simulation --quick
+    ... -m poem_eval.simulation --diagnose   # longer training, hidden features, tag-set ids (docs/simulation.md)
+    ... -m poem_eval.simulation --replot     # the plot and tables again from docs/simulation_results.json
 
 What comes from KuaiRand-Pure: the items (tags, duration), each item's long-view and click rates
 (its quality), the users (those with enough exposures), their interests (tags of their long-viewed
