@@ -24,7 +24,7 @@ TSAN_FLAGS := -O1 -g1 -fno-omit-frame-pointer -fsanitize=thread
 # The test cases that share a model or a ranker across threads (Catch2 name patterns).
 TSAN_TESTS := "*thread*"
 
-.PHONY: all deps deps-bench demo evaluation test bench bench-dispatch clean native dispatch sanitize \
+.PHONY: all deps deps-bench demo evaluation simulation test bench bench-dispatch clean native dispatch sanitize \
         test-native test-dispatch test-sanitize tsan test-tsan test-package
 
 all: native
@@ -107,6 +107,11 @@ demo: deps
 evaluation: dispatch
 	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/dispatch/python:python \
 	  $(PYTHON) -m poem_eval.run --export-sample data/kuairand_sample
+
+# The KuaiRand-grounded simulation of POEM's mechanism (docs/simulation.md): table, plot, results.
+simulation: dispatch
+	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/dispatch/python:python \
+	  $(PYTHON) -m poem_eval.simulation
 
 bench: deps-bench
 	@mkdir -p build
