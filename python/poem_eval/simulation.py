@@ -380,7 +380,7 @@ def train_and_score(inputs: dict, lab, variants, tc, seed: int, hide_scores: boo
                   for k, v in inputs.items()}
     models, loss = {}, {}
     for v in variants:
-        model, batches, hist = train_variant(v, inputs, lab, tc, seed, log=lambda *a: None)
+        model, batches, hist, _ = train_variant(v, inputs, lab, tc, seed, log=lambda *a: None)
         m = evaluate(model, batches, lab, inputs["pareto"])
         m.pop("long_history", None)
         models[v] = m
