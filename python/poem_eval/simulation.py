@@ -224,7 +224,7 @@ def simulate(world, cfg: SimConfig, offsets=(0.0, 0.0), users=None, keep_truth: 
     pool_pop = np.argsort(-log_pop, kind="stable")[:cfg.popular_pool]
     a = rd.normal(0, 1, size=(U, T)) * cfg.drift     # stationary start
     a_c, a_l = offsets
-    names = ("item", "p_click", "p_lv", "watch", "exposed", "click", "lv", "like", "follow", "play") + \
+    names = ("item", "p_click", "p_lv", "watch", "exposed", "click", "lv", "like", "follow", "play", "interest_up") + \
         (("true_lift", "interest") if keep_truth else ())
     out = {k: [] for k in names + ("user", "step")}
     for s in range(S):
@@ -253,12 +253,9 @@ def simulate(world, cfg: SimConfig, offsets=(0.0, 0.0), users=None, keep_truth: 
         z_up = z + cfg.upstream_noise * ru.normal(0, 1, size=(A, T))
         c_up = np.exp(z_up - z_up.max(1, keepdims=True))
         c_up /= c_up.sum(1, keepdims=True)
-        lift_up = _lift(W, c_up, cand)
-        p_click = _sigmoid(a_c + qc_up[cand] + cfg.beta * cfg.informativeness * lift_up)
-        p_lv = _sigmoid(a_l + ql_up[cand] + cfg.beta * cfg.informativeness * lift_up)
+        p_click, p_lv, watch = upstream_scores(W, cfg, offsets, qc_up, ql_up, c_up, cand)
         dur = W.duration[cand]
         need = np.minimum(dur, LONG_VIEW_SECONDS)
-        watch = p_lv * dur + (1 - p_lv) * 0.5 * need
         # Exposure: the top of the weighted rank fusion (click 1, long view 2, watch 1), as pipeline.py fuses.
         fused = _rank_pct(p_click) + 2 * _rank_pct(p_lv) + _rank_pct(watch)
         top = np.argsort(-fused, axis=1, kind="stable")[:, :cfg.exposed]
@@ -277,7 +274,8 @@ def simulate(world, cfg: SimConfig, offsets=(0.0, 0.0), users=None, keep_truth: 
         play = np.where(lv, need + v * (1.2 * dur - need), 0.95 * v * need) * exposed
         for name, x in (("item", cand), ("p_click", p_click), ("p_lv", p_lv), ("watch", watch),
                         ("exposed", exposed), ("click", clk), ("lv", lv), ("like", like), ("follow", follow),
-                        ("play", play), ("true_lift", lift), ("interest", c), ("user", act), ("step", np.full(A, s))):
+                        ("play", play), ("interest_up", c_up), ("true_lift", lift), ("interest", c), ("user", act),
+                        ("step", np.full(A, s))):
             if name in out:
                 out[name].append(x.astype(np.float32) if x.dtype == np.float64 else x)
     out = {k: np.concatenate(v) for k, v in out.items()}
@@ -285,7 +283,37 @@ def simulate(world, cfg: SimConfig, offsets=(0.0, 0.0), users=None, keep_truth: 
     out = {k: v[order] for k, v in out.items()}
     out["users"] = users
     out["counts"] = counts
+    out["quality_up"], out["offsets"] = (qc_up, ql_up), offsets
     return out
+
+
+def upstream_scores(W, cfg: SimConfig, offsets, qc_up, ql_up, c_up, cand):
+    """The upstream's three scores of items `cand` [A, N] for rows whose view of the current interest is
+    `c_up` [A, T]: item quality (with its estimation error) plus, weighted by informativeness, the lift
+    under that view. informativeness 0: a function of the item alone."""
+    lift_up = _lift(W, c_up, cand)
+    p_click = _sigmoid(offsets[0] + qc_up[cand] + cfg.beta * cfg.informativeness * lift_up)
+    p_lv = _sigmoid(offsets[1] + ql_up[cand] + cfg.beta * cfg.informativeness * lift_up)
+    dur = W.duration[cand]
+    need = np.minimum(dur, LONG_VIEW_SECONDS)
+    return p_click, p_lv, p_lv * dur + (1 - p_lv) * 0.5 * need
+
+
+class SimScorer:
+    """score_items of the simulation's replay: the upstream's scores of any items for a request, from
+    the same view of the user's current interest it scored the request's candidates with (so the mined
+    negatives join their request as candidates like on the real log)."""
+
+    def __init__(self, world, cfg: SimConfig, offsets, quality_up, interest_up, user, time):
+        self.world, self.cfg, self.offsets, self.quality_up = world, cfg, offsets, quality_up
+        self.interest_up = interest_up
+        # (user, time) -> request; two requests of a user in one second share the later one's view
+        self.row = {(int(u), int(t)): r for r, (u, t) in enumerate(zip(user, time))}
+
+    def __call__(self, user, time, items) -> np.ndarray:
+        c_up = self.interest_up[self.row[(int(user), int(time))]][None, :]
+        cand = np.asarray(items, np.int64)[None, :]
+        return np.stack(upstream_scores(self.world, self.cfg, self.offsets, *self.quality_up, c_up, cand))[:, 0]
 
 
 def calibrate(world, cfg: SimConfig, n_users: int = 200, passes: int = 2):
@@ -341,7 +369,8 @@ def to_replay_input(world, cfg: SimConfig, sim: dict) -> ReplayInput:
     engagements = dict(request_id=r_of, user=uu[r_of], item=items, time=t[r_of], play_time=g("play")[e],
                        duration=W.duration[items].astype(np.float32), click=click, like=like, follow=follow,
                        engaged=click | lv | like | follow, long_view=lv)
-    return ReplayInput.from_columns(requests, engagements, n_items=W.V.shape[0])
+    scorer = SimScorer(W, cfg, sim["offsets"], sim["quality_up"], sim["interest_up"][order], uu, t)
+    return ReplayInput.from_columns(requests, engagements, n_items=W.V.shape[0], score_items=scorer)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -91,6 +91,24 @@ class Simulator(unittest.TestCase):
         np.testing.assert_array_equal(s["lv"][e], rule[e])
         self.assertFalse((s["click"] | s["lv"] | (s["play"] > 0))[~e].any())
 
+    def test_negatives_are_scored_like_candidates(self):
+        # score_items gives an item the scores the upstream gave it as a candidate of the same request.
+        cfg = S.SimConfig(drift=0.75, informativeness=1.0, n_users=40)
+        inp = S.to_replay_input(self.world, cfg, self.sim(drift=0.75, informativeness=1.0, n_users=40))
+        rq = inp.requests
+        key = np.stack([rq["user"].astype(np.int64), rq["time"]], 1)
+        unique_at = np.unique(key, axis=0, return_counts=True)
+        once = {tuple(k) for k, c in zip(*unique_at) if c == 1}  # a user's only request in that second
+        checked = 0
+        for r in range(0, inp.n_requests, 7):
+            if (int(rq["user"][r]), int(rq["time"][r])) not in once:
+                continue
+            sl = slice(rq["cand_offsets"][r], rq["cand_offsets"][r + 1])
+            got = inp.score_items(int(rq["user"][r]), int(rq["time"][r]), rq["cand_item"][sl][:9])
+            np.testing.assert_allclose(got, rq["cand_scores"][:, sl][:, :9], rtol=2e-6)
+            checked += 1
+        self.assertGreater(checked, 50)
+
     def test_replay_input(self):
         cfg = S.SimConfig(drift=0.75, informativeness=1.0, n_users=40)
         s = self.sim(drift=0.75, informativeness=1.0, n_users=40)
