@@ -16,15 +16,11 @@ be asked in any order, which keeps a replay partitioned by user identical to a s
 The user's own running rates are left out on purpose. Across users they rank well (long-view AUC
 0.65 on the quick split), but within one user they rank backwards (per-user AUC 0.15): a model that
 learns the across-user direction then orders each user's exposures by a number that moves against
-their labels over time, and its per-user AUC fell from about 0.60 to 0.55 with them.
+their labels over time: on the quick split POEM's per-user AUC of long view was 0.549 with them and
+0.585 without (docs/evaluation.md says why they rank backwards).
 
 Rates enter as log-odds: a smoothed rate moves by a few hundredths between items, too little for an
 unnormalised input to stand out beside the others; its log-odds spread over about one unit.
-
-The priors are the rates over every exposure before t (1/2 before the first). A replay that kept
-running counters, updated as each request's feedback arrives, would hold exactly these numbers; here
-they are answered by binary search over the time-sorted log, so any request (or a mined negative) can
-be asked in any order, which keeps a replay partitioned by user identical to a single-process one.
 """
 from typing import Tuple
 

@@ -97,7 +97,8 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, servin
 def read_sample(path) -> dict:
     """requests.csv as numpy columns."""
     import pandas as pd
-    df = pd.read_csv(Path(path) / "requests.csv", comment="#")
+    # round_trip: the exact decimal-to-binary parse (the fast default can be one ulp off), as the C++ host reads
+    df = pd.read_csv(Path(path) / "requests.csv", comment="#", float_precision="round_trip")
     if list(df.columns) != COLUMNS:
         raise ValueError(f"{path}/requests.csv: columns {list(df.columns)}, expected {COLUMNS}")
     return {c: df[c].to_numpy() for c in COLUMNS}
