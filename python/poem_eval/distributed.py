@@ -49,6 +49,9 @@ def _sha256(path: Path) -> str:
 def write_partitions(inp: ReplayInput, out_dir, n_partitions: int, cfg: PipelineConfig = None,
                      config_json: str = None) -> list:
     """The inputs of the job under out_dir/inputs; returns the partitions' input paths."""
+    if inp.score_items is not None:  # a Python callable: it cannot be written beside the columns
+        raise ValueError("distributed replay: the input's score_items does not travel to the workers' files; "
+                         "replay it in one process (pipeline.replay), or drop it (the negatives' scores are then NaN)")
     cfg = cfg or PipelineConfig()
     d = Path(out_dir) / "inputs"
     shared = replay_globals(inp)

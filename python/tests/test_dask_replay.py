@@ -128,6 +128,14 @@ class DaskReplay(unittest.TestCase):
         self.assertEqual(len(partial["request_id"]), sum(e["requests"] for e in m["partitions"]))
 
 
+class ScoreItemsStaysHome(unittest.TestCase):
+    def test_an_input_with_score_items_is_refused(self):
+        import dataclasses
+        inp = dataclasses.replace(from_sample(SAMPLE, requests_limit=40), score_items=lambda u, t, items: None)
+        with tempfile.TemporaryDirectory() as d, self.assertRaisesRegex(ValueError, "score_items does not travel"):
+            dd.write_partitions(inp, d, 2)
+
+
 class InputSchema(unittest.TestCase):
     def setUp(self):
         s = from_sample(SAMPLE, requests_limit=40)
