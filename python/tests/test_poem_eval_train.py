@@ -10,31 +10,15 @@ has unpacked it under build/openblas, can be put first on LD_LIBRARY_PATH.
 
 In process: the mined negatives join their request as candidates, with the upstream model's scores and
 the causal statistics, through the same ranker as every other candidate."""
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import unittest
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-OPENBLAS = ROOT / "build" / "openblas" / "usr" / "lib" / "x86_64-linux-gnu" / "openblas-pthread"
+from quick_run import quick_report
 
 
 class QuickEvaluation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        env = dict(os.environ)
-        if (OPENBLAS / "libblas.so.3").exists():
-            env["LD_LIBRARY_PATH"] = f"{OPENBLAS}:{env.get('LD_LIBRARY_PATH', '')}"
-        with tempfile.TemporaryDirectory() as d:
-            out = Path(d) / "quick.json"
-            run = subprocess.run([sys.executable, "-m", "poem_eval.run", "--quick", "--json", str(out)],
-                                 env=env, capture_output=True, text=True, timeout=600)
-            if run.returncode != 0:
-                raise AssertionError(f"poem_eval.run --quick failed:\n{run.stdout}\n{run.stderr[-3000:]}")
-            cls.report = json.loads(out.read_text())
+        cls.report = quick_report("poem_eval.run")
 
     def test_loss_falls(self):
         loss = self.report["loss"]

@@ -7,20 +7,12 @@ item alone, whatever the drift; the exposures' engagement rates sit near the log
 Then the quick mode end to end (`python -m poem_eval.simulation --quick`, in a subprocess so that the
 local OpenBLAS can go first on LD_LIBRARY_PATH): the pipeline trains (every run's loss falls) and the
 trained models beat the item-rate floor on the simulated test requests."""
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import unittest
-from pathlib import Path
 
 import numpy as np
 
 from poem_eval import simulation as S
-
-ROOT = Path(__file__).resolve().parents[2]
-OPENBLAS = ROOT / "build" / "openblas" / "usr" / "lib" / "x86_64-linux-gnu" / "openblas-pthread"
+from quick_run import quick_report
 
 
 class Simulator(unittest.TestCase):
@@ -125,16 +117,7 @@ class Simulator(unittest.TestCase):
 class QuickSweep(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        env = dict(os.environ)
-        if (OPENBLAS / "libblas.so.3").exists():
-            env["LD_LIBRARY_PATH"] = f"{OPENBLAS}:{env.get('LD_LIBRARY_PATH', '')}"
-        with tempfile.TemporaryDirectory() as d:
-            out = Path(d) / "quick.json"
-            run = subprocess.run([sys.executable, "-m", "poem_eval.simulation", "--quick", "--json", str(out)],
-                                 env=env, capture_output=True, text=True, timeout=600)
-            if run.returncode != 0:
-                raise AssertionError(f"poem_eval.simulation --quick failed:\n{run.stdout}\n{run.stderr[-3000:]}")
-            cls.report = json.loads(out.read_text())
+        cls.report = quick_report("poem_eval.simulation")
 
     def test_loss_falls(self):
         (run,) = self.report["runs"]
