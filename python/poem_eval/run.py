@@ -1,11 +1,14 @@
 """The KuaiRand evaluation of POEM against a chronological baseline, with ablations and the floor.
 
     make evaluation     # full: docs/evaluation.md's table and plots, and the demo's sample and model
-    PYTHONPATH=build/dispatch/python:python /usr/bin/python3 -m poem_eval.run --quick    # < 3 min, the tests'
+    PYTHONPATH=build/dispatch/python:python /usr/bin/python3 -m poem_eval.run --quick    # about 50 s, the tests'
 
-Full mode: every variant of train.VARIANTS with three seeds, one epoch each; the table gives mean and
-spread (min..max) over seeds, beside the floor (each item's smoothed rate from the training days) and
-the upstream ranker's own scores. Quick mode: a fifth of the users, POEM and the baseline, one seed.
+Full mode: POEM and the baseline with five seeds, the four ablations with two; every run stops at its
+best validation check (the validation day, never the test days) and the learning rate is chosen on
+the validation day too. The table gives mean and spread (min..max) over seeds and the paired
+comparison of POEM and the baseline, beside the floor (each item's smoothed rate from every day before
+the test days) and the upstream ranker's own scores. Quick mode: a fifth of the users, POEM and the
+baseline, one seed, one learning rate.
 """
 import argparse
 import json
