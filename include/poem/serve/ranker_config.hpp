@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -72,14 +73,13 @@ inline void validate(const ranker_config& c) {
     validate(c.engagement);
     check(c.raw_features.empty() || c.raw_features.size() == k, "ranker_config.raw_features: ",
           c.raw_features.size(), " transforms for ", k, " objectives (0 or ", k, ")");
-    for (std::size_t j = 0; j < c.raw_features.size(); ++j)
-        check(c.raw_features[j] == raw_transform::identity || c.raw_features[j] == raw_transform::log1p,
-              "ranker_config.raw_features[", j, "]: unknown transform ", static_cast<int>(c.raw_features[j]));
     check(c.side_features.size() <= max_side_features, "ranker_config.side_features: ", c.side_features.size(),
           " rows, at most ", max_side_features);
-    for (std::size_t j = 0; j < c.side_features.size(); ++j)
-        check(c.side_features[j] == raw_transform::identity || c.side_features[j] == raw_transform::log1p,
-              "ranker_config.side_features[", j, "]: unknown transform ", static_cast<int>(c.side_features[j]));
+    for (const auto& [field, transforms] : {std::pair{"raw_features", &c.raw_features},
+                                            std::pair{"side_features", &c.side_features}})
+        for (std::size_t j = 0; j < transforms->size(); ++j)
+            check((*transforms)[j] == raw_transform::identity || (*transforms)[j] == raw_transform::log1p,
+                  "ranker_config.", field, "[", j, "]: unknown transform ", static_cast<int>((*transforms)[j]));
     // The bounds of the layers that build the sequences.
     check(c.po_length <= partial_order_state::max_sequence_length, "ranker_config.po_length = ", c.po_length, " > ",
           partial_order_state::max_sequence_length);
@@ -318,16 +318,13 @@ inline ranker_config ranker_config_from_json(const std::string& text, const std:
         c.levels.weight_floor = f.number("weight_floor");
         f.done();
     }
-    const auto& raw = top.array("raw_features", max_objectives);
-    for (std::size_t i = 0; i < raw.size(); ++i)
-        c.raw_features.push_back(
-            top.enumeration<raw_transform>(raw[i], "ranker_config.raw_features[" + std::to_string(i) + "]"));
-    if (version >= 2) {  // version 1 had no side features
-        const auto& side = top.array("side_features", max_side_features);
-        for (std::size_t i = 0; i < side.size(); ++i)
-            c.side_features.push_back(
-                top.enumeration<raw_transform>(side[i], "ranker_config.side_features[" + std::to_string(i) + "]"));
-    }
+    auto transforms = [&](const char* key, std::size_t max_size, std::vector<raw_transform>& out) {
+        const auto& a = top.array(key, max_size);
+        for (std::size_t i = 0; i < a.size(); ++i)
+            out.push_back(top.enumeration<raw_transform>(a[i], top.field(key) + "[" + std::to_string(i) + "]"));
+    };
+    transforms("raw_features", max_objectives, c.raw_features);
+    if (version >= 2) transforms("side_features", max_side_features, c.side_features);  // version 1 had none
     c.po_length = static_cast<std::size_t>(top.uint("po_length", 0, partial_order_state::max_sequence_length));
     c.chrono_length = static_cast<std::size_t>(top.uint("chrono_length", 0, max_chrono_length));
     c.state_tokens = static_cast<std::size_t>(top.uint("state_tokens", 1, big));
