@@ -30,6 +30,25 @@ class CandidateScorer:
         return np.concatenate([scores, self.stats.rows(user, time, items)])
 
 
+def _exposure_time(data: EvalData, exp: np.ndarray) -> np.ndarray:
+    """Whole seconds of the exposed candidates `exp`: the request's time plus the exposure's offset."""
+    return (data.req_time_s[data.cand_request[exp]] + data.cand_time_offset_s[exp]).astype(np.int64)
+
+
+def kuairand_stats(data: EvalData) -> CausalStats:
+    """The causal statistics of KuaiRand's exposures (its own long-view label, clicks)."""
+    exp = np.flatnonzero(data.cand_exposed)
+    return CausalStats(data.req_user_id[data.cand_request[exp]], data.cand_item[exp], _exposure_time(data, exp),
+                       data.cand_long_view[exp], data.cand_click[exp])
+
+
+def candidate_side(data: EvalData, stats: CausalStats, cands) -> np.ndarray:
+    """The side features (item_stats.NAMES) of the candidates `cands` (an index into data's candidates)
+    at their request's time."""
+    r = data.cand_request[cands]
+    return stats.rows(data.req_user_id[r], data.req_time_s[r].astype(np.int64), data.cand_item[cands])
+
+
 def from_eval_data(data: EvalData, scores: np.ndarray, upstream=None, side_features: bool = False) -> ReplayInput:
     """KuaiRand's requests (request_id: the request's index in `data`), the upstream `scores` (3 x C)
     and one engagement row per exposed candidate. Popularity: data.item_pop_counts (exposures of the
@@ -44,17 +63,14 @@ def from_eval_data(data: EvalData, scores: np.ndarray, upstream=None, side_featu
     requests = dict(request_id=np.arange(R), user=data.req_user_id, time=req_time, split=data.req_split,
                     cand_offsets=data.req_offsets, cand_item=data.cand_item, cand_scores=scores,
                     cand_exposed=data.cand_exposed)
-    exp_time = (data.req_time_s[r_of] + data.cand_time_offset_s[exp]).astype(np.int64)
     score_items = None
     if side_features:
-        stats = CausalStats(data.req_user_id[r_of], data.cand_item[exp], exp_time, data.cand_long_view[exp],
-                            data.cand_click[exp])
-        cr = data.cand_request
-        requests["cand_side"] = stats.rows(data.req_user_id[cr], req_time[cr], data.cand_item)
+        stats = kuairand_stats(data)
+        requests["cand_side"] = candidate_side(data, stats, slice(None))
         score_items = CandidateScorer(upstream, stats, data.user_ids)
     engagements = dict(
         request_id=r_of, user=data.req_user_id[r_of],
-        time=exp_time,
+        time=_exposure_time(data, exp),
         item=data.cand_item[exp], play_time=data.cand_play_time_s[exp], duration=data.cand_duration_s[exp],
         click=data.cand_click[exp], like=data.cand_like[exp], follow=data.cand_follow[exp],
         engaged=(data.cand_click[exp] + data.cand_long_view[exp] + data.cand_like[exp] + data.cand_follow[exp]) > 0,

@@ -61,8 +61,7 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, servin
                  users: int = 24, min_test_requests: int = 5, seed: int = 0) -> dict:
     """Writes requests.csv (and poem_model.safetensors when a model is given, carrying `serving_config`,
     the JSON of the poem.RankerConfig its training data was built with) and README.md."""
-    from .adapters import from_eval_data
-    side = from_eval_data(data, scores, side_features=True).requests["cand_side"]
+    from .adapters import candidate_side, kuairand_stats
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = pick_users(data, users, min_test_requests, seed)
@@ -70,15 +69,17 @@ def write_sample(data: EvalData, scores: np.ndarray, out_dir, model=None, servin
                           & (data.req_split >= 0))
     lines = [",".join(COLUMNS)]
     n_test = 0
+    stats = kuairand_stats(data)
     for r in reqs:  # requests are stored in time order
         sl = data.candidates(r)
+        side = candidate_side(data, stats, np.arange(sl.start, sl.stop))
         split = SPLIT_NAMES[int(data.req_split[r])]
         n_test += split == "test"
         for c in range(sl.start, sl.stop):
             lines.append(",".join([
                 str(r), str(int(data.req_user[r])), str(int(data.req_time_s[r])), split, str(int(data.cand_item[c])),
                 f"{scores[0, c]:.7g}", f"{scores[1, c]:.7g}", f"{scores[2, c]:.7g}",
-                *(f"{side[j, c]:.9g}" for j in range(len(side))), str(int(data.cand_exposed[c])),
+                *(f"{x:.9g}" for x in side[:, c - sl.start]), str(int(data.cand_exposed[c])),
                 str(int(data.cand_time_offset_s[c])), f"{data.cand_play_time_s[c]:.9g}", f"{data.cand_duration_s[c]:.9g}",
                 str(int(data.cand_click[c])), str(int(data.cand_long_view[c])), str(int(data.cand_like[c])),
                 str(int(data.cand_follow[c]))]))
