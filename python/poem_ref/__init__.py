@@ -6,5 +6,7 @@ The C++ forward pass (include/poem/model/) reproduces `PoemModel.forward` on the
 from .model import PoemConfig, PoemModel, hash_ids, lively
 from .safetensors_io import read_safetensors, write_safetensors
 from .export import export, load
+from .fusion import LearnedFusion, export_fusion, load_fusion
 
-__all__ = ["PoemConfig", "PoemModel", "hash_ids", "lively", "read_safetensors", "write_safetensors", "export", "load"]
+__all__ = ["PoemConfig", "PoemModel", "hash_ids", "lively", "read_safetensors", "write_safetensors", "export", "load",
+           "LearnedFusion", "export_fusion", "load_fusion"]

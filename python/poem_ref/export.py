@@ -1,14 +1,18 @@
 """Export a PoemModel to one safetensors file (weights + config in the metadata), and load it back."""
 import torch
 
+from .fusion import fusion_tensors
 from .model import CONFIG_KEY, PoemConfig, PoemModel
 from .safetensors_io import read_safetensors, write_safetensors
 
 
-def export(model: PoemModel, path, dtype: str = "F32", extra_metadata: dict = None) -> None:
+def export(model: PoemModel, path, dtype: str = "F32", extra_metadata: dict = None, fusion=None) -> None:
     """Write every parameter under its state_dict name; the config as JSON under __metadata__, beside
-    `extra_metadata` (string values: provenance, attribution)."""
+    `extra_metadata` (string values: provenance, attribution). `fusion` (a fusion.LearnedFusion) adds
+    the learned fusion's `fusion.*` tensors, which a serving config with method "learned" uses."""
     tensors = {k: v for k, v in model.state_dict().items()}
+    if fusion is not None:
+        tensors.update(fusion_tensors(fusion))
     meta = dict(extra_metadata or {})
     meta.update({CONFIG_KEY: model.config.to_json(), "format": "poem"})
     write_safetensors(path, tensors, meta, dtype=dtype)
