@@ -24,7 +24,7 @@ TSAN_FLAGS := -O1 -g1 -fno-omit-frame-pointer -fsanitize=thread
 # The test cases that share a model or a ranker across threads (Catch2 name patterns).
 TSAN_TESTS := "*thread*"
 
-.PHONY: all deps deps-bench demo evaluation simulation test bench bench-dispatch clean native dispatch sanitize \
+.PHONY: all deps deps-bench demo evaluation simulation fusion-eval test bench bench-dispatch clean native dispatch sanitize \
         test-native test-dispatch test-sanitize tsan test-tsan test-package
 
 all: native
@@ -112,6 +112,12 @@ evaluation: dispatch
 simulation: dispatch
 	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/dispatch/python:python \
 	  $(PYTHON) -m poem_eval.simulation
+
+# Learned fusion on KuaiRand (docs/fusion_learning.md): hand weights, a weight search, BCE, HarmonRank,
+# Pantheon; IPPO's front; POEM on each fusion's inputs. Table, plot, results.
+fusion-eval: dispatch
+	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/dispatch/python:python \
+	  $(PYTHON) -m poem_eval.fusion_eval
 
 bench: deps-bench
 	@mkdir -p build

@@ -15,18 +15,20 @@ SAMPLE_SPLITS = {name: code for code, name in SPLIT_NAMES.items()}
 
 
 class CandidateScorer:
-    """score_items of the KuaiRand replay: for any items of a request, the upstream model's three scores
-    (when given; NaN otherwise) and the causal statistics, as the service would have computed them."""
+    """score_items of the KuaiRand replay: for any items of a request, the upstream model's scores (its
+    rows `rows`, default the first three; NaN without a model) and the causal statistics, as the service
+    would have computed them."""
 
-    def __init__(self, upstream, stats: CausalStats, user_ids: np.ndarray):
+    def __init__(self, upstream, stats: CausalStats, user_ids: np.ndarray, rows=(0, 1, 2)):
         self.upstream, self.stats, self.user_ids = upstream, stats, np.asarray(user_ids)
+        self.rows = list(rows)
 
     def __call__(self, user, time, items) -> np.ndarray:
         items = np.asarray(items, np.int64)
         if self.upstream is None:
-            scores = np.full((3, len(items)), np.nan, np.float32)
+            scores = np.full((len(self.rows), len(items)), np.nan, np.float32)
         else:
-            scores = self.upstream(np.searchsorted(self.user_ids, user), items)
+            scores = self.upstream(np.searchsorted(self.user_ids, user), items)[self.rows]
         return np.concatenate([scores, self.stats.rows(user, time, items)])
 
 
@@ -49,8 +51,10 @@ def candidate_side(data: EvalData, stats: CausalStats, cands) -> np.ndarray:
     return stats.rows(data.req_user_id[r], data.req_time_s[r].astype(np.int64), data.cand_item[cands])
 
 
-def from_eval_data(data: EvalData, scores: np.ndarray, upstream=None, side_features: bool = False) -> ReplayInput:
-    """KuaiRand's requests (request_id: the request's index in `data`), the upstream `scores` (3 x C)
+def from_eval_data(data: EvalData, scores: np.ndarray, upstream=None, side_features: bool = False,
+                   score_rows=(0, 1, 2)) -> ReplayInput:
+    """KuaiRand's requests (request_id: the request's index in `data`), the upstream `scores`' rows
+    `score_rows` (K x C; the evaluation's three by default)
     and one engagement row per exposed candidate. Popularity: data.item_pop_counts (exposures of the
     upstream days); engaged: KuaiRand's click, long view, like or follow labels. With `side_features`,
     every candidate carries item_stats.NAMES (causal statistics of the whole log before its request),
@@ -61,13 +65,14 @@ def from_eval_data(data: EvalData, scores: np.ndarray, upstream=None, side_featu
     exp = np.flatnonzero(data.cand_exposed)
     r_of = data.cand_request[exp]
     requests = dict(request_id=np.arange(R), user=data.req_user_id, time=req_time, split=data.req_split,
-                    cand_offsets=data.req_offsets, cand_item=data.cand_item, cand_scores=scores,
+                    cand_offsets=data.req_offsets, cand_item=data.cand_item,
+                    cand_scores=np.ascontiguousarray(scores[list(score_rows)]),
                     cand_exposed=data.cand_exposed)
     score_items = None
     if side_features:
         stats = kuairand_stats(data)
         requests["cand_side"] = candidate_side(data, stats, slice(None))
-        score_items = CandidateScorer(upstream, stats, data.user_ids)
+        score_items = CandidateScorer(upstream, stats, data.user_ids, score_rows)
     engagements = dict(
         request_id=r_of, user=data.req_user_id[r_of],
         time=_exposure_time(data, exp),

@@ -80,20 +80,23 @@ def fusion_config(poem):
                            poem.FusionMethod.weighted_rank)
 
 
-def level_config(poem, cfg: PipelineConfig):
+def level_config(poem, cfg: PipelineConfig, k: int = 3):
     method = {"pareto": poem.LevelMethod.pareto, "fused_tiers": poem.LevelMethod.fused_tiers}[cfg.level_method]
-    return poem.LevelConfig(method=method, directions=[poem.Direction.higher_is_better] * 3, tiers=4)
+    return poem.LevelConfig(method=method, directions=[poem.Direction.higher_is_better] * k, tiers=4)
 
 
 RAW_FEATURES = ("identity", "identity", "log1p")  # the raw rows beside the normalised ones (watch time: log1p)
 
 
-def ranker_config(poem, cfg: PipelineConfig):
+def ranker_config(poem, cfg: PipelineConfig, fusion=None, raw_features=RAW_FEATURES):
     """The serving configuration of the evaluation's models: what poem.RequestRanker builds from a request
     (fusion, levels, raw rows, sequence lengths, state bounds, engagement rule, seed). The exported model
-    carries it (metadata "poem_serving"), so the C++ demo serves with exactly it."""
-    return poem.RankerConfig(fusion_config(poem), level_config(poem, cfg),
-                             raw_features=[getattr(poem.RawTransform, r) for r in RAW_FEATURES],
+    carries it (metadata "poem_serving"), so the C++ demo serves with exactly it. `fusion` (a
+    poem.FusionConfig) and `raw_features` (one transform per objective) replace the three upstream
+    scores' for other objectives (fusion_eval.py)."""
+    fusion = fusion if fusion is not None else fusion_config(poem)
+    return poem.RankerConfig(fusion, level_config(poem, cfg, len(fusion.objectives)),
+                             raw_features=[getattr(poem.RawTransform, r) for r in raw_features],
                              po_length=cfg.lp, chrono_length=cfg.lc, state_tokens=cfg.state_tokens,
                              state_requests=cfg.state_requests, engagement=poem.EngagementConfig(), seed=cfg.seed,
                              side_features=[getattr(poem.RawTransform, r) for r in cfg.side_features])
@@ -183,13 +186,16 @@ def replay_globals(inp: ReplayInput) -> dict:
 
 
 def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None, shared: dict = None,
-           show_progress: bool = False) -> dict:
+           show_progress: bool = False, config=None) -> dict:
     """Replays the requests of `inp` in order through poem.RequestRanker; returns schema.OUTPUT's arrays
-    and "counts". `config_json`: the poem.RankerConfig (default: ranker_config(cfg)); `shared`: what
-    replay_globals(whole input) returned, when `inp` is one partition of it."""
+    and "counts". The poem.RankerConfig: `config`, or `config_json`'s (which cannot hold a learned
+    fusion's weights), or ranker_config(cfg); `shared`: what replay_globals(whole input) returned, when
+    `inp` is one partition of it."""
     cfg = cfg or PipelineConfig()
     poem = _poem()
-    rp = Replayer(cfg, config=poem.RankerConfig.from_json(config_json) if config_json else None)
+    if config is None and config_json:
+        config = poem.RankerConfig.from_json(config_json)
+    rp = Replayer(cfg, config=config)
     shared = shared if shared is not None else replay_globals(inp)
     graph = poem.ItemGraph.from_bytes(shared["graph"])
     popularity = poem.popularity_alias(np.maximum(shared["popularity"], 0.0), 0.75)
@@ -304,12 +310,13 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
     return res
 
 
-def training_inputs(inp: ReplayInput, cfg: PipelineConfig, show_progress: bool = False) -> dict:
-    """What train.py trains on: the replay of `inp`, plus each request's position in `inp` (req), each
-    row's candidate as an index into inp's candidate columns (row_cand, -1 for mined negatives),
-    is_train, the graph's size and the serving config the exported model must carry."""
+def training_inputs(inp: ReplayInput, cfg: PipelineConfig, show_progress: bool = False, config=None) -> dict:
+    """What train.py trains on: the replay of `inp` (under `config`, default ranker_config(cfg)), plus
+    each request's position in `inp` (req), each row's candidate as an index into inp's candidate
+    columns (row_cand, -1 for mined negatives), is_train, the graph's size and the serving config the
+    exported model must carry."""
     shared = replay_globals(inp)
-    res = replay(inp, cfg, shared=shared, show_progress=show_progress)
+    res = replay(inp, cfg, shared=shared, show_progress=show_progress, config=config)
     ids = inp.requests["request_id"]
     by_id = np.argsort(ids, kind="stable")
     res["req"] = by_id[np.searchsorted(ids[by_id], res["request_id"])]
@@ -317,14 +324,16 @@ def training_inputs(inp: ReplayInput, cfg: PipelineConfig, show_progress: bool =
     res["row_cand"] = np.where(res["row_pos"] >= 0, inp.requests["cand_offsets"][row_req] + res["row_pos"], -1)
     res["is_train"] = res["split"] == SPLIT_TRAIN
     res["graph_edges"] = _poem().ItemGraph.from_bytes(shared["graph"]).num_edges
-    res["serving_config"] = ranker_config(_poem(), cfg).to_json()
+    res["serving_config"] = (config if config is not None else ranker_config(_poem(), cfg)).to_json()
     return res
 
 
-def build_inputs(data: EvalData, ups, cfg: PipelineConfig, show_progress: bool = True) -> dict:
+def build_inputs(data: EvalData, ups, cfg: PipelineConfig, show_progress: bool = True, config=None,
+                 score_rows=(0, 1, 2)) -> dict:
     """The KuaiRand evaluation's inputs: training_inputs() of its requests (adapters.from_eval_data,
     whose request ids and candidate order are data's, so req and row_cand index `data`), with the
-    upstream.UpstreamScores `ups` (its scores, and its scorer for the mined negatives) and, when
-    cfg.side_features names them, the causal item and user statistics."""
-    inp = from_eval_data(data, ups.scores, ups.scorer, side_features=bool(cfg.side_features))
-    return training_inputs(inp, cfg, show_progress=show_progress)
+    upstream.UpstreamScores `ups` (its rows `score_rows`, and its scorer for the mined negatives) and,
+    when cfg.side_features names them, the causal item and user statistics. `config`: the
+    poem.RankerConfig, when not ranker_config(cfg) (another fusion, other score rows)."""
+    inp = from_eval_data(data, ups.scores, ups.scorer, side_features=bool(cfg.side_features), score_rows=score_rows)
+    return training_inputs(inp, cfg, show_progress=show_progress, config=config)

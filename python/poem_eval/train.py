@@ -105,7 +105,7 @@ class Batches:
         ok = self.keep[base + pi] & self.keep[base + pj]
         t = torch.from_numpy
         return dict(
-            cand_ids=t(cand_ids.astype(np.int64)), cand_feats=t(cand_feats), exposed=t(exposed),
+            rows=t(rows), inside=t(inside), cand_ids=t(cand_ids.astype(np.int64)), cand_feats=t(cand_feats), exposed=t(exposed),
             lv=t(lv), click=t(click), watch=t(watch),
             chrono_ids=t(self.ch_rows[idx]), chrono_feats=t(inp["ch_feats"][idx]), chrono_mask=t(inp["ch_mask"][idx] > 0),
             po_ids=t(self.po_rows[idx]), po_feats=t(inp["po_feats"][idx]), po_mask=t(inp["po_mask"][idx] > 0),

@@ -8,6 +8,8 @@ candidate of every request: K = 3 score rows
     1  p_long_view        sigmoid of the long-view logit
     2  pred_watch_time_s  expm1 of the log1p(play seconds) regression (trained standardised), clipped
                           at 0
+    3.. p_<label>         with ``extra_heads`` (("like", "follow") for the learned-fusion evaluation): one
+                          more sigmoid head per named KuaiRand label, trained with BCE like click's
 
 Features: a user embedding, an item embedding (users / items with fewer than ``min_count`` training
 exposures, and every unseen one, share index 0: the OOV embedding, which is therefore trained), and the
@@ -41,6 +43,7 @@ from .data import (ATTRIBUTION, LICENSE, SPLIT_NAMES, SPLIT_POEM_TRAIN, SPLIT_TE
 
 UPSTREAM_VERSION = 2  # 2: the cache keeps the model (UpstreamScorer), not only its scores
 SCORE_NAMES = ("p_click", "p_long_view", "pred_watch_time_s")
+EXTRA_LABELS = {"like": "cand_like", "follow": "cand_follow"}  # head name -> EvalData column
 DURATION_EDGES_S = np.array([7.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0], dtype=np.float32)
 
 
@@ -58,12 +61,25 @@ class UpstreamConfig:
     seed: int = 0
     threads: int = 2
     score_batch: int = 65536
+    extra_heads: tuple = ()  # more binary labels to score ("like", "follow"), after the three rows
+
+    def __post_init__(self):
+        bad = [h for h in self.extra_heads if h not in EXTRA_LABELS]
+        if bad:
+            raise ValueError(f"UpstreamConfig.extra_heads: unknown label(s) {bad}; known: {sorted(EXTRA_LABELS)}")
+
+    def score_names(self) -> tuple:
+        return SCORE_NAMES + tuple(f"p_{h}" for h in self.extra_heads)
 
     def key(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
         d.pop("score_batch")
         d.pop("threads")
+        if not self.extra_heads:  # the three-head model's caches keep their names
+            d.pop("extra_heads")
+        else:
+            d["extra_heads"] = list(self.extra_heads)
         d["version"] = UPSTREAM_VERSION
         return d
 
@@ -111,7 +127,9 @@ class UpstreamRanker(nn.Module):
             layers += [nn.Linear(d_in, h), nn.ReLU()]
             d_in = h
         self.mlp = nn.Sequential(*layers)
-        self.heads = nn.Linear(d_in, 3)   # click logit, long-view logit, log1p watch seconds
+        # click logit, long-view logit, log1p watch seconds, then one logit per extra head
+        self.heads = nn.Linear(d_in, 3 + len(cfg.extra_heads))
+        self.extra_heads = tuple(cfg.extra_heads)
 
     def forward(self, user, item, side: Dict[str, torch.Tensor]) -> torch.Tensor:
         x = [self.user(user), self.item(item)] + [self.side[k](side[k]) for k in self.side]
@@ -119,15 +137,17 @@ class UpstreamRanker(nn.Module):
 
 
 def _score(model: UpstreamRanker, u, i, side, wt_mu: float, wt_sd: float) -> np.ndarray:
-    """The three score rows of the model's outputs: p_click, p_long_view, watch seconds."""
+    """The score rows of the model's outputs: p_click, p_long_view, watch seconds, then p_<extra head>."""
     with torch.no_grad():
         out = model(u, i, side)
-        return np.stack([torch.sigmoid(out[:, 0]).numpy(), torch.sigmoid(out[:, 1]).numpy(),
-                         torch.expm1(torch.clamp(out[:, 2] * wt_sd + wt_mu, min=0.0)).numpy()]).astype(np.float32)
+        rows = [torch.sigmoid(out[:, 0]), torch.sigmoid(out[:, 1]),
+                torch.expm1(torch.clamp(out[:, 2] * wt_sd + wt_mu, min=0.0))]
+        rows += [torch.sigmoid(out[:, 3 + e]) for e in range(out.shape[1] - 3)]
+        return torch.stack(rows).numpy().astype(np.float32)
 
 
 class UpstreamScorer:
-    """The trained upstream model as a function of (user index, items): float32 (3, n), the scores it
+    """The trained upstream model as a function of (user index, items): float32 (rows, n), the scores it
     gave every candidate. Picklable (a replay's workers can hold it)."""
 
     def __init__(self, model: UpstreamRanker, user_vocab: Vocab, item_vocab: Vocab, data: EvalData,
@@ -166,11 +186,11 @@ class UpstreamScores:
         self.req_in_sample = req_in_sample
         self.report = report
         self.path = path
-        self.names = SCORE_NAMES
+        self.names = SCORE_NAMES + tuple(f"p_{h}" for h in getattr(scorer.model, "extra_heads", ()))
         self.scorer = scorer
 
     def request_scores(self, data: EvalData, r: int) -> np.ndarray:
-        """The (3, N) contiguous score matrix of request r."""
+        """The (rows, N) contiguous score matrix of request r."""
         return np.ascontiguousarray(self.scores[:, data.candidates(r)])
 
 
@@ -226,13 +246,14 @@ def _train_and_score(data: EvalData, cfg: UpstreamConfig, show_progress: bool) -
     u_tr, i_tr, s_tr = tensors(train)
     y_click = torch.from_numpy(data.cand_click[train].astype(np.float32))
     y_lv = torch.from_numpy(data.cand_long_view[train].astype(np.float32))
+    y_extra = [torch.from_numpy(getattr(data, EXTRA_LABELS[h])[train].astype(np.float32)) for h in cfg.extra_heads]
     # the watch-time head regresses the standardised log1p(play seconds); heads start at the base rates
     wt = np.log1p(data.cand_play_time_s[train].astype(np.float64))
     wt_mu, wt_sd = float(wt.mean()), float(wt.std() + 1e-6)
     y_wt = torch.from_numpy(((wt - wt_mu) / wt_sd).astype(np.float32))
     with torch.no_grad():
         model.heads.weight.mul_(0.1)
-        for k, y in ((0, y_click), (1, y_lv)):
+        for k, y in ((0, y_click), (1, y_lv), *((3 + e, y) for e, y in enumerate(y_extra))):
             p = float(y.mean().clamp(1e-3, 1 - 1e-3))
             model.heads.bias[k] = float(np.log(p / (1 - p)))
         model.heads.bias[2] = 0.0
@@ -253,6 +274,8 @@ def _train_and_score(data: EvalData, cfg: UpstreamConfig, show_progress: bool) -
             out = model(u_tr[b], i_tr[b], {k: v[b] for k, v in s_tr.items()})
             loss = (bce(out[:, 0], y_click[b]) + bce(out[:, 1], y_lv[b])
                     + cfg.watch_loss_weight * torch.mean((out[:, 2] - y_wt[b]) ** 2))
+            for e, y in enumerate(y_extra):
+                loss = loss + bce(out[:, 3 + e], y[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -267,7 +290,7 @@ def _train_and_score(data: EvalData, cfg: UpstreamConfig, show_progress: bool) -
     t1 = time.time()
     model.eval()
     C = data.n_candidates
-    scores = np.empty((3, C), dtype=np.float32)
+    scores = np.empty((3 + len(cfg.extra_heads), C), dtype=np.float32)
     for s in progress(range(0, C, cfg.score_batch), enabled=show_progress, desc="upstream scoring", unit="batch"):
         idx = np.arange(s, min(C, s + cfg.score_batch))
         scores[:, idx] = _score(model, *tensors(idx), wt_mu, wt_sd)
@@ -305,7 +328,7 @@ def build_upstream_scores(data: EvalData, cfg: Optional[UpstreamConfig] = None, 
     ups = train_and_score(data, cfg, show_progress)
     scorer_arrays, scorer_meta = ups.scorer.state()
     meta = {"attribution": ATTRIBUTION, "license": LICENSE, "data_config_hash": data.meta["config_hash"],
-            "upstream_config": cfg.key(), "score_names": list(SCORE_NAMES), "report": ups.report,
+            "upstream_config": cfg.key(), "score_names": list(cfg.score_names()), "report": ups.report,
             "scorer": scorer_meta}
     save_npz(path, {"scores": ups.scores, "req_in_sample": ups.req_in_sample.astype(np.int8), **scorer_arrays}, meta)
     ups.path = path
