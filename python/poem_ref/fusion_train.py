@@ -56,7 +56,7 @@ def harmonrank_loss(logit: torch.Tensor, y: torch.Tensor, prefs: torch.Tensor, s
     b = logit.shape[0]
     if b < 2:
         return logit.sum() * 0.0
-    u = (logit - logit.mean()) / logit.std().clamp_min(1e-12)
+    u = (logit - logit.mean()) / logit.std().clamp_min(1e-6)
     return -(prefs.to(u.dtype) * soft_auc(u, y, strength / b)).sum()
 
 
@@ -279,7 +279,8 @@ def train_pantheon(poem_model: nn.Module, fusion: PantheonFusion, batches: Seque
 
         loss = poem_loss(outputs, batch) + beta * harmonrank_loss(fusion.logit(x, hidden), labels, prefs)
 
-    with `outputs, hidden = poem_model.forward_hidden(*inputs)`; the ensemble's gradient flows into the
+    with `outputs, hidden = poem_model.forward_hidden(*inputs)`, the HarmonRank loss taken over every real
+    candidate of the batch as one set (as a minibatch of train_harmonrank); the ensemble's gradient flows into the
     model's tower through `hidden` (the caller keeps its own loss for the model's heads). One Adam over
     both; the batches' order is shuffled every epoch (seeded); `validate(poem_model, fusion) -> float`
     (higher is better) keeps the best joint state, as in `train_bce`. Returns the history."""
@@ -319,8 +320,8 @@ def train_pantheon(poem_model: nn.Module, fusion: PantheonFusion, batches: Seque
 def pareto_front(points) -> np.ndarray:
     """Indices (ascending) of the non-dominated rows of `points` [m, K] under maximisation: a row is
     dominated when another is >= on every objective and > on one. Identical rows never dominate each
-    other; a row with a NaN is never on the front (it ranks last, poem's policy). O(m^2 K), for the tens
-    of ensembles an IPPO run evaluates.
+    other; a row with a NaN or infinite value is never on the front (poem's policy: such a candidate
+    takes the last level). O(m^2 K), for the tens of ensembles an IPPO run evaluates.
 
     numpy rather than the compiled `poem.assign_levels(..., LevelConfig(method=pareto))`, whose level 0
     is the same set: poem_ref has to work without the compiled module, and the module takes float32
@@ -328,7 +329,7 @@ def pareto_front(points) -> np.ndarray:
     a = np.asarray(points, dtype=np.float64)
     if a.ndim != 2:
         raise ValueError(f"pareto_front: points must be [m, K], got shape {a.shape}")
-    ok = ~np.isnan(a).any(axis=1)
+    ok = np.isfinite(a).all(axis=1)
     f = a[ok]
     ge = (f[:, None, :] >= f[None, :, :]).all(-1)        # ge[j, i]: j >= i everywhere
     gt = (f[:, None, :] > f[None, :, :]).any(-1)
@@ -413,7 +414,7 @@ def ippo(train_fn: Callable[[np.ndarray, Optional[dict]], nn.Module],
     for rnd in range(1, rounds + 1):
         front = result.front
         m = np.array([e.metrics for e in result.entries])
-        finite = m[~np.isnan(m).any(axis=1)]
+        finite = m[np.isfinite(m).all(axis=1)]
         span = (finite.max(0) - finite.min(0)) if len(finite) else np.ones(k)
         span = np.where(span > 0, span, 1.0)
         gaps = []

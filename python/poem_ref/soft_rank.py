@@ -184,7 +184,7 @@ def exact_auc(scores, labels):
     if s.ndim != 1:
         raise ValueError("exact_auc: scores must be 1-D")
     n = s.shape[0]
-    y = _binary_labels(labels, n, "exact_auc").numpy()
+    y = _binary_labels(labels, n, "exact_auc").cpu().numpy()
     s = np.where(np.isfinite(s), s, -np.inf)
     order = np.argsort(s, kind="stable")
     ss = s[order]

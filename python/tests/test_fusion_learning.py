@@ -112,8 +112,15 @@ class SoftRank(unittest.TestCase):
         t = np.array([3.0, 1.0, 3.0, 2.0, 3.0, 1.0])
         np.testing.assert_allclose(soft_rank(torch.tensor(t), 1e-3).numpy(), exact_ranks(t), atol=1e-9)
         # float32 in, float32 out, same ranks
-        out = soft_rank(torch.tensor(x, dtype=torch.float32), gap / 10)
+        x32 = torch.tensor(x, dtype=torch.float32)
+        out = soft_rank(x32, np.diff(np.sort(x32.double().numpy())).min() / 10)
         self.assertEqual(out.dtype, torch.float32)
+        np.testing.assert_allclose(out.numpy(), exact, atol=1e-4)
+        # rows of a matrix are ranked separately
+        m = torch.tensor(r.normal(size=(4, 30)))
+        rows = soft_rank(m, 0.05)
+        for i in range(4):
+            self.assertTrue(torch.equal(rows[i], soft_rank(m[i], 0.05)))
 
     def test_monotone_invariance(self):
         r = np.random.default_rng(4)
@@ -268,9 +275,10 @@ class Ippo(unittest.TestCase):
             pts = r.integers(0, 4, size=(m, k)).astype(np.float64)       # ties and duplicates
             if trial % 4 == 0:
                 pts[0, 0] = np.nan
+                pts[-1, -1] = np.inf
             front = pareto_front(pts)
-            ref = [i for i in range(m) if not np.isnan(pts[i]).any() and not any(
-                not np.isnan(pts[j]).any() and np.all(pts[j] >= pts[i]) and np.any(pts[j] > pts[i])
+            ref = [i for i in range(m) if np.isfinite(pts[i]).all() and not any(
+                np.isfinite(pts[j]).all() and np.all(pts[j] >= pts[i]) and np.any(pts[j] > pts[i])
                 for j in range(m))]
             self.assertEqual(front.tolist(), ref)
         try:
@@ -306,9 +314,12 @@ class Ippo(unittest.TestCase):
         for i, e in enumerate(res.entries):
             self.assertAlmostEqual(float(e.prefs.sum()), 1.0, places=12)
             self.assertTrue(np.all(e.prefs >= 0))
-            if e.parent is not None:
-                self.assertLess(e.parent, i)
-                self.assertLess(res.entries[e.parent].round, e.round)
+            if e.round > 0:
+                # warm-started from the front member of the earlier rounds nearest in preference space
+                earlier = [j for j in range(len(res.entries)) if res.entries[j].round < e.round]
+                front_then = [earlier[j] for j in pareto_front(metrics[earlier])]
+                dist = [np.abs(res.entries[j].prefs - e.prefs).sum() for j in front_then]
+                self.assertEqual(e.parent, front_then[int(np.argmin(dist))])
         # the trade-off is real: the front holds members that favour each objective
         front = metrics[res.front]
         self.assertGreater(len(front), 1)
