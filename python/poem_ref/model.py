@@ -133,6 +133,13 @@ class PoemModel(nn.Module):
         return x.clamp(0, self.config.n_levels - 1).floor()
 
     def forward(self, cand_ids, cand_feats, chrono_ids, chrono_feats, chrono_mask, po_ids, po_feats, po_mask):
+        return self.forward_hidden(cand_ids, cand_feats, chrono_ids, chrono_feats, chrono_mask, po_ids, po_feats,
+                                   po_mask)[0]
+
+    def forward_hidden(self, cand_ids, cand_feats, chrono_ids, chrono_feats, chrono_mask, po_ids, po_feats,
+                       po_mask):
+        """`forward`'s outputs and the tower's last hidden state (B x N x mlp[-1]), which the heads read:
+        the representation a Pantheon-style fusion ensemble inherits (poem_ref.fusion_train)."""
         c = self.config
         e_c = self.item_emb(cand_ids)                                           # B N d
         # chronological tokens: item embedding + linear(log1p(age), features)
@@ -149,7 +156,8 @@ class PoemModel(nn.Module):
         lvl_c = self._level(cand_feats[..., 2:3]) / (c.n_levels - 1)
         parts += [cand_feats[..., 0:2], lvl_c, cand_feats[..., 3:]]
         x = torch.cat(parts, dim=-1)
-        return self.head(self.tower(x))
+        hidden = self.tower(x)
+        return self.head(hidden), hidden
 
 
 def lively(model: "PoemModel") -> "PoemModel":
