@@ -57,9 +57,9 @@ class FusionEvalConfig:
     quick: bool = False
     seeds: tuple = (0, 1, 2, 3, 4)
     search_draws: int = 256
-    epochs: int = 6            # ensemble training: at most, with a validation check per epoch
+    epochs: int = 20           # ensemble training: at most, a validation check per epoch, patience 2
     batch: int = 2048
-    lr: float = 3e-3
+    lr: float = 1e-2
     ippo_rounds: int = 4
     ippo_per_round: int = 6
     poem_seeds: tuple = (0, 1, 2, 3, 4)
@@ -170,8 +170,8 @@ def train_ensemble(method: str, train: Split, valid: Split, cfg: FusionEvalConfi
     prefs = np.full(len(OBJECTIVES), 1.0 / len(OBJECTIVES)) if prefs is None else np.asarray(prefs, np.float64)
     fit = {"bce": fusion_train.train_bce, "harmonrank": fusion_train.train_harmonrank}[method]
     valid_score = lambda m: criterion(objective_metrics(valid, ensemble_scores(m, valid)))  # noqa: E731
-    history = fit(model, torch.from_numpy(train.x), torch.from_numpy(train.y), torch.as_tensor(prefs, dtype=torch.float32),
-                  epochs=cfg.epochs, batch_size=cfg.batch, lr=cfg.lr, seed=seed, valid_fn=valid_score,
+    history = fit(model, torch.from_numpy(train.x), torch.from_numpy(train.y), prefs, epochs=cfg.epochs,
+                  batch_size=cfg.batch, lr=cfg.lr, seed=seed, validate=valid_score, patience=2,
                   show_progress=show_progress)
     return model, objective_metrics(valid, ensemble_scores(model, valid)), history
 
@@ -179,7 +179,6 @@ def train_ensemble(method: str, train: Split, valid: Split, cfg: FusionEvalConfi
 def run_ippo(train: Split, valid: Split, cfg: FusionEvalConfig, seed: int = 0):
     """IPPO over preference vectors with HarmonRank's loss; every point's validation AUCs."""
     from poem_ref import fusion_train
-    from poem_ref.fusion import LearnedFusion
 
     def train_fn(prefs, init_state=None):
         return train_ensemble("harmonrank", train, valid, cfg, seed, prefs=prefs, init_state=init_state)[0]
@@ -219,6 +218,74 @@ def served_parity(model, inputs) -> dict:
         want = model(x).numpy()
     diff = np.abs(inputs["row_feats"][:, 0].astype(np.float64) - want)
     return {"rows": int(len(diff)), "max_abs_diff": float(diff.max()) if len(diff) else float("nan")}
+
+
+def pantheon_batches(data, inputs, idx: np.ndarray, batches, batch: int):
+    """train_pantheon's batches: the model's inputs, the four labels and the exposed mask of the requests `idx`."""
+    torch = _torch_setup()
+    from .train import forward  # noqa: F401  (the argument order of PoemModel.forward, as train.forward uses)
+    labels = row_labels(data, inputs)
+    out = []
+    for s in range(0, len(idx), batch):
+        b = batches.make(idx[s:s + batch])
+        y = torch.from_numpy(labels[b["rows"].numpy()]) * b["inside"].unsqueeze(-1)
+        b["inputs"] = (b["cand_ids"], b["cand_feats"], b["chrono_ids"], b["chrono_feats"], b["chrono_mask"],
+                       b["po_ids"], b["po_feats"], b["po_mask"])
+        b["labels"] = y
+        b["x"] = b["cand_feats"][..., 3:3 + len(OBJECTIVES)]
+        b["mask"] = b["exposed"]  # the ensemble learns from exposures, whose labels are known
+        out.append(b)
+    return out
+
+
+def pantheon_scores(model, fusion, data, inputs, batches, split: int):
+    """The ensemble's logit for every candidate (index into data's) of the `split` requests' rows."""
+    torch = _torch_setup()
+    idx = np.flatnonzero(inputs["split"] == split)
+    score = np.full(data.n_candidates, np.nan)
+    model.eval()
+    with torch.no_grad():
+        for b in pantheon_batches(data, inputs, idx, batches, 512):
+            _, hidden = model.forward_hidden(*b["inputs"])
+            logit = fusion.logit(b["x"], hidden)
+            inside = b["inside"].numpy()
+            c = inputs["row_cand"][b["rows"].numpy()[inside]]
+            ok = c >= 0
+            score[c[ok]] = logit.numpy()[inside][ok]
+    model.train()
+    return score
+
+
+def train_pantheon_eval(data, inputs, valid: Split, test: Split, cfg: FusionEvalConfig, seed: int, log=print):
+    """The Pantheon-style ensemble trained jointly with POEM (both sequences, the pairwise hinge, fused-score
+    tiers) on the hand weights' inputs; stopped at its best validation epoch (the ensemble's criterion).
+    Returns its validation and test metrics."""
+    torch = _torch_setup()
+    from poem_ref import fusion_train
+    from poem_ref.model import PoemModel
+    from .train import Batches, TrainConfig, losses, model_config
+    torch.manual_seed(seed)
+    tc = TrainConfig(epochs=cfg.poem_epochs, batch=64 if cfg.quick else 128, lr=3e-3)
+    model = PoemModel(model_config(tc, True, inputs["row_feats"].shape[1] - 3))
+    fusion = fusion_train.PantheonFusion.from_hand_weights(HAND_WEIGHTS, hidden_in=tc.mlp[-1], seed=seed)
+    batches = Batches(inputs, data, tc.vocab, hard=True)
+    train_idx = np.random.default_rng(seed).permutation(np.flatnonzero(inputs["is_train"]))
+    tb = pantheon_batches(data, inputs, train_idx, batches, tc.batch)
+
+    def poem_loss(out, b):
+        point, pair = losses(out, b, True)
+        return point + tc.pair_weight * pair
+
+    def validate(m, f):
+        sc = pantheon_scores(m, f, data, inputs, batches, SPLIT_VALID)[valid.cands]
+        return criterion(objective_metrics(valid, sc))
+
+    fusion_train.train_pantheon(model, fusion, tb, poem_loss, np.full(len(OBJECTIVES), 1.0 / len(OBJECTIVES)),
+                                beta=cfg.pantheon_beta, epochs=cfg.poem_epochs, lr=tc.lr, seed=seed, validate=validate,
+                                patience=1, show_progress=not cfg.quick)
+    mv = objective_metrics(valid, pantheon_scores(model, fusion, data, inputs, batches, SPLIT_VALID)[valid.cands])
+    mt = objective_metrics(test, pantheon_scores(model, fusion, data, inputs, batches, SPLIT_TEST)[test.cands])
+    return mv, mt
 
 
 def row_labels(data, inp) -> np.ndarray:
@@ -314,13 +381,13 @@ def run(cfg: FusionEvalConfig, log=print) -> dict:
 def ippo_report(points, test: Split) -> dict:
     """IPPO's ensembles: preferences, validation AUCs, test AUCs; which are on the (validation) front."""
     from poem_ref.fusion import LearnedFusion
-    out = {"points": [], "front": [int(i) for i in points["front"]]}
-    for p in points["points"]:
+    out = {"points": [], "front": [int(i) for i in points.front]}
+    for p in points.entries:
         m = LearnedFusion(len(OBJECTIVES))
-        m.load_state_dict(p["state"])
+        m.load_state_dict(p.state)
         t = objective_metrics(test, ensemble_scores(m, test))
-        out["points"].append({"prefs": [float(x) for x in p["prefs"]], "valid_auc": [float(x) for x in p["metrics"]],
-                              "test": t})
+        out["points"].append({"prefs": [float(x) for x in p.prefs], "valid_auc": [float(x) for x in p.metrics],
+                              "test": t, "round": int(p.round)})
     return out
 
 
