@@ -8,15 +8,19 @@ extra_heads like and follow): click, long view, like, follow. KuaiRand also logs
 exposures) and forwards (0.08%); on the two test days that is a few dozen positives each, too few to
 tell fusions apart, so they are left out.
 
-Every fusion sees the same inputs: the four scores of a request's candidates, normalised within the
-request by poem.fuse (rank percentiles, 1 = best). Fused scores are judged on the exposures of the test
-days, per objective, by AUC and per-user AUC (GAUC), for
-  hand        today's hand weights (weighted rank: click 1, long view 2, like 1, follow 1)
-  search      the best fixed weights among `search_draws` Dirichlet draws (and the hand weights), chosen
-              on the validation day
-  bce         poem_ref.fusion.LearnedFusion trained with one BCE per objective (the papers' baseline)
-  harmonrank  the same ensemble trained on the rank-sum AUC of each objective (soft ranks)
-  pantheon    an ensemble reading the POEM model's tower state too, trained jointly with the model
+Every fusion starts from the same four scores of a request's candidates, normalised within the request
+by poem.fuse. The hand formula fuses their rank percentiles (weighted rank); the others read them
+min-max normalised (1 = the request's best), which keeps how far apart candidates are: with about 50
+candidates per request, rank percentiles take about 50 values and saturate at the top, and they rank
+the test days' clicks at AUC 0.625 where the min-max values keep 0.648 (the raw score: 0.650). Fused
+scores are judged on the exposures of the test days, per objective, by AUC and per-user AUC (GAUC), for
+  hand         today's hand weights: weighted rank, click 1, long view 2, like 1, follow 1
+  hand_values  the same weights on the min-max values (weighted value): where the ensembles start
+  search       the best fixed weights on the min-max values among `search_draws` Dirichlet draws and
+               the hand weights, chosen on the validation day
+  bce          poem_ref.fusion.LearnedFusion trained with one BCE per objective (the papers' baseline)
+  harmonrank   the same ensemble trained on the rank-sum AUC of each objective (soft ranks)
+  pantheon     an ensemble reading the POEM model's tower state too, trained jointly with the model
 Learned methods and the search run `seeds` seeds (the spread is over seeds); every choice (when a run
 stops, which weights the search keeps) is made on the validation day by the mean of the objectives'
 AUC and GAUC. IPPO walks preference vectors over the objectives with HarmonRank's loss and keeps the
@@ -49,7 +53,7 @@ LABEL_COLUMNS = {"click": "cand_click", "long_view": "cand_long_view", "like": "
 UPSTREAM = upstream.UpstreamConfig(extra_heads=("like", "follow"))
 SCORE_ROWS = (0, 1, 3, 4)  # p_click, p_long_view, p_like, p_follow of UPSTREAM's rows
 HAND_WEIGHTS = (1.0, 2.0, 1.0, 1.0)
-METHODS = ("hand", "search", "bce", "harmonrank", "pantheon")
+METHODS = ("hand", "hand_values", "search", "bce", "harmonrank", "pantheon")
 
 
 @dataclasses.dataclass
@@ -78,16 +82,18 @@ def _poem():
 
 
 def fusion_spec(poem, learned=None, weights=HAND_WEIGHTS):
-    """The four objectives as rank percentiles, fused by weighted rank, or by `learned` (poem.LearnedFusion)."""
-    objs = [poem.ObjectiveConfig(poem.Direction.higher_is_better, poem.Normalization.rank_pct, float(w)) for w in weights]
+    """The four objectives min-max normalised, fused by weighted rank (which ranks them whatever their
+    normalisation), or by `learned` (a poem.LearnedFusion, which reads the normalised values)."""
+    objs = [poem.ObjectiveConfig(poem.Direction.higher_is_better, poem.Normalization.min_max, float(w)) for w in weights]
     if learned is None:
         return poem.FusionConfig(objs, poem.FusionMethod.weighted_rank)
     return poem.FusionConfig(objs, poem.FusionMethod.learned, learned=learned)
 
 
 def request_features(data, scores: np.ndarray, show_progress: bool = False):
-    """Every candidate's four normalised scores (4, C) and hand-weighted fused score (C), from poem.fuse
-    on each request: the inputs of every fusion here, as the serving path computes them."""
+    """Every candidate's four min-max normalised scores (4, C) and hand-weighted fused score (weighted
+    rank, C), from poem.fuse on each request: the inputs of every fusion here, as the serving path
+    computes them."""
     poem = _poem()
     spec, ws = fusion_spec(poem), poem.Workspace()
     rows = np.ascontiguousarray(scores[list(SCORE_ROWS)])
@@ -130,7 +136,7 @@ def criterion(m: dict) -> float:
 
 
 def weight_search(valid: Split, draws: int, seed: int):
-    """The best fixed weights (weighted rank) on the validation day among the hand weights and `draws`
+    """The best fixed weights (weighted value) on the validation day among the hand weights and `draws`
     Dirichlet(1) draws; returns (weights, validation metrics)."""
     rng = np.random.default_rng([seed, 0x5EA2C4])
     cands = np.vstack([np.asarray(HAND_WEIGHTS) / sum(HAND_WEIGHTS), rng.dirichlet(np.ones(len(OBJECTIVES)), draws)])
@@ -319,6 +325,9 @@ def run(cfg: FusionEvalConfig, log=print) -> dict:
     res["upstream_raw"] = {o: objective_metrics(te, raw[k, te.cands])[o] for k, o in enumerate(OBJECTIVES)}
     res["test"]["hand"].append(objective_metrics(te, hand_fused[te.cands]))
     res["valid"]["hand"].append(objective_metrics(va, hand_fused[va.cands]))
+    hand_w = np.asarray(HAND_WEIGHTS) / sum(HAND_WEIGHTS)
+    res["test"]["hand_values"].append(objective_metrics(te, te.x @ hand_w))
+    res["valid"]["hand_values"].append(objective_metrics(va, va.x @ hand_w))
     models = {}
     for seed in cfg.seeds:
         t1 = time.time()
@@ -437,7 +446,8 @@ def plots(res, path: Path):
     fig, axes = plt.subplots(1, len(PLOT_PAIRS), figsize=(15, 4.6))
     pts = res["ippo"]["points"]
     front = set(res["ippo"]["front"])
-    colors = {"hand": "black", "search": "tab:orange", "bce": "tab:blue", "harmonrank": "tab:red", "pantheon": "tab:green"}
+    colors = {"hand": "black", "hand_values": "tab:purple", "search": "tab:orange", "bce": "tab:blue",
+              "harmonrank": "tab:red", "pantheon": "tab:green"}
     for ax, (a, b) in zip(axes, PLOT_PAIRS):
         xs = [p["test"][a]["auc"] for p in pts]
         ys = [p["test"][b]["auc"] for p in pts]

@@ -6,7 +6,8 @@ the hand weights and with HarmonRank's ensemble served by the C++ ranker (fusion
 Asserts what must hold whatever the data says: the serving path's learned fused scores equal the
 PyTorch ensemble's on every replayed row (real requests, not fixtures); IPPO's front is exactly the
 non-dominated set of what it evaluated; each learned ensemble's validation score is no worse than the
-hand weights' (they start there and keep their best validation epoch); every fusion ranks click and
+hand weights'
+on the same values (they start there and keep their best validation epoch); every fusion ranks click and
 long view better than chance; POEM trained on either fusion's inputs learns (beats chance on the test
 days)."""
 import math
@@ -40,7 +41,7 @@ class QuickFusionEvaluation(unittest.TestCase):
 
     def test_learned_ensembles_no_worse_than_their_start_on_validation(self):
         from poem_eval.fusion_eval import criterion
-        hand = criterion(self.report["valid"]["hand"][0])
+        hand = criterion(self.report["valid"]["hand_values"][0])
         for m in ("bce", "harmonrank"):
             for v in self.report["valid"][m]:
                 self.assertGreaterEqual(criterion(v), hand - 2e-3, m)
