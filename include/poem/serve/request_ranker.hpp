@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "poem/core/error.hpp"
@@ -235,6 +236,7 @@ public:
 private:
     request_ranker(const poem::model* m, ranker_config cfg) : model_(m), cfg_(std::move(cfg)) {
         validate(cfg_);
+        if (cfg_.fusion.method == fusion_method::learned) supply_ensemble();
         if (m == nullptr) return;
         const model_config& mc = m->config();
         const std::size_t k = cfg_.fusion.objectives.size();
@@ -245,6 +247,22 @@ private:
               " features per chronological token; the ranker gives 1 (play ratio)");
         check(cfg_.rank_head < mc.outputs(), "ranker_config.rank_head = ", cfg_.rank_head, ", the model '",
               m->source(), "' has ", mc.outputs(), " outputs");
+    }
+
+    // Method learned: the config's ensemble if it holds one, else the model file's; both must agree.
+    void supply_ensemble() {
+        const std::shared_ptr<const learned_fusion> file = model_ ? model_->learned_fusion() : nullptr;
+        if (cfg_.fusion.learned == nullptr) {
+            check(model_ != nullptr, "ranker_config.fusion.learned: method learned needs an ensemble, and a ranker "
+                  "without a model has no model file to take it from");
+            check(file != nullptr, "ranker_config.fusion.learned: method learned needs an ensemble; none is set and the "
+                  "model '", model_->source(), "' carries no fusion.* tensors");
+            cfg_.fusion.learned = file;
+        } else if (file != nullptr) {
+            check(*cfg_.fusion.learned == *file, "ranker_config.fusion.learned: differs from the ensemble the model '",
+                  model_->source(), "' carries");
+        }
+        validate(cfg_.fusion, cfg_.fusion.objectives.size());
     }
 
     static ranker_config serving_config_of(const poem::model& m) {

@@ -30,6 +30,22 @@ struct finite_stats {
     std::size_t count = 0;
 };
 
+// The weights of a learned fusion ensemble (fusion/learned.hpp), row-major as in the safetensors file:
+// component_w/b K x D, aggregate_w H x (K*D), aggregate_b H, out_w H, skip_w K.
+struct learned_fusion_weights {
+    std::size_t k = 0, d = 0, h = 0;
+    const float* component_w = nullptr;
+    const float* component_b = nullptr;
+    const float* aggregate_w = nullptr;
+    const float* aggregate_b = nullptr;
+    const float* out_w = nullptr;
+    float out_b = 0;
+    const float* skip_w = nullptr;
+};
+
+// Lanes of the widest batch (AVX-512 floats): learned_fusion's scratch holds K*D of them.
+inline constexpr std::size_t learned_fusion_lanes = 16;
+
 inline namespace POEM_TARGET_NAMESPACE {
 
 inline finite_stats stats_scalar(const float* x, std::size_t n) noexcept {
@@ -242,6 +258,89 @@ void rescale_simd(float* x, std::size_t n, float lo, float scale) noexcept {
     rescale_scalar(x + i, n - i, lo, scale);
 }
 
+
+// ---- learned fusion ------------------------------------------------------------------------------
+
+// fused[i] = sigmoid(logit(x[., i])) for the two-step ensemble (fusion/learned.hpp); x is K x N, rows
+// contiguous. `e` is scratch for K * D * learned_fusion_lanes floats. The scalar reference and the SIMD
+// kernel do the same fused multiply-adds in the same order; only exp differs (a few ULP).
+// Candidate i of x (rows of `stride` floats).
+inline float learned_fusion_one(const learned_fusion_weights& w, const float* x, std::size_t stride, std::size_t i,
+                                float* e) noexcept {
+    const std::size_t kd = w.k * w.d;
+    float logit = w.out_b;
+    for (std::size_t k = 0; k < w.k; ++k) {
+        const float xk = x[k * stride + i];
+        logit = std::fma(w.skip_w[k], xk, logit);
+        for (std::size_t j = 0; j < w.d; ++j) {
+            const std::size_t c = k * w.d + j;
+            e[c] = std::fmax(std::fma(w.component_w[c], xk, w.component_b[c]), 0.0f);
+        }
+    }
+    for (std::size_t m = 0; m < w.h; ++m) {
+        const float* a = w.aggregate_w + m * kd;
+        float acc = w.aggregate_b[m];
+        for (std::size_t c = 0; c < kd; ++c) acc = std::fma(a[c], e[c], acc);
+        logit = std::fma(w.out_w[m], std::fmax(acc, 0.0f), logit);
+    }
+    return 1.0f / (1.0f + std::exp(-logit));
+}
+
+inline void learned_fusion_scalar(const learned_fusion_weights& w, const float* x, std::size_t n, float* e,
+                                  float* fused) noexcept {
+    for (std::size_t i = 0; i < n; ++i) fused[i] = learned_fusion_one(w, x, n, i, e);
+}
+
+// Candidates across the lanes, the weights broadcast: no horizontal reductions. Four hidden units at a
+// time share each load of the components.
+template <class Arch>
+void learned_fusion_simd(const learned_fusion_weights& w, const float* x, std::size_t n, float* e,
+                         float* fused) noexcept {
+    using fb = xsimd::batch<float, Arch>;
+    constexpr std::size_t lanes = fb::size;
+    static_assert(lanes <= learned_fusion_lanes, "learned_fusion: scratch sized for 16 lanes");
+    const std::size_t kd = w.k * w.d;
+    const fb zero(0.0f), one(1.0f);
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes) {
+        fb logit(w.out_b);
+        for (std::size_t k = 0; k < w.k; ++k) {
+            const fb xk = fb::load_unaligned(x + k * n + i);
+            logit = xsimd::fma(fb(w.skip_w[k]), xk, logit);
+            for (std::size_t j = 0; j < w.d; ++j) {
+                const std::size_t c = k * w.d + j;
+                xsimd::max(xsimd::fma(fb(w.component_w[c]), xk, fb(w.component_b[c])), zero)
+                    .store_unaligned(e + c * lanes);
+            }
+        }
+        std::size_t m = 0;
+        for (; m + 4 <= w.h; m += 4) {
+            const float* a0 = w.aggregate_w + m * kd;
+            const float *a1 = a0 + kd, *a2 = a1 + kd, *a3 = a2 + kd;
+            fb s0(w.aggregate_b[m]), s1(w.aggregate_b[m + 1]), s2(w.aggregate_b[m + 2]), s3(w.aggregate_b[m + 3]);
+            for (std::size_t c = 0; c < kd; ++c) {
+                const fb ec = fb::load_unaligned(e + c * lanes);
+                s0 = xsimd::fma(fb(a0[c]), ec, s0);
+                s1 = xsimd::fma(fb(a1[c]), ec, s1);
+                s2 = xsimd::fma(fb(a2[c]), ec, s2);
+                s3 = xsimd::fma(fb(a3[c]), ec, s3);
+            }
+            logit = xsimd::fma(fb(w.out_w[m]), xsimd::max(s0, zero), logit);
+            logit = xsimd::fma(fb(w.out_w[m + 1]), xsimd::max(s1, zero), logit);
+            logit = xsimd::fma(fb(w.out_w[m + 2]), xsimd::max(s2, zero), logit);
+            logit = xsimd::fma(fb(w.out_w[m + 3]), xsimd::max(s3, zero), logit);
+        }
+        for (; m < w.h; ++m) {
+            const float* a = w.aggregate_w + m * kd;
+            fb s(w.aggregate_b[m]);
+            for (std::size_t c = 0; c < kd; ++c) s = xsimd::fma(fb(a[c]), fb::load_unaligned(e + c * lanes), s);
+            logit = xsimd::fma(fb(w.out_w[m]), xsimd::max(s, zero), logit);
+        }
+        (one / (one + xsimd::exp(-logit))).store_unaligned(fused + i);
+    }
+    for (; i < n; ++i) fused[i] = learned_fusion_one(w, x, n, i, e);
+}
+
 }  // namespace POEM_TARGET_NAMESPACE
 
 // ---- dispatch ---------------------------------------------------------------------------------------
@@ -257,6 +356,7 @@ struct fusion_kernels {
     void (*axpy)(float, const float*, std::size_t, bool, float*) noexcept;
     void (*reciprocal)(float, const float*, std::size_t, float, float, bool, float*) noexcept;
     void (*rescale)(float*, std::size_t, float, float) noexcept;
+    void (*learned_fusion)(const learned_fusion_weights&, const float*, std::size_t, float*, float*) noexcept;
 };
 
 inline namespace POEM_TARGET_NAMESPACE {
@@ -264,11 +364,12 @@ inline namespace POEM_TARGET_NAMESPACE {
 template <class Arch>
 constexpr fusion_kernels fusion_kernels_simd() noexcept {
     return {&stats_simd<Arch>, &squared_deviation_simd<Arch>, &log1p_clamped_simd<Arch>, &min_max_simd<Arch>,
-            &z_score_simd<Arch>, &rank_pct_simd<Arch>, &axpy_simd<Arch>, &reciprocal_simd<Arch>, &rescale_simd<Arch>};
+            &z_score_simd<Arch>, &rank_pct_simd<Arch>, &axpy_simd<Arch>, &reciprocal_simd<Arch>, &rescale_simd<Arch>,
+            &learned_fusion_simd<Arch>};
 }
 constexpr fusion_kernels fusion_kernels_scalar() noexcept {
     return {&stats_scalar, &squared_deviation_scalar, &log1p_clamped_scalar, &min_max_scalar, &z_score_scalar,
-            &rank_pct_scalar, &axpy_scalar, &reciprocal_scalar, &rescale_scalar};
+            &rank_pct_scalar, &axpy_scalar, &reciprocal_scalar, &rescale_scalar, &learned_fusion_scalar};
 }
 
 }  // namespace POEM_TARGET_NAMESPACE
@@ -299,6 +400,7 @@ POEM_FUSION_DISPATCH(rank_pct)
 POEM_FUSION_DISPATCH(axpy)
 POEM_FUSION_DISPATCH(reciprocal)
 POEM_FUSION_DISPATCH(rescale)
+POEM_FUSION_DISPATCH(learned_fusion)
 }  // namespace POEM_TARGET_NAMESPACE
 #undef POEM_FUSION_DISPATCH
 
