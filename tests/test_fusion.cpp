@@ -609,7 +609,7 @@ TEST_CASE("learned fusion: the SIMD kernel agrees with the scalar reference on e
     for (const auto& sh : learned_shapes) {
         const auto f = make_learned(sh.k, sh.d, sh.h, sh.k * 100 + sh.h);
         const auto w = f.weights();
-        std::vector<float> e(sh.k * sh.d * d::learned_fusion_lanes);
+        std::vector<float> e(d::learned_fusion_scratch(sh.k, sh.d));
         for (const std::string& target : poem::simd_targets()) {
             poem::set_simd_target(target);
             for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 1000u}) {

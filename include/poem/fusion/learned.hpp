@@ -84,7 +84,7 @@ public:
         check(normalized.data() != nullptr || n == 0, "learned_fusion: null normalized data for ", k_, " x ", n);
         if (n == 0) return;
         auto scope = ws.scope();
-        float* e = scope.alloc<float>(k_ * d_ * detail::learned_fusion_lanes).data();
+        float* e = scope.alloc<float>(detail::learned_fusion_scratch(k_, d_)).data();
         detail::learned_fusion(weights(), normalized.data(), n, e, fused.data());
     }
 

@@ -43,8 +43,13 @@ struct learned_fusion_weights {
     const float* skip_w = nullptr;
 };
 
-// Lanes of the widest batch (AVX-512 floats): learned_fusion's scratch holds K*D of them.
-inline constexpr std::size_t learned_fusion_lanes = 16;
+// Floats per component in learned_fusion's scratch: two batches of the widest target (AVX-512).
+inline constexpr std::size_t learned_fusion_lanes = 32;
+// The scratch a learned_fusion kernel takes for K objectives of D components: the components of two
+// batches, and a last partial batch padded to a whole one (K rows and the scores).
+constexpr std::size_t learned_fusion_scratch(std::size_t k, std::size_t d) noexcept {
+    return k * d * learned_fusion_lanes + (k + 1) * (learned_fusion_lanes / 2);
+}
 
 inline namespace POEM_TARGET_NAMESPACE {
 
@@ -262,7 +267,7 @@ void rescale_simd(float* x, std::size_t n, float lo, float scale) noexcept {
 // ---- learned fusion ------------------------------------------------------------------------------
 
 // fused[i] = sigmoid(logit(x[., i])) for the two-step ensemble (fusion/learned.hpp); x is K x N, rows
-// contiguous. `e` is scratch for K * D * learned_fusion_lanes floats. The scalar reference and the SIMD
+// contiguous. `e` is scratch for learned_fusion_scratch(K, D) floats. The scalar reference and the SIMD
 // kernel do the same fused multiply-adds in the same order; only exp differs (a few ULP).
 // Candidate i of x (rows of `stride` floats).
 inline float learned_fusion_one(const learned_fusion_weights& w, const float* x, std::size_t stride, std::size_t i,
@@ -291,54 +296,96 @@ inline void learned_fusion_scalar(const learned_fusion_weights& w, const float* 
     for (std::size_t i = 0; i < n; ++i) fused[i] = learned_fusion_one(w, x, n, i, e);
 }
 
-// Candidates across the lanes, the weights broadcast: no horizontal reductions. Four hidden units at a
-// time share each load of the components.
+// B (1 or 2) batches of candidates from candidate i; e holds their components, [c][B * lanes]. Each
+// broadcast weight feeds B multiply-adds, and each load of the components four hidden units. Written out
+// by hand: compilers at -O2 keep arrays of accumulators in memory.
+template <class Arch, std::size_t B>
+void learned_fusion_block(const learned_fusion_weights& w, const float* x, std::size_t n, std::size_t i, float* e,
+                          float* fused) noexcept {
+    static_assert(B == 1 || B == 2, "learned_fusion_block: one or two batches");
+    using fb = xsimd::batch<float, Arch>;
+    constexpr std::size_t lanes = fb::size, stride = B * lanes, second = B - 1;  // second: the 2nd batch's offset / lanes
+    const std::size_t kd = w.k * w.d;
+    const fb zero(0.0f), one(1.0f);
+    fb l0(w.out_b), l1(w.out_b);
+    for (std::size_t k = 0; k < w.k; ++k) {
+        const fb skip(w.skip_w[k]);
+        const fb x0 = fb::load_unaligned(x + k * n + i), x1 = fb::load_unaligned(x + k * n + i + second * lanes);
+        l0 = xsimd::fma(skip, x0, l0);
+        l1 = xsimd::fma(skip, x1, l1);
+        for (std::size_t j = 0; j < w.d; ++j) {
+            const std::size_t c = k * w.d + j;
+            const fb cw(w.component_w[c]), cb(w.component_b[c]);
+            xsimd::max(xsimd::fma(cw, x0, cb), zero).store_unaligned(e + c * stride);
+            if (B == 2) xsimd::max(xsimd::fma(cw, x1, cb), zero).store_unaligned(e + c * stride + lanes);
+        }
+    }
+    std::size_t m = 0;
+    for (; m + 4 <= w.h; m += 4) {
+        const float* a0 = w.aggregate_w + m * kd;
+        const float *a1 = a0 + kd, *a2 = a1 + kd, *a3 = a2 + kd;
+        fb s00(w.aggregate_b[m]), s10(w.aggregate_b[m + 1]), s20(w.aggregate_b[m + 2]), s30(w.aggregate_b[m + 3]);
+        fb s01 = s00, s11 = s10, s21 = s20, s31 = s30;
+        for (std::size_t c = 0; c < kd; ++c) {
+            const fb e0 = fb::load_unaligned(e + c * stride), e1 = fb::load_unaligned(e + c * stride + second * lanes);
+            const fb w0(a0[c]), w1(a1[c]), w2(a2[c]), w3(a3[c]);
+            s00 = xsimd::fma(w0, e0, s00);
+            s10 = xsimd::fma(w1, e0, s10);
+            s20 = xsimd::fma(w2, e0, s20);
+            s30 = xsimd::fma(w3, e0, s30);
+            if (B == 2) {
+                s01 = xsimd::fma(w0, e1, s01);
+                s11 = xsimd::fma(w1, e1, s11);
+                s21 = xsimd::fma(w2, e1, s21);
+                s31 = xsimd::fma(w3, e1, s31);
+            }
+        }
+        const fb o0(w.out_w[m]), o1(w.out_w[m + 1]), o2(w.out_w[m + 2]), o3(w.out_w[m + 3]);
+        l0 = xsimd::fma(o0, xsimd::max(s00, zero), l0);
+        l0 = xsimd::fma(o1, xsimd::max(s10, zero), l0);
+        l0 = xsimd::fma(o2, xsimd::max(s20, zero), l0);
+        l0 = xsimd::fma(o3, xsimd::max(s30, zero), l0);
+        if (B == 2) {
+            l1 = xsimd::fma(o0, xsimd::max(s01, zero), l1);
+            l1 = xsimd::fma(o1, xsimd::max(s11, zero), l1);
+            l1 = xsimd::fma(o2, xsimd::max(s21, zero), l1);
+            l1 = xsimd::fma(o3, xsimd::max(s31, zero), l1);
+        }
+    }
+    for (; m < w.h; ++m) {
+        const float* a = w.aggregate_w + m * kd;
+        fb s0(w.aggregate_b[m]), s1(w.aggregate_b[m]);
+        for (std::size_t c = 0; c < kd; ++c) {
+            const fb wc(a[c]);
+            s0 = xsimd::fma(wc, fb::load_unaligned(e + c * stride), s0);
+            if (B == 2) s1 = xsimd::fma(wc, fb::load_unaligned(e + c * stride + lanes), s1);
+        }
+        const fb o(w.out_w[m]);
+        l0 = xsimd::fma(o, xsimd::max(s0, zero), l0);
+        if (B == 2) l1 = xsimd::fma(o, xsimd::max(s1, zero), l1);
+    }
+    (one / (one + xsimd::exp(-l0))).store_unaligned(fused + i);
+    if (B == 2) (one / (one + xsimd::exp(-l1))).store_unaligned(fused + i + lanes);
+}
+
+// Candidates across the lanes, the weights broadcast: no horizontal reductions.
 template <class Arch>
 void learned_fusion_simd(const learned_fusion_weights& w, const float* x, std::size_t n, float* e,
                          float* fused) noexcept {
-    using fb = xsimd::batch<float, Arch>;
-    constexpr std::size_t lanes = fb::size;
-    static_assert(lanes <= learned_fusion_lanes, "learned_fusion: scratch sized for 16 lanes");
-    const std::size_t kd = w.k * w.d;
-    const fb zero(0.0f), one(1.0f);
+    constexpr std::size_t lanes = xsimd::batch<float, Arch>::size;
+    static_assert(2 * lanes <= learned_fusion_lanes, "learned_fusion: scratch sized for two batches of 16 lanes");
     std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes) {
-        fb logit(w.out_b);
-        for (std::size_t k = 0; k < w.k; ++k) {
-            const fb xk = fb::load_unaligned(x + k * n + i);
-            logit = xsimd::fma(fb(w.skip_w[k]), xk, logit);
-            for (std::size_t j = 0; j < w.d; ++j) {
-                const std::size_t c = k * w.d + j;
-                xsimd::max(xsimd::fma(fb(w.component_w[c]), xk, fb(w.component_b[c])), zero)
-                    .store_unaligned(e + c * lanes);
-            }
-        }
-        std::size_t m = 0;
-        for (; m + 4 <= w.h; m += 4) {
-            const float* a0 = w.aggregate_w + m * kd;
-            const float *a1 = a0 + kd, *a2 = a1 + kd, *a3 = a2 + kd;
-            fb s0(w.aggregate_b[m]), s1(w.aggregate_b[m + 1]), s2(w.aggregate_b[m + 2]), s3(w.aggregate_b[m + 3]);
-            for (std::size_t c = 0; c < kd; ++c) {
-                const fb ec = fb::load_unaligned(e + c * lanes);
-                s0 = xsimd::fma(fb(a0[c]), ec, s0);
-                s1 = xsimd::fma(fb(a1[c]), ec, s1);
-                s2 = xsimd::fma(fb(a2[c]), ec, s2);
-                s3 = xsimd::fma(fb(a3[c]), ec, s3);
-            }
-            logit = xsimd::fma(fb(w.out_w[m]), xsimd::max(s0, zero), logit);
-            logit = xsimd::fma(fb(w.out_w[m + 1]), xsimd::max(s1, zero), logit);
-            logit = xsimd::fma(fb(w.out_w[m + 2]), xsimd::max(s2, zero), logit);
-            logit = xsimd::fma(fb(w.out_w[m + 3]), xsimd::max(s3, zero), logit);
-        }
-        for (; m < w.h; ++m) {
-            const float* a = w.aggregate_w + m * kd;
-            fb s(w.aggregate_b[m]);
-            for (std::size_t c = 0; c < kd; ++c) s = xsimd::fma(fb(a[c]), fb::load_unaligned(e + c * lanes), s);
-            logit = xsimd::fma(fb(w.out_w[m]), xsimd::max(s, zero), logit);
-        }
-        (one / (one + xsimd::exp(-logit))).store_unaligned(fused + i);
-    }
-    for (; i < n; ++i) fused[i] = learned_fusion_one(w, x, n, i, e);
+    for (; i + 2 * lanes <= n; i += 2 * lanes) learned_fusion_block<Arch, 2>(w, x, n, i, e, fused);
+    for (; i + lanes <= n; i += lanes) learned_fusion_block<Arch, 1>(w, x, n, i, e, fused);
+    if (i == n) return;
+    // The last partial batch, padded with zeros to a whole one.
+    float* xt = e + w.k * w.d * learned_fusion_lanes;
+    float* ft = xt + w.k * lanes;
+    const std::size_t left = n - i;
+    for (std::size_t k = 0; k < w.k; ++k)
+        for (std::size_t t = 0; t < lanes; ++t) xt[k * lanes + t] = t < left ? x[k * n + i + t] : 0.0f;
+    learned_fusion_block<Arch, 1>(w, xt, lanes, 0, e, ft);
+    for (std::size_t t = 0; t < left; ++t) fused[i + t] = ft[t];
 }
 
 }  // namespace POEM_TARGET_NAMESPACE
