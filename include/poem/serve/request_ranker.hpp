@@ -100,12 +100,13 @@ inline float transformed(float x, raw_transform t) noexcept {
 class request_ranker {
 public:
     // Serves `m` with the configuration it was trained with (its "poem_serving" metadata); throws
-    // poem::error when the file carries none. The model must outlive the ranker.
+    // poem::error when the file carries none. The model must outlive the ranker. Fusion method learned
+    // takes the ensemble the file carries (model::learned_fusion()); a file with none is refused.
     explicit request_ranker(const model& m) : request_ranker(&m, serving_config_of(m)) {}
 
     // Serves `m` with `cfg`. When the model carries a serving config, `cfg` must build the same
     // inputs (it may differ in log_capacity and rank_head only); poem::error names the first field
-    // that differs.
+    // that differs. Method learned: `cfg`'s ensemble if set, else the model file's; both set must be equal.
     request_ranker(const model& m, ranker_config cfg) : request_ranker(&m, std::move(cfg)) {
         const auto it = m.metadata().find(ranker_config::metadata_key);
         if (it == m.metadata().end()) return;
@@ -117,6 +118,7 @@ public:
 
     // No model: rank() builds everything but the scores (fusion, levels, features, sequences) and orders
     // by fused score. This is how an offline replay builds a model's training data with the serving code.
+    // Method learned needs cfg.fusion.learned set.
     explicit request_ranker(ranker_config cfg) : request_ranker(nullptr, std::move(cfg)) {}
 
     const ranker_config& config() const noexcept { return cfg_; }

@@ -4,7 +4,8 @@
 //
 // Agreement: min/max, rank percentiles and min-max values are bit-identical between the paths;
 // sums are accumulated in another order, and the SIMD log1p/erfc/pow differ from <cmath> by a few ULP,
-// so z-score, log1p and reciprocal-rank values agree within 1e-6 absolute (values lie in [0, 1]).
+// so z-score, log1p and reciprocal-rank values agree within 1e-6 absolute (values lie in [0, 1]); so do
+// learned fusion's scores (same multiply-adds in the same order, only exp differs).
 
 #include <atomic>
 #include <cmath>
