@@ -1,7 +1,10 @@
 // Fusion benchmarks: radix ranks and the whole fuse() call, each beside the naive baseline (argsort
-// with std::sort per objective, then scalar loops). Items are score-matrix elements (K x N).
+// with std::sort per objective, then scalar loops), and learned fusion (the whole fuse() under method
+// learned, and the ensemble's score alone) beside a per-candidate loop. Items are score-matrix elements
+// (K x N).
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -13,6 +16,8 @@
 namespace {
 
 using poem_bench::naive_fuse;
+using poem_bench::naive_fuse_learned;
+using poem_bench::naive_learned;
 using poem_bench::naive_out;
 using poem_bench::naive_ranks;
 
@@ -34,6 +39,27 @@ poem::fusion_config spec_for(std::size_t k) {
     for (std::size_t i = 0; i < k; ++i)
         spec.objectives.push_back({i % 2 ? poem::direction::lower_is_better : poem::direction::higher_is_better,
                                    poem::normalization::rank_pct, 1.0f + static_cast<float>(i)});
+    return spec;
+}
+
+// The shipped ensemble's size (D = 4, H = 16), weights of a trained one's scale.
+std::shared_ptr<const poem::learned_fusion> ensemble_for(std::size_t k) {
+    const std::size_t d = 4, h = 16;
+    poem::rng g(k);
+    auto draw = [&](std::size_t count, float lo, float hi) {
+        std::vector<float> v(count);
+        for (auto& x : v) x = lo + (hi - lo) * g.uniform_float();
+        return v;
+    };
+    return std::make_shared<const poem::learned_fusion>(k, d, h, draw(k * d, -2, 2), draw(k * d, -1, 0),
+                                                        draw(h * k * d, -0.4f, 0.4f), draw(h, -0.2f, 0.2f),
+                                                        draw(h, -1, 1), draw(1, -2, 0), draw(k, 0, 2));
+}
+
+poem::fusion_config learned_spec_for(std::size_t k) {
+    auto spec = spec_for(k);
+    spec.method = poem::fusion_method::learned;
+    spec.learned = ensemble_for(k);
     return spec;
 }
 
@@ -96,6 +122,68 @@ void BM_fusion_fuse_naive(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
 }
 
+// fuse() under method learned: ranks and normalisations as for the formula, then the ensemble.
+void BM_fusion_learned(benchmark::State& state) {
+    const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
+    auto in = requests(k, n);
+    const auto spec = learned_spec_for(k);
+    poem::workspace ws;
+    poem::fusion_result out;
+    for (auto _ : state) {
+        poem::fuse(poem::matrix_view<const float>(in.next().data(), k, n), spec, ws, out);
+        benchmark::DoNotOptimize(out.fused.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
+}
+
+void BM_fusion_learned_naive(benchmark::State& state) {
+    const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
+    auto in = requests(k, n);
+    const auto spec = learned_spec_for(k);
+    naive_out out;
+    std::vector<float> normalized, e;
+    for (auto _ : state) {
+        naive_fuse_learned(in.next().data(), k, n, spec, *spec.learned, out, normalized, e);
+        benchmark::DoNotOptimize(out.fused.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
+}
+
+// The ensemble alone on K x N normalised values: one kernel call against the per-candidate loop.
+void BM_fusion_learned_score(benchmark::State& state) {
+    const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
+    auto in = requests(k, n);
+    const auto f = ensemble_for(k);
+    poem::workspace ws;
+    std::vector<float> fused(n);
+    for (auto _ : state) {
+        f->score(poem::matrix_view<const float>(in.next().data(), k, n), ws, poem::span<float>(fused));
+        benchmark::DoNotOptimize(fused.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
+}
+
+void BM_fusion_learned_score_naive(benchmark::State& state) {
+    const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
+    auto in = requests(k, n);
+    const auto f = ensemble_for(k);
+    std::vector<float> fused(n), e;
+    for (auto _ : state) {
+        naive_learned(*f, in.next().data(), n, e, fused.data());
+        benchmark::DoNotOptimize(fused.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
+}
+
+void learned_shapes(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"K", "N"});
+    for (int n : {100, 1000}) b->Args({4, n});
+}
+
 void shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"K", "N"});
     for (int k : {2, 4, 8})
@@ -137,3 +225,7 @@ BENCHMARK(BM_fusion_rank)->Apply(shapes);
 BENCHMARK(BM_fusion_rank_naive)->Apply(shapes);
 BENCHMARK(BM_fusion_fuse)->Apply(shapes);
 BENCHMARK(BM_fusion_fuse_naive)->Apply(shapes);
+BENCHMARK(BM_fusion_learned)->Apply(learned_shapes);
+BENCHMARK(BM_fusion_learned_naive)->Apply(learned_shapes);
+BENCHMARK(BM_fusion_learned_score)->Apply(learned_shapes);
+BENCHMARK(BM_fusion_learned_score_naive)->Apply(learned_shapes);

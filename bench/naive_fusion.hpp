@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "poem/fusion/config.hpp"
+#include "poem/fusion/learned.hpp"
 
 namespace poem_bench {
 
@@ -46,6 +47,46 @@ inline void naive_fuse(const float* s, std::size_t k, std::size_t n, const poem:
             o.fused[i] += w * pct;
         }
     }
+    o.order.resize(n);
+    std::iota(o.order.begin(), o.order.end(), 0u);
+    std::stable_sort(o.order.begin(), o.order.end(), [&](std::uint32_t a, std::uint32_t b) { return o.fused[a] > o.fused[b]; });
+}
+
+// A learned ensemble as a user would write it: per candidate, loops over k, j, then m.
+inline void naive_learned(const poem::learned_fusion& f, const float* x, std::size_t n, std::vector<float>& e,
+                          float* fused) {
+    const std::size_t k = f.objectives(), d = f.component_dim(), h = f.hidden();
+    e.resize(k * d);
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t r = 0; r < k; ++r)
+            for (std::size_t j = 0; j < d; ++j)
+                e[r * d + j] = std::max(0.0f, f.component_weight()[r * d + j] * x[r * n + i] + f.component_bias()[r * d + j]);
+        float logit = f.out_bias();
+        for (std::size_t m = 0; m < h; ++m) {
+            float acc = f.aggregate_bias()[m];
+            for (std::size_t c = 0; c < k * d; ++c) acc += f.aggregate_weight()[m * k * d + c] * e[c];
+            logit += f.out_weight()[m] * std::max(0.0f, acc);
+        }
+        for (std::size_t r = 0; r < k; ++r) logit += f.skip_weight()[r] * x[r * n + i];
+        fused[i] = 1.0f / (1.0f + std::exp(-logit));
+    }
+}
+
+// naive_fuse's ranks (rank percentiles as the normalised values), then naive_learned, then the order.
+inline void naive_fuse_learned(const float* s, std::size_t k, std::size_t n, const poem::fusion_config& spec,
+                               const poem::learned_fusion& f, naive_out& o, std::vector<float>& normalized,
+                               std::vector<float>& e) {
+    o.ranks.resize(k * n);
+    o.fused.resize(n);
+    normalized.resize(k * n);
+    for (std::size_t r = 0; r < k; ++r) {
+        float* rank = o.ranks.data() + r * n;
+        naive_ranks(s + r * n, n, spec.objectives[r].dir == poem::direction::higher_is_better, o.idx, rank);
+        for (std::size_t i = 0; i < n; ++i)
+            normalized[r * n + i] =
+                std::isfinite(s[r * n + i]) ? 1.0f - (rank[i] + 0.5f) / static_cast<float>(n) : 0.0f;
+    }
+    naive_learned(f, normalized.data(), n, e, o.fused.data());
     o.order.resize(n);
     std::iota(o.order.begin(), o.order.end(), 0u);
     std::stable_sort(o.order.begin(), o.order.end(), [&](std::uint32_t a, std::uint32_t b) { return o.fused[a] > o.fused[b]; });

@@ -1,11 +1,13 @@
 // libFuzzer target for the safetensors reader and the model loader: any input either loads or throws
 // poem::error. Anything else (another exception, a crash, a sanitizer report, a leak) is a bug.
-// When the input is a loadable model, it also scores a tiny request with it.
+// When the input is a loadable model, it also scores a tiny request with it; when it holds a loadable
+// learned fusion ensemble (fusion.* tensors), it scores three candidates with that.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "poem/core/workspace.hpp"
+#include "poem/model/learned_fusion_file.hpp"
 #include "poem/model/model.hpp"
 #include "poem/model/safetensors.hpp"
 
@@ -16,6 +18,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& t : f.tensors())
             for (float v : f.to_f32(t)) sum += static_cast<double>(v);
         (void)sum;
+        if (poem::has_learned_fusion(f)) {
+            try {
+                const poem::learned_fusion ens = poem::learned_fusion_from(f);
+                std::vector<float> x(ens.objectives() * 3, 0.5f), fused(3);
+                ens.score(poem::matrix_view<const float>(x.data(), ens.objectives(), 3), poem::span<float>(fused));
+            } catch (const poem::error&) {
+            }
+        }
         const poem::model m = poem::model::from_file(f);
         const auto& c = m.config();
         if (c.d > 256 || c.n_objectives > 64 || c.chrono_feats > 64) return 0;  // keep runs fast

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -127,6 +128,38 @@ std::vector<double> normalize_ref(const float* x, const std::vector<double>& ran
     return v;
 }
 
+// A learned ensemble with weights of a trained one's scale (poem_ref's init, not a tiny one): a sigmoid
+// that spreads, hidden units both on and off.
+poem::learned_fusion make_learned(std::size_t k, std::size_t d, std::size_t h, std::uint64_t seed) {
+    poem::rng g(seed);
+    auto draw = [&](std::size_t count, float lo, float hi) {
+        std::vector<float> v(count);
+        for (auto& x : v) x = lo + (hi - lo) * g.uniform_float();
+        return v;
+    };
+    const float a = 1.7f / std::sqrt(static_cast<float>(k * d));  // uniform, std 1 / sqrt(K D)
+    return poem::learned_fusion(k, d, h, draw(k * d, -2.0f, 2.0f), draw(k * d, -1.0f, 0.0f), draw(h * k * d, -a, a),
+                                draw(h, -0.2f, 0.2f), draw(h, -1.0f, 1.0f), draw(1, -2.0f, 0.0f), draw(k, 0.0f, 2.0f));
+}
+
+// The formula of fusion/learned.hpp for candidate i of x (K x N, rows of n), per candidate, in double.
+double learned_ref(const poem::learned_fusion& f, const double* x, std::size_t n, std::size_t i) {
+    const std::size_t k = f.objectives(), d = f.component_dim(), h = f.hidden();
+    std::vector<double> e(k * d);
+    double logit = f.out_bias();
+    for (std::size_t r = 0; r < k; ++r) {
+        logit += double(f.skip_weight()[r]) * x[r * n + i];
+        for (std::size_t j = 0; j < d; ++j)
+            e[r * d + j] = std::max(0.0, double(f.component_weight()[r * d + j]) * x[r * n + i] + f.component_bias()[r * d + j]);
+    }
+    for (std::size_t m = 0; m < h; ++m) {
+        double acc = f.aggregate_bias()[m];
+        for (std::size_t c = 0; c < k * d; ++c) acc += double(f.aggregate_weight()[m * k * d + c]) * e[c];
+        logit += double(f.out_weight()[m]) * std::max(0.0, acc);
+    }
+    return 1.0 / (1.0 + std::exp(-logit));
+}
+
 struct reference {
     std::vector<double> ranks, normalized, fused;
 };
@@ -149,11 +182,14 @@ reference fuse_ref(const std::vector<float>& s, std::size_t k, std::size_t n, co
                 case poem::fusion_method::weighted_rank: r.fused[i] += w * pct; break;
                 case poem::fusion_method::weighted_value: r.fused[i] += w * nv[i]; break;
                 case poem::fusion_method::reciprocal_rank: r.fused[i] += w * std::pow(rk[i] + spec.beta, -spec.alpha); break;
+                case poem::fusion_method::learned: break;  // below, from all K normalised rows
             }
         }
         r.ranks.insert(r.ranks.end(), rk.begin(), rk.end());
         r.normalized.insert(r.normalized.end(), nv.begin(), nv.end());
     }
+    if (spec.method == poem::fusion_method::learned)
+        for (std::size_t i = 0; i < n; ++i) r.fused[i] = learned_ref(*spec.learned, r.normalized.data(), n, i);
     if (spec.method == poem::fusion_method::reciprocal_rank) {
         const double a = spec.alpha, hi = std::pow(double(spec.beta), -a), lo = std::pow(n - 1.0 + spec.beta, -a);
         for (auto& f : r.fused) f = hi > lo ? std::clamp((f - lo) / (hi - lo), 0.0, 1.0) : 0.5;
@@ -546,4 +582,174 @@ TEST_CASE("xtensor expressions fuse like the pointer view") {
     REQUIRE(poem::fuse(xt::transpose(transposed), spec, ws).fused == expect.fused);
     xt::xarray<float> cube = xt::zeros<float>({2, 2, 2});
     REQUIRE_THROWS_WITH(poem::fuse(cube, spec, ws), Catch::Contains("expected a K x N matrix, got 3 dimensions"));
+}
+
+// ---- learned fusion ----------------------------------------------------------------------------
+
+namespace {
+
+// Shapes: the shipped one; hidden units not a multiple of 4 and odd K, D; the smallest; the largest K.
+struct learned_shape {
+    std::size_t k, d, h;
+};
+const learned_shape learned_shapes[] = {{4, 4, 16}, {3, 5, 7}, {1, 1, 1}, {16, 8, 33}};
+
+std::vector<float> unit_values(std::size_t count, std::uint64_t seed) {
+    poem::rng g(seed);
+    std::vector<float> v(count);
+    for (auto& x : v) x = g.below(10) == 0 ? static_cast<float>(g.below(2)) : g.uniform_float();  // with 0s and 1s
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("learned fusion: the SIMD kernel agrees with the scalar reference on every target") {
+    namespace d = poem::detail;
+    const simd_target_scope restore;
+    for (const auto& sh : learned_shapes) {
+        const auto f = make_learned(sh.k, sh.d, sh.h, sh.k * 100 + sh.h);
+        const auto w = f.weights();
+        std::vector<float> e(d::learned_fusion_scratch(sh.k, sh.d));
+        for (const std::string& target : poem::simd_targets()) {
+            poem::set_simd_target(target);
+            for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 1000u}) {
+                INFO("target " << target << ", K " << sh.k << " D " << sh.d << " H " << sh.h << ", N " << n);
+                const auto x = unit_values(sh.k * n, n + sh.h);
+                std::vector<float> simd(n + 1, -7.0f), scalar(n + 1, -7.0f);
+                d::learned_fusion(w, x.data(), n, e.data(), simd.data());
+                d::learned_fusion_scalar(w, x.data(), n, e.data(), scalar.data());
+                REQUIRE(simd[n] == -7.0f);  // nothing written past N
+                for (std::size_t i = 0; i < n; ++i) {
+                    // Same multiply-adds in the same order; exp differs by a few ULP (values in (0, 1)).
+                    REQUIRE(simd[i] == Approx(scalar[i]).margin(1e-6).epsilon(0));
+                    REQUIRE(simd[i] > 0.0f);
+                    REQUIRE(simd[i] < 1.0f);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("learned fusion: score equals the formula evaluated per candidate in double precision") {
+    for (const auto& sh : learned_shapes) {
+        const auto f = make_learned(sh.k, sh.d, sh.h, 7 + sh.d);
+        for (std::size_t n : {1u, 9u, 1000u}) {
+            INFO("K " << sh.k << " D " << sh.d << " H " << sh.h << ", N " << n);
+            const auto x = unit_values(sh.k * n, 3 * n + sh.k);
+            const std::vector<double> xd(x.begin(), x.end());
+            std::vector<float> fused(n);
+            poem::workspace ws;
+            f.score(poem::matrix_view<const float>(x.data(), sh.k, n), ws, poem::span<float>(fused));
+            double spread_lo = 1, spread_hi = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                const double expect = learned_ref(f, xd.data(), n, i);
+                REQUIRE(fused[i] == Approx(expect).margin(1e-6).epsilon(0));
+                spread_lo = std::min(spread_lo, expect);
+                spread_hi = std::max(spread_hi, expect);
+            }
+            if (n == 1000) REQUIRE(spread_hi - spread_lo > 0.1);  // the weights make the scores differ
+        }
+    }
+}
+
+TEST_CASE("fuse with method learned: the ensemble's score of the normalised values, ordered by it") {
+    poem::workspace ws;
+    for (kind what : {kind::uniform, kind::ties, kind::nonfinite}) {
+        for (std::size_t n : {1u, 9u, 257u}) {
+            const std::size_t k = 4;
+            INFO("data kind " << static_cast<int>(what) << ", N " << n);
+            const auto s = make_scores(k, n, what, 11 * n + static_cast<std::size_t>(what));
+            auto spec = make_spec(k, poem::fusion_method::learned, n);
+            spec.learned = std::make_shared<const poem::learned_fusion>(make_learned(k, 4, 16, n));
+            const auto f = poem::fuse(poem::matrix_view<const float>(s.data(), k, n), spec, ws);
+            // Ranks, normalised values, fused scores, non-finite flags and the order against the references.
+            check_result(f, fuse_ref(s, k, n, spec, true), s, k, n);
+            std::vector<float> direct(n);
+            spec.learned->score(poem::matrix_view<const float>(f.normalized.data(), k, n), ws, poem::span<float>(direct));
+            REQUIRE(std::memcmp(direct.data(), f.fused.data(), n * sizeof(float)) == 0);
+        }
+    }
+    // A candidate whose every score is non-finite normalises to 0 everywhere: it scores what zeros score.
+    const std::size_t k = 2, n = 3;
+    const std::vector<float> s = {0.5f, nan_f, 0.1f, /**/ 2.0f, inf_f, 1.0f};
+    poem::fusion_config spec;
+    spec.objectives = {{}, {}};
+    spec.method = poem::fusion_method::learned;
+    spec.learned = std::make_shared<const poem::learned_fusion>(make_learned(k, 3, 5, 1));
+    const auto f = poem::fuse(poem::matrix_view<const float>(s.data(), k, n), spec, ws);
+    const double zeros[2] = {0.0, 0.0};
+    REQUIRE(f.nonfinite[1] == 1);
+    REQUIRE(f.nonfinite_count == 1);
+    REQUIRE(f.fused[1] == Approx(learned_ref(*spec.learned, zeros, 1, 0)).margin(1e-6));
+    REQUIRE(f.fused[0] != f.fused[1]);
+}
+
+TEST_CASE("learned fusion: refusals of the ensemble, of score() and of validate") {
+    const auto ok = make_learned(2, 3, 5, 9);
+    auto build = [&](std::size_t k, std::size_t d, std::size_t h, int bad_tensor, float bad_value = 0.0f) {
+        std::vector<std::vector<float>> t = {std::vector<float>(k * d, 0.5f), std::vector<float>(k * d, 0.0f),
+                                             std::vector<float>(h * k * d, 0.1f), std::vector<float>(h, 0.0f),
+                                             std::vector<float>(h, 1.0f), std::vector<float>(1, 0.0f),
+                                             std::vector<float>(k, 1.0f)};
+        if (bad_tensor >= 0) {
+            if (bad_value == 0.0f) t[static_cast<std::size_t>(bad_tensor)].push_back(0.0f);
+            else t[static_cast<std::size_t>(bad_tensor)].back() = bad_value;
+        }
+        return poem::learned_fusion(k, d, h, t[0], t[1], t[2], t[3], t[4], t[5], t[6]);
+    };
+    REQUIRE(build(2, 3, 5, -1).objectives() == 2);
+    REQUIRE_THROWS_WITH(build(0, 3, 5, -1), Catch::Contains("K = 0 objectives, expected 1..16"));
+    REQUIRE_THROWS_WITH(build(17, 3, 5, -1), Catch::Contains("K = 17"));
+    REQUIRE_THROWS_WITH(build(2, 0, 5, -1), Catch::Contains("D = 0 (component_dim)"));
+    REQUIRE_THROWS_WITH(build(2, 65, 5, -1), Catch::Contains("D = 65"));
+    REQUIRE_THROWS_WITH(build(2, 3, 0, -1), Catch::Contains("H = 0 (hidden)"));
+    REQUIRE_THROWS_WITH(build(2, 3, 257, -1), Catch::Contains("H = 257"));
+    const char* names[] = {"fusion.component.weight holds 7 values", "fusion.component.bias holds 7",
+                           "fusion.aggregate.weight holds 31", "fusion.aggregate.bias holds 6",
+                           "fusion.out.weight holds 6", "fusion.out.bias holds 2", "fusion.skip.weight holds 3"};
+    for (int t = 0; t < 7; ++t) {
+        REQUIRE_THROWS_WITH(build(2, 3, 5, t), Catch::Contains(names[t]));
+        const std::string name = std::string(names[t]).substr(0, std::string(names[t]).find(" holds"));
+        REQUIRE_THROWS_WITH(build(2, 3, 5, t, nan_f), Catch::Contains(name + " holds a non-finite value"));
+        REQUIRE_THROWS_WITH(build(2, 3, 5, t, -inf_f), Catch::Contains(name + " holds a non-finite value"));
+    }
+
+    // Equality is shape and weights.
+    REQUIRE(ok == make_learned(2, 3, 5, 9));
+    REQUIRE(ok != make_learned(2, 3, 5, 10));
+    REQUIRE(build(2, 3, 5, -1) != build(2, 3, 4, -1));
+
+    poem::workspace ws;
+    std::vector<float> x(6, 0.5f), out(3);
+    REQUIRE_THROWS_WITH(ok.score(poem::matrix_view<const float>(x.data(), 3, 2), ws, poem::span<float>(out.data(), 2)),
+                        Catch::Contains("normalized has 3 rows, the ensemble takes K = 2"));
+    REQUIRE_THROWS_WITH(ok.score(poem::matrix_view<const float>(x.data(), 2, 3), ws, poem::span<float>(out.data(), 2)),
+                        Catch::Contains("fused holds 2 values for 3 candidates"));
+    ok.score(poem::matrix_view<const float>(x.data(), 2, 0), ws, poem::span<float>(out.data(), 0));  // N = 0
+
+    poem::fusion_config spec;
+    spec.objectives = {{}, {}};
+    const std::vector<float> s(6, 1.0f);
+    auto throws = [&](const poem::fusion_config& sp, const char* msg) {
+        REQUIRE_THROWS_WITH(poem::fuse(poem::matrix_view<const float>(s.data(), 2, 3), sp, ws), Catch::Contains(msg));
+    };
+    spec.method = poem::fusion_method::learned;
+    throws(spec, "fusion_config.learned: method learned needs an ensemble, none is set");
+    spec.learned = std::make_shared<const poem::learned_fusion>(make_learned(3, 3, 5, 9));
+    throws(spec, "fusion_config.learned: the ensemble takes 3 objectives, the scores have 2");
+    spec.learned = std::make_shared<const poem::learned_fusion>(ok);
+    REQUIRE_NOTHROW(poem::fuse(poem::matrix_view<const float>(s.data(), 2, 3), spec, ws));
+    for (auto m : {poem::fusion_method::weighted_rank, poem::fusion_method::reciprocal_rank,
+                   poem::fusion_method::weighted_value}) {
+        spec.method = m;
+        throws(spec, "fusion_config.learned: an ensemble is set but fusion_config.method is");
+    }
+    spec.method = static_cast<poem::fusion_method>(4);
+    spec.learned = nullptr;
+    throws(spec, "fusion_config.method: unknown value 4");
+    // The objective weights are not used by learned, but validate checks them as for every method.
+    spec.method = poem::fusion_method::learned;
+    spec.learned = std::make_shared<const poem::learned_fusion>(ok);
+    spec.objectives[0].weight = -1.0f;
+    throws(spec, "fusion_config.objectives[0].weight must be finite and >= 0");
 }

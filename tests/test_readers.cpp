@@ -18,7 +18,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "poem/fusion/fuse.hpp"
+#include "poem/model/learned_fusion_file.hpp"
 #include "poem/model/model.hpp"
 #include "poem/order/level_config.hpp"
 #include "poem/model/safetensors.hpp"
@@ -264,4 +267,146 @@ TEST_CASE("configs: an out-of-range enum value is refused, naming the field") {
     levels.method = poem::level_method::fused_tiers;
     levels.policy = static_cast<poem::selection_policy>(5);
     CHECK_THROWS_WITH(poem::validate(levels, 1), Contains("level_config.policy: unknown value 5"));
+}
+
+// ---- learned fusion files (model/learned_fusion_file.hpp) ---------------------------------------
+
+namespace {
+
+// float -> IEEE half for values on a coarse grid (exact in binary16: normal, or zero).
+std::uint16_t to_half(float x) {
+    if (x == 0.0f) return 0;
+    std::uint32_t b;
+    std::memcpy(&b, &x, 4);
+    const std::uint32_t sign = (b >> 16) & 0x8000u, exp = ((b >> 23) & 0xFFu) - 112, mant = (b >> 13) & 0x3FFu;
+    return static_cast<std::uint16_t>(sign | (exp << 10) | mant);
+}
+
+struct fusion_tensor {
+    std::string name;
+    std::vector<std::size_t> shape;
+};
+
+// The tensors of a K, D, H ensemble as export_fusion writes them.
+std::vector<fusion_tensor> fusion_tensors(std::size_t k, std::size_t d, std::size_t h) {
+    return {{"fusion.component.weight", {k, d}}, {"fusion.component.bias", {k, d}},
+            {"fusion.aggregate.weight", {h, k * d}}, {"fusion.aggregate.bias", {h}},
+            {"fusion.out.weight", {1, h}}, {"fusion.out.bias", {1}}, {"fusion.skip.weight", {1, k}}};
+}
+
+// A safetensors file of `tensors` (values on a 1/16 grid, from the tensor's position), F32 or F16, with
+// `meta` as the poem_fusion metadata when not empty. Returns the file and the values in file order.
+std::vector<char> fusion_file(const std::vector<fusion_tensor>& tensors, bool f16, const std::string& meta,
+                              std::vector<std::vector<float>>* values = nullptr) {
+    nlohmann::json header;
+    if (!meta.empty()) header["__metadata__"]["poem_fusion"] = meta;
+    std::vector<char> data;
+    for (std::size_t t = 0; t < tensors.size(); ++t) {
+        std::size_t numel = 1;
+        for (auto s : tensors[t].shape) numel *= s;
+        const std::size_t es = f16 ? 2 : 4, at = data.size();
+        header[tensors[t].name] = {{"dtype", f16 ? "F16" : "F32"}, {"shape", tensors[t].shape},
+                                   {"data_offsets", {at, at + es * numel}}};
+        std::vector<float> v(numel);
+        data.resize(at + es * numel);
+        for (std::size_t i = 0; i < numel; ++i) {
+            v[i] = static_cast<float>(static_cast<int>((i * 7 + t * 5) % 33) - 16) / 16.0f;
+            if (f16) {
+                const std::uint16_t hv = to_half(v[i]);
+                std::memcpy(data.data() + at + 2 * i, &hv, 2);
+            } else {
+                std::memcpy(data.data() + at + 4 * i, &v[i], 4);
+            }
+        }
+        if (values) values->push_back(v);
+    }
+    const std::string h = header.dump();
+    std::vector<char> bytes(8);
+    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<char>(std::uint64_t(h.size()) >> (8 * i));
+    bytes.insert(bytes.end(), h.begin(), h.end());
+    bytes.insert(bytes.end(), data.begin(), data.end());
+    return bytes;
+}
+
+poem::learned_fusion fusion_of(const std::vector<char>& b) {
+    return poem::learned_fusion_from(poem::safetensors_file::from_bytes(b.data(), b.size(), "ens.safetensors"));
+}
+
+std::string fusion_refusal(const std::vector<char>& b) {
+    try {
+        fusion_of(b);
+    } catch (const poem::error& e) {
+        return e.what();
+    }
+    FAIL("accepted a broken fusion file");
+    return {};
+}
+
+const std::string version1 = R"({"version": 1, "objectives": 4, "component_dim": 4, "hidden": 16})";
+
+}  // namespace
+
+TEST_CASE("learned fusion files: F32 and F16 read back, the metadata is optional") {
+    for (bool f16 : {false, true}) {
+        std::vector<std::vector<float>> v;
+        const auto f = fusion_of(fusion_file(fusion_tensors(4, 4, 16), f16, f16 ? "" : version1, &v));
+        REQUIRE(f.objectives() == 4);
+        REQUIRE(f.component_dim() == 4);
+        REQUIRE(f.hidden() == 16);
+        REQUIRE(f.component_weight() == v[0]);
+        REQUIRE(f.component_bias() == v[1]);
+        REQUIRE(f.aggregate_weight() == v[2]);
+        REQUIRE(f.aggregate_bias() == v[3]);
+        REQUIRE(f.out_weight() == v[4]);
+        REQUIRE(f.out_bias() == v[5][0]);
+        REQUIRE(f.skip_weight() == v[6]);
+    }
+    // F16 and F32 files of the same values give the same ensemble.
+    REQUIRE(fusion_of(fusion_file(fusion_tensors(3, 2, 5), true, "")) ==
+            fusion_of(fusion_file(fusion_tensors(3, 2, 5), false, "")));
+}
+
+TEST_CASE("learned fusion files: a missing tensor, a wrong shape, a wrong K, a NaN or another version is refused") {
+    const auto good = fusion_tensors(4, 4, 16);
+    for (std::size_t t = 0; t < good.size(); ++t) {
+        auto missing = good;
+        missing.erase(missing.begin() + static_cast<std::ptrdiff_t>(t));
+        const std::string msg = fusion_refusal(fusion_file(missing, false, version1));
+        CHECK_THAT(msg, Contains("'ens.safetensors'") && Contains("tensor '" + good[t].name + "' is missing"));
+    }
+    auto shaped = [&](std::size_t t, std::vector<std::size_t> shape) {
+        auto ts = good;
+        ts[t].shape = std::move(shape);
+        return fusion_refusal(fusion_file(ts, false, version1));
+    };
+    CHECK_THAT(shaped(1, {4, 5}), Contains("tensor 'fusion.component.bias' has shape [4, 5], expected [4, 4]"));
+    CHECK_THAT(shaped(2, {16, 12}), Contains("tensor 'fusion.aggregate.weight' has shape [16, 12], expected [16, 16]"));
+    CHECK_THAT(shaped(3, {15}), Contains("'fusion.aggregate.bias' has shape [15], expected [16]"));
+    CHECK_THAT(shaped(4, {16}), Contains("'fusion.out.weight' has shape [16], expected [1, 16]"));
+    CHECK_THAT(shaped(5, {2}), Contains("'fusion.out.bias' has shape [2], expected [1]"));
+    CHECK_THAT(shaped(0, {4, 4, 1}), Contains("'fusion.component.weight' has shape [4, 4, 1], expected [K, D]"));
+    CHECK_THAT(shaped(0, {17, 4}), Contains("K in 1..16"));
+    CHECK_THAT(shaped(0, {4, 65}), Contains("D in 1..64"));
+    CHECK_THAT(shaped(2, {300, 16}), Contains("H in 1..256"));
+    // K = 3 skip weights beside K = 4 components.
+    CHECK_THAT(shaped(6, {1, 3}), Contains("'fusion.skip.weight' has shape [1, 3], expected [1, 4] (K = 4"));
+
+    // A NaN weight (F32) or an infinity (F16): the file and the tensor are named.
+    auto nan_file = fusion_file(good, false, version1);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(nan_file.data() + nan_file.size() - 4, &nan, 4);  // the last tensor's last value
+    CHECK_THAT(fusion_refusal(nan_file), Contains("'ens.safetensors'") && Contains("holds a non-finite value"));
+    auto inf_file = fusion_file(good, true, "");
+    inf_file[inf_file.size() - 1] = 0x7C;
+    inf_file[inf_file.size() - 2] = 0;
+    CHECK_THAT(fusion_refusal(inf_file), Contains("'ens.safetensors'") && Contains("non-finite"));
+
+    CHECK_THAT(fusion_refusal(fusion_file(good, false, R"({"version": 2})")),
+               Contains("'ens.safetensors': metadata 'poem_fusion': version 2, this reader knows 1"));
+    CHECK_THAT(fusion_refusal(fusion_file(good, false, R"({"objectives": 4})")), Contains("version missing"));
+    CHECK_THAT(fusion_refusal(fusion_file(good, false, "[1]")), Contains("is not a JSON object"));
+    CHECK_THAT(fusion_refusal(fusion_file(good, false, "{\"version\":" + std::string(50, '[') + "}")),
+               Contains("poem_fusion"));
+    // Through a path: a missing file is named.
+    CHECK_THROWS_WITH(poem::load_learned_fusion("/nonexistent/ens.safetensors"), Contains("/nonexistent/ens.safetensors"));
 }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <thread>
@@ -53,8 +54,10 @@ enum class head0 {
 
 // A model with `n_objectives` rows and `chrono_feats` features per chronological token, random weights,
 // built in memory: no fixture has 2 objectives + 2 raw rows with at most one chrono feature.
+// With `fusion`, the file carries that learned ensemble too (fusion.* tensors, as poem_ref.export writes).
 poem::model synthetic_model(std::size_t n_objectives, std::size_t chrono_feats, std::uint64_t seed,
-                            head0 first = head0::random, const std::string& serving = "") {
+                            head0 first = head0::random, const std::string& serving = "",
+                            const poem::learned_fusion* fusion = nullptr) {
     const std::size_t vocab = 97, d = 8, n_levels = 4, hidden = 12, heads = 3;
     const std::size_t tower_in = 3 * d + 3 + n_objectives;
     std::vector<std::pair<std::string, std::vector<std::size_t>>> tensors = {
@@ -89,6 +92,24 @@ poem::model synthetic_model(std::size_t n_objectives, std::size_t chrono_feats, 
         if (name == "head.weight" && first != head0::random)  // row 0: the first `hidden` weights
             for (std::size_t i = 0; i < hidden; ++i)
                 buffer[buffer.size() - numel + i] = first == head0::overflow && i == 5 ? 3e38f : 0.0f;
+    }
+    if (fusion != nullptr) {
+        const std::size_t k = fusion->objectives(), d = fusion->component_dim(), h = fusion->hidden();
+        const std::vector<float> ob{fusion->out_bias()};
+        const std::pair<const char*, std::pair<std::vector<std::size_t>, const std::vector<float>*>> parts[] = {
+            {"fusion.component.weight", {{k, d}, &fusion->component_weight()}},
+            {"fusion.component.bias", {{k, d}, &fusion->component_bias()}},
+            {"fusion.aggregate.weight", {{h, k * d}, &fusion->aggregate_weight()}},
+            {"fusion.aggregate.bias", {{h}, &fusion->aggregate_bias()}},
+            {"fusion.out.weight", {{1, h}, &fusion->out_weight()}},
+            {"fusion.out.bias", {{1}, &ob}},
+            {"fusion.skip.weight", {{1, k}, &fusion->skip_weight()}}};
+        header["__metadata__"]["poem_fusion"] = R"({"version": 1})";
+        for (const auto& [name, part] : parts) {
+            const auto& v = *part.second;
+            header[name] = {{"dtype", "F32"}, {"shape", part.first}, {"data_offsets", {4 * buffer.size(), 4 * (buffer.size() + v.size())}}};
+            buffer.insert(buffer.end(), v.begin(), v.end());
+        }
     }
     const std::string h = header.dump();
     std::vector<char> bytes(8);
@@ -1074,4 +1095,158 @@ TEST_CASE("model::predict: a NaN or infinity in an input it reads is refused, na
     bad = out;  // padding is not read
     bad.po.fused_score[bad.po.count] = nan_f;
     CHECK(predict(bad) == out.scores.values);
+}
+
+// ---- learned fusion -------------------------------------------------------------------------------
+
+namespace {
+
+// A K-objective ensemble with weights of a trained one's scale.
+std::shared_ptr<const poem::learned_fusion> ensemble(std::size_t k, std::uint64_t seed) {
+    poem::rng g(seed);
+    auto draw = [&](std::size_t count, float lo, float hi) {
+        std::vector<float> v(count);
+        for (auto& x : v) x = lo + (hi - lo) * g.uniform_float();
+        return v;
+    };
+    const std::size_t d = 4, h = 16;
+    return std::make_shared<const poem::learned_fusion>(k, d, h, draw(k * d, -2, 2), draw(k * d, -1, 0),
+                                                        draw(h * k * d, -0.4f, 0.4f), draw(h, -0.2f, 0.2f),
+                                                        draw(h, -1, 1), draw(1, -2, 0), draw(k, -2, 2));
+}
+
+// Two objectives, two raw rows, levels from the fused score (tiers), so the ensemble decides them.
+poem::ranker_config learned_config() {
+    auto c = config(2, {poem::raw_transform::identity, poem::raw_transform::log1p});
+    c.fusion.method = poem::fusion_method::learned;
+    c.levels.method = poem::level_method::fused_tiers;
+    c.levels.tiers = 4;
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("request_ranker: learned fusion's score drives the fused score, levels, tokens and sequences") {
+    const auto ens = ensemble(2, 5);
+    auto c = learned_config();
+    c.fusion.learned = ens;
+    const poem::model m = synthetic_model(4, 1, 17);
+    const poem::request_ranker ranker(m, c);
+    auto formula = c;
+    formula.fusion.method = poem::fusion_method::weighted_rank;
+    formula.fusion.learned = nullptr;
+    const poem::request_ranker hand(m, formula);
+    poem::workspace ws;
+    poem::user_history u = ranker.new_user(1);
+    poem::ranked_request out, first, by_hand;
+    request r = make_request(2, 61, 3);
+    poison(r, 4, 11);
+    ranker.rank(u, 1000, r.ids, r.view(), ws, out);
+    hand.rank(u, 1000, r.ids, r.view(), ws, by_hand);
+    const std::size_t n = r.ids.size();
+
+    // fused = the ensemble's score of the normalised rows; the formula's ranks and normalisations as before.
+    std::vector<float> expect(n);
+    ens->score(poem::matrix_view<const float>(out.fused.normalized.data(), 2, n), ws, poem::span<float>(expect));
+    REQUIRE(same_bits(out.fused.fused, expect));
+    REQUIRE(same_bits(out.fused.normalized, by_hand.fused.normalized));
+    REQUIRE(out.fused.fused != by_hand.fused.fused);
+    REQUIRE(out.levels.level != by_hand.levels.level);  // the ensemble ranks differently from the formula
+    for (std::size_t i = 0; i < n; ++i) {
+        // Tokens carry the learned score and its rank; fused tiers follow it (a non-finite input: the last level).
+        REQUIRE(out.tokens[i].fused_score == out.fused.fused[i]);
+        REQUIRE(out.tokens[i].rank_pct == out.fused.fused_rank_pct(i));
+        REQUIRE(out.tokens[i].level == out.levels.level[i]);
+        for (std::size_t j = 0; j < n; ++j)
+            if (out.fused.fused_rank[i] < out.fused.fused_rank[j] && !out.fused.nonfinite[i])
+                REQUIRE(out.levels.level[i] <= out.levels.level[j]);
+        REQUIRE(out.objectives[i] == out.fused.normalized[i]);
+    }
+    // The recorded tokens reach the next request's partial-order sequence with their learned scores.
+    first = out;
+    ranker.record(u, first, ws);
+    REQUIRE(!first.recorded.empty());
+    ranker.rank(u, 2000, r.ids, r.view(), ws, out);
+    std::size_t seen = 0;
+    for (std::size_t t = 0; t < out.po.mask.size(); ++t) {
+        if (!out.po.mask[t]) continue;
+        ++seen;
+        REQUIRE(std::find(expect.begin(), expect.end(), out.po.fused_score[t]) != expect.end());
+    }
+    REQUIRE(seen > 0);
+    // The same request through a ranker without a model: the same fusion, levels and tokens.
+    const poem::request_ranker offline(c);
+    poem::ranked_request replay;
+    offline.rank(offline.new_user(1), 1000, r.ids, r.view(), ws, replay);
+    REQUIRE(same_bits(replay.fused.fused, first.fused.fused));
+    REQUIRE(replay.levels.level == first.levels.level);
+}
+
+TEST_CASE("request_ranker: the model file's ensemble is picked up; a mismatch or none is refused") {
+    const auto ens = ensemble(2, 5);
+    const auto c = learned_config();  // as read from JSON: no ensemble
+    const std::string text = poem::to_json(c);
+    const poem::model with = synthetic_model(4, 1, 17, head0::random, text, ens.get());
+    REQUIRE(with.learned_fusion() != nullptr);
+    REQUIRE(*with.learned_fusion() == *ens);
+    REQUIRE(four_row_model().learned_fusion() == nullptr);
+
+    // From the file alone: config and ensemble both from the model file.
+    const poem::request_ranker from_file(with);
+    REQUIRE(from_file.config().fusion.learned != nullptr);
+    REQUIRE(*from_file.config().fusion.learned == *ens);
+    // A config without an ensemble takes the file's; one with the same ensemble is accepted.
+    REQUIRE(*poem::request_ranker(with, c).config().fusion.learned == *ens);
+    auto same = c;
+    same.fusion.learned = ensemble(2, 5);
+    REQUIRE_NOTHROW(poem::request_ranker(with, same));
+    auto other = c;
+    other.fusion.learned = ensemble(2, 6);
+    REQUIRE_THROWS_WITH(poem::request_ranker(with, other),
+                        Contains("ranker_config.fusion.learned: differs from the ensemble the model 'synthetic' carries"));
+    // A model without an ensemble: the config must bring one.
+    REQUIRE_THROWS_WITH(poem::request_ranker(four_row_model(), c),
+                        Contains("none is set and the model 'synthetic' carries no fusion.* tensors"));
+    REQUIRE_THROWS_WITH(poem::request_ranker(synthetic_model(4, 1, 17, head0::random, text)),
+                        Contains("carries no fusion.* tensors"));
+    REQUIRE(*poem::request_ranker(four_row_model(), same).config().fusion.learned == *ens);
+    // No model: the config must hold it.
+    REQUIRE_THROWS_WITH(poem::request_ranker(c), Contains("a ranker without a model has no model file"));
+    REQUIRE_NOTHROW(poem::request_ranker(same));
+    // An ensemble of another K, or one beside another method.
+    auto wrong_k = c;
+    wrong_k.fusion.learned = ensemble(3, 5);
+    REQUIRE_THROWS_WITH(poem::request_ranker(wrong_k), Contains("the ensemble takes 3 objectives, the scores have 2"));
+    auto stray = config(2, {poem::raw_transform::identity, poem::raw_transform::log1p});
+    stray.fusion.learned = ens;
+    REQUIRE_THROWS_WITH(poem::request_ranker(four_row_model(), stray),
+                        Contains("an ensemble is set but fusion_config.method is"));
+    // A model file whose fusion tensors do not fit the ensemble's shapes fails to load, naming them.
+    const auto k3 = ensemble(3, 1);
+    REQUIRE(synthetic_model(4, 1, 17, head0::random, "", k3.get()).learned_fusion()->objectives() == 3);
+    REQUIRE_THROWS_WITH(poem::request_ranker(synthetic_model(4, 1, 17, head0::random, "", k3.get()), c),
+                        Contains("the ensemble takes 3 objectives, the scores have 2"));
+}
+
+TEST_CASE("ranker_config: method learned round-trips through JSON without its weights") {
+    auto c = learned_config();
+    c.fusion.learned = ensemble(2, 5);
+    const std::string text = poem::to_json(c);
+    REQUIRE(nlohmann::json::parse(text)["fusion"]["method"] == "learned");
+    REQUIRE(text.find("component") == std::string::npos);
+    const poem::ranker_config back = poem::ranker_config_from_json(text);
+    REQUIRE(back.fusion.method == poem::fusion_method::learned);
+    REQUIRE(back.fusion.learned == nullptr);
+    REQUIRE(poem::to_json(back) == text);
+    // first_difference: an ensemble on one side only is no difference (JSON carries none); two differ by weights.
+    REQUIRE(poem::first_difference(c, back).empty());
+    REQUIRE(poem::first_difference(back, c).empty());
+    auto other = c;
+    other.fusion.learned = ensemble(2, 6);
+    REQUIRE(poem::first_difference(c, other) == "fusion.learned");
+    other.fusion.learned = ensemble(2, 5);
+    REQUIRE(poem::first_difference(c, other).empty());
+    auto formula = back;
+    formula.fusion.method = poem::fusion_method::weighted_value;
+    REQUIRE(poem::first_difference(back, formula) == "fusion.method");
 }

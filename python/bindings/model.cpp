@@ -2,6 +2,7 @@
 #include "common.hpp"
 
 #include <limits>
+#include <memory>
 
 #include "poem/model/model.hpp"
 
@@ -75,6 +76,10 @@ void bind_model(py::module_& m) {
             py::arg("data"), "Load a model from the bytes of a safetensors file (bytes, bytearray or memoryview).")
         .def_property_readonly("config", [](const poem::model& self) { return config_dict(self.config()); })
         .def_property_readonly("outputs", &poem::model::outputs, "Columns of predict's result (len(heads)).")
+        .def_property_readonly(
+            "learned_fusion",
+            [](const poem::model& self) { return std::const_pointer_cast<poem::learned_fusion>(self.learned_fusion()); },
+            "The LearnedFusion the file carries beside the model (fusion.* tensors), or None.")
         .def(
             "predict",
             [](const poem::model& self, const py::object& cand_item_id_arg,

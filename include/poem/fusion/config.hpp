@@ -3,10 +3,12 @@
 
 #include <cmath>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "poem/core/direction.hpp"
 #include "poem/core/error.hpp"
+#include "poem/fusion/learned.hpp"
 
 namespace poem {
 
@@ -23,7 +25,9 @@ enum class normalization { rank_pct, min_max, z_score, log1p_min_max };
 //   reciprocal_rank  sum_k w_k / (rank_k + beta)^alpha, rescaled so that rank 0 everywhere is 1 and
 //                    rank N-1 everywhere is 0 (the classic ensemble-sort formula)
 //   weighted_value   sum_k w_k * normalised_k (each objective's own normalisation)
-enum class fusion_method { weighted_rank, reciprocal_rank, weighted_value };
+//   learned          a trained ensemble of the normalised values (fusion_config::learned,
+//                    fusion/learned.hpp); the objective weights are not used
+enum class fusion_method { weighted_rank, reciprocal_rank, weighted_value, learned };
 
 struct objective_config {
     direction dir = direction::higher_is_better;
@@ -36,19 +40,31 @@ struct fusion_config {
     fusion_method method = fusion_method::weighted_rank;
     float alpha = 1.0f;   // reciprocal_rank exponent, > 0
     float beta = 60.0f;   // reciprocal_rank offset, > 0 (60 as in reciprocal rank fusion)
+    // method learned: the ensemble (immutable, shared); null for every other method.
+    std::shared_ptr<const learned_fusion> learned;
 };
 
-inline constexpr std::size_t max_objectives = 16;
+namespace detail {
 
-// Throws poem::error naming the field unless the spec is usable for `k` objectives.
-inline void validate(const fusion_config& spec, std::size_t k) {
+// validate() without the check that method learned holds its ensemble: a serving config read from JSON
+// gets it from the model file later (serve/request_ranker.hpp).
+inline void validate_fusion(const fusion_config& spec, std::size_t k, bool need_ensemble) {
     check(k > 0, "scores: K (objectives) must be > 0");
     check(k <= max_objectives, "scores: K = ", k, " objectives, at most ", max_objectives, " supported");
     check(spec.objectives.size() == k, "fusion_config.objectives: ", spec.objectives.size(),
           " entries for ", k, " score rows");
     check(spec.method == fusion_method::weighted_rank || spec.method == fusion_method::reciprocal_rank ||
-              spec.method == fusion_method::weighted_value,
+              spec.method == fusion_method::weighted_value || spec.method == fusion_method::learned,
           "fusion_config.method: unknown value ", static_cast<int>(spec.method));
+    if (spec.method == fusion_method::learned) {
+        check(spec.learned != nullptr || !need_ensemble,
+              "fusion_config.learned: method learned needs an ensemble, none is set");
+        check(spec.learned == nullptr || spec.learned->objectives() == k, "fusion_config.learned: the ensemble takes ",
+              spec.learned ? spec.learned->objectives() : 0, " objectives, the scores have ", k);
+    } else {
+        check(spec.learned == nullptr, "fusion_config.learned: an ensemble is set but fusion_config.method is ",
+              static_cast<int>(spec.method), ", not learned");
+    }
     double total = 0;
     for (std::size_t i = 0; i < k; ++i) {
         const objective_config& o = spec.objectives[i];
@@ -70,5 +86,10 @@ inline void validate(const fusion_config& spec, std::size_t k) {
               spec.beta);
     }
 }
+
+}  // namespace detail
+
+// Throws poem::error naming the field unless the spec is usable for `k` objectives.
+inline void validate(const fusion_config& spec, std::size_t k) { detail::validate_fusion(spec, k, true); }
 
 }  // namespace poem

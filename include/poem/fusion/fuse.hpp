@@ -1,7 +1,7 @@
 #pragma once
 // Multi-objective score fusion of one request: K x N raw scores in, per-objective ranks and
 // normalised values, a fused score in [0, 1], the fused rank and the count of non-finite scores out.
-// See spec.hpp for the normalisations and fusion methods.
+// See config.hpp for the normalisations and fusion methods (learned: fusion/learned.hpp).
 
 #include <cmath>
 #include <cstddef>
@@ -123,8 +123,12 @@ inline void fuse(matrix_view<const float> scores, const fusion_config& spec, wor
                 detail::reciprocal(w, static_cast<const float*>(rank), n, spec.alpha, spec.beta, first,
                                    out.fused.data());
                 break;
+            case fusion_method::learned:  // all K rows at once, below
+                break;
         }
     }
+    if (spec.method == fusion_method::learned)
+        spec.learned->score(matrix_view<const float>(out.normalized.data(), k, n), ws, span<float>(out.fused));
     if (spec.method == fusion_method::reciprocal_rank) {
         // Rank 0 on every objective maps to 1, rank N-1 on every objective to 0.
         const double hi = std::pow(static_cast<double>(spec.beta), -static_cast<double>(spec.alpha));

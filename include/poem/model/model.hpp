@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "poem/core/workspace.hpp"
 #include "poem/model/detail/kernels.hpp"
 #include "poem/model/detail/json_guard.hpp"
+#include "poem/model/learned_fusion_file.hpp"
 #include "poem/model/safetensors.hpp"
 
 namespace poem {
@@ -231,6 +233,7 @@ public:
             width = c.mlp[i];
         }
         m.head_ = linear(f, "head", c.outputs(), width);
+        if (has_learned_fusion(f)) m.fusion_ = std::make_shared<const poem::learned_fusion>(learned_fusion_from(f));
         return m;
     }
 
@@ -240,6 +243,8 @@ public:
     // Where the model came from (the file's path), for messages.
     const std::string& source() const noexcept { return source_; }
     std::size_t outputs() const noexcept { return cfg_.outputs(); }
+    // The learned fusion ensemble the file carries beside the model (fusion.* tensors), or null.
+    const std::shared_ptr<const poem::learned_fusion>& learned_fusion() const noexcept { return fusion_; }
 
     // Scores the candidates into `out` (N x outputs(), any row stride via matrix_view's cols = outputs()).
     // Throws poem::error when a view's size disagrees with the others or with the config.
@@ -551,6 +556,7 @@ private:
     model_config cfg_;
     std::map<std::string, std::string> metadata_;
     std::string source_;
+    std::shared_ptr<const poem::learned_fusion> fusion_;
     std::vector<float> item_emb_, level_emb_;
     sequence_branch chrono_, po_;
     std::vector<linear> tower_;

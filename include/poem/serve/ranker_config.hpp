@@ -65,10 +65,11 @@ struct ranker_config {
 };
 
 // Throws poem::error naming the field unless the config is usable on its own (the model checks are the
-// ranker's).
+// ranker's). Method learned may lack its ensemble here: the JSON form does not carry the weights, and the
+// ranker takes them from the model file (request_ranker).
 inline void validate(const ranker_config& c) {
     const std::size_t k = c.fusion.objectives.size();
-    validate(c.fusion, k);
+    detail::validate_fusion(c.fusion, k, /*need_ensemble=*/false);
     validate(c.levels, k);
     validate(c.engagement);
     check(c.raw_features.empty() || c.raw_features.size() == k, "ranker_config.raw_features: ",
@@ -111,7 +112,7 @@ struct enum_names<normalization> {
 };
 template <>
 struct enum_names<fusion_method> {
-    static constexpr const char* names[] = {"weighted_rank", "reciprocal_rank", "weighted_value"};
+    static constexpr const char* names[] = {"weighted_rank", "reciprocal_rank", "weighted_value", "learned"};
 };
 template <>
 struct enum_names<level_method> {
@@ -348,12 +349,15 @@ inline ranker_config ranker_config_from_json(const std::string& text, const std:
 
 // The first field in which two configs differ in what they build from a request (every field but
 // log_capacity and rank_head, which only bound the log and pick the ordering head); empty when none.
+// Learned ensembles differ only when both configs hold one (a config read from JSON holds none: the
+// ranker supplies it, and checks it against the model file's).
 inline std::string first_difference(const ranker_config& a, const ranker_config& b) {
     const std::size_t ka = a.fusion.objectives.size(), kb = b.fusion.objectives.size();
     if (ka != kb) return "fusion.objectives (" + std::to_string(ka) + " against " + std::to_string(kb) + " objectives)";
     if (a.fusion.method != b.fusion.method) return "fusion.method";
     if (a.fusion.method == fusion_method::reciprocal_rank && (a.fusion.alpha != b.fusion.alpha || a.fusion.beta != b.fusion.beta))
         return "fusion.alpha / fusion.beta";
+    if (a.fusion.learned && b.fusion.learned && *a.fusion.learned != *b.fusion.learned) return "fusion.learned";
     for (std::size_t i = 0; i < ka; ++i) {
         const auto &x = a.fusion.objectives[i], &y = b.fusion.objectives[i];
         const std::string at = "fusion.objectives[" + std::to_string(i) + "]";

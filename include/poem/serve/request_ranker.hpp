@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "poem/core/error.hpp"
@@ -99,12 +100,13 @@ inline float transformed(float x, raw_transform t) noexcept {
 class request_ranker {
 public:
     // Serves `m` with the configuration it was trained with (its "poem_serving" metadata); throws
-    // poem::error when the file carries none. The model must outlive the ranker.
+    // poem::error when the file carries none. The model must outlive the ranker. Fusion method learned
+    // takes the ensemble the file carries (model::learned_fusion()); a file with none is refused.
     explicit request_ranker(const model& m) : request_ranker(&m, serving_config_of(m)) {}
 
     // Serves `m` with `cfg`. When the model carries a serving config, `cfg` must build the same
     // inputs (it may differ in log_capacity and rank_head only); poem::error names the first field
-    // that differs.
+    // that differs. Method learned: `cfg`'s ensemble if set, else the model file's; both set must be equal.
     request_ranker(const model& m, ranker_config cfg) : request_ranker(&m, std::move(cfg)) {
         const auto it = m.metadata().find(ranker_config::metadata_key);
         if (it == m.metadata().end()) return;
@@ -116,6 +118,7 @@ public:
 
     // No model: rank() builds everything but the scores (fusion, levels, features, sequences) and orders
     // by fused score. This is how an offline replay builds a model's training data with the serving code.
+    // Method learned needs cfg.fusion.learned set.
     explicit request_ranker(ranker_config cfg) : request_ranker(nullptr, std::move(cfg)) {}
 
     const ranker_config& config() const noexcept { return cfg_; }
@@ -235,6 +238,7 @@ public:
 private:
     request_ranker(const poem::model* m, ranker_config cfg) : model_(m), cfg_(std::move(cfg)) {
         validate(cfg_);
+        if (cfg_.fusion.method == fusion_method::learned) supply_ensemble();
         if (m == nullptr) return;
         const model_config& mc = m->config();
         const std::size_t k = cfg_.fusion.objectives.size();
@@ -245,6 +249,22 @@ private:
               " features per chronological token; the ranker gives 1 (play ratio)");
         check(cfg_.rank_head < mc.outputs(), "ranker_config.rank_head = ", cfg_.rank_head, ", the model '",
               m->source(), "' has ", mc.outputs(), " outputs");
+    }
+
+    // Method learned: the config's ensemble if it holds one, else the model file's; both must agree.
+    void supply_ensemble() {
+        const std::shared_ptr<const learned_fusion> file = model_ ? model_->learned_fusion() : nullptr;
+        if (cfg_.fusion.learned == nullptr) {
+            check(model_ != nullptr, "ranker_config.fusion.learned: method learned needs an ensemble, and a ranker "
+                  "without a model has no model file to take it from");
+            check(file != nullptr, "ranker_config.fusion.learned: method learned needs an ensemble; none is set and the "
+                  "model '", model_->source(), "' carries no fusion.* tensors");
+            cfg_.fusion.learned = file;
+        } else if (file != nullptr) {
+            check(*cfg_.fusion.learned == *file, "ranker_config.fusion.learned: differs from the ensemble the model '",
+                  model_->source(), "' carries");
+        }
+        validate(cfg_.fusion, cfg_.fusion.objectives.size());
     }
 
     static ranker_config serving_config_of(const poem::model& m) {

@@ -4,7 +4,8 @@
 //
 // Agreement: min/max, rank percentiles and min-max values are bit-identical between the paths;
 // sums are accumulated in another order, and the SIMD log1p/erfc/pow differ from <cmath> by a few ULP,
-// so z-score, log1p and reciprocal-rank values agree within 1e-6 absolute (values lie in [0, 1]).
+// so z-score, log1p and reciprocal-rank values agree within 1e-6 absolute (values lie in [0, 1]); so do
+// learned fusion's scores (same multiply-adds in the same order, only exp differs).
 
 #include <atomic>
 #include <cmath>
@@ -29,6 +30,27 @@ struct finite_stats {
     double sum = 0;
     std::size_t count = 0;
 };
+
+// The weights of a learned fusion ensemble (fusion/learned.hpp), row-major as in the safetensors file:
+// component_w/b K x D, aggregate_w H x (K*D), aggregate_b H, out_w H, skip_w K.
+struct learned_fusion_weights {
+    std::size_t k = 0, d = 0, h = 0;
+    const float* component_w = nullptr;
+    const float* component_b = nullptr;
+    const float* aggregate_w = nullptr;
+    const float* aggregate_b = nullptr;
+    const float* out_w = nullptr;
+    float out_b = 0;
+    const float* skip_w = nullptr;
+};
+
+// Floats per component in learned_fusion's scratch: two batches of the widest target (AVX-512).
+inline constexpr std::size_t learned_fusion_lanes = 32;
+// The scratch a learned_fusion kernel takes for K objectives of D components: the components of two
+// batches, and a last partial batch padded to a whole one (K rows and the scores).
+constexpr std::size_t learned_fusion_scratch(std::size_t k, std::size_t d) noexcept {
+    return k * d * learned_fusion_lanes + (k + 1) * (learned_fusion_lanes / 2);
+}
 
 inline namespace POEM_TARGET_NAMESPACE {
 
@@ -242,6 +264,131 @@ void rescale_simd(float* x, std::size_t n, float lo, float scale) noexcept {
     rescale_scalar(x + i, n - i, lo, scale);
 }
 
+
+// ---- learned fusion ------------------------------------------------------------------------------
+
+// fused[i] = sigmoid(logit(x[., i])) for the two-step ensemble (fusion/learned.hpp); x is K x N, rows
+// contiguous. `e` is scratch for learned_fusion_scratch(K, D) floats. The scalar reference and the SIMD
+// kernel do the same fused multiply-adds in the same order; only exp differs (a few ULP).
+// Candidate i of x (rows of `stride` floats).
+inline float learned_fusion_one(const learned_fusion_weights& w, const float* x, std::size_t stride, std::size_t i,
+                                float* e) noexcept {
+    const std::size_t kd = w.k * w.d;
+    float logit = w.out_b;
+    for (std::size_t k = 0; k < w.k; ++k) {
+        const float xk = x[k * stride + i];
+        logit = std::fma(w.skip_w[k], xk, logit);
+        for (std::size_t j = 0; j < w.d; ++j) {
+            const std::size_t c = k * w.d + j;
+            e[c] = std::fmax(std::fma(w.component_w[c], xk, w.component_b[c]), 0.0f);
+        }
+    }
+    for (std::size_t m = 0; m < w.h; ++m) {
+        const float* a = w.aggregate_w + m * kd;
+        float acc = w.aggregate_b[m];
+        for (std::size_t c = 0; c < kd; ++c) acc = std::fma(a[c], e[c], acc);
+        logit = std::fma(w.out_w[m], std::fmax(acc, 0.0f), logit);
+    }
+    return 1.0f / (1.0f + std::exp(-logit));
+}
+
+inline void learned_fusion_scalar(const learned_fusion_weights& w, const float* x, std::size_t n, float* e,
+                                  float* fused) noexcept {
+    for (std::size_t i = 0; i < n; ++i) fused[i] = learned_fusion_one(w, x, n, i, e);
+}
+
+// B (1 or 2) batches of candidates from candidate i; e holds their components, [c][B * lanes]. Each
+// broadcast weight feeds B multiply-adds, and each load of the components four hidden units. Written out
+// by hand: compilers at -O2 keep arrays of accumulators in memory.
+template <class Arch, std::size_t B>
+void learned_fusion_block(const learned_fusion_weights& w, const float* x, std::size_t n, std::size_t i, float* e,
+                          float* fused) noexcept {
+    static_assert(B == 1 || B == 2, "learned_fusion_block: one or two batches");
+    using fb = xsimd::batch<float, Arch>;
+    constexpr std::size_t lanes = fb::size, stride = B * lanes, second = B - 1;  // second: the 2nd batch's offset / lanes
+    const std::size_t kd = w.k * w.d;
+    const fb zero(0.0f), one(1.0f);
+    fb l0(w.out_b), l1(w.out_b);
+    for (std::size_t k = 0; k < w.k; ++k) {
+        const fb skip(w.skip_w[k]);
+        const fb x0 = fb::load_unaligned(x + k * n + i), x1 = fb::load_unaligned(x + k * n + i + second * lanes);
+        l0 = xsimd::fma(skip, x0, l0);
+        l1 = xsimd::fma(skip, x1, l1);
+        for (std::size_t j = 0; j < w.d; ++j) {
+            const std::size_t c = k * w.d + j;
+            const fb cw(w.component_w[c]), cb(w.component_b[c]);
+            xsimd::max(xsimd::fma(cw, x0, cb), zero).store_unaligned(e + c * stride);
+            if (B == 2) xsimd::max(xsimd::fma(cw, x1, cb), zero).store_unaligned(e + c * stride + lanes);
+        }
+    }
+    std::size_t m = 0;
+    for (; m + 4 <= w.h; m += 4) {
+        const float* a0 = w.aggregate_w + m * kd;
+        const float *a1 = a0 + kd, *a2 = a1 + kd, *a3 = a2 + kd;
+        fb s00(w.aggregate_b[m]), s10(w.aggregate_b[m + 1]), s20(w.aggregate_b[m + 2]), s30(w.aggregate_b[m + 3]);
+        fb s01 = s00, s11 = s10, s21 = s20, s31 = s30;
+        for (std::size_t c = 0; c < kd; ++c) {
+            const fb e0 = fb::load_unaligned(e + c * stride), e1 = fb::load_unaligned(e + c * stride + second * lanes);
+            const fb w0(a0[c]), w1(a1[c]), w2(a2[c]), w3(a3[c]);
+            s00 = xsimd::fma(w0, e0, s00);
+            s10 = xsimd::fma(w1, e0, s10);
+            s20 = xsimd::fma(w2, e0, s20);
+            s30 = xsimd::fma(w3, e0, s30);
+            if (B == 2) {
+                s01 = xsimd::fma(w0, e1, s01);
+                s11 = xsimd::fma(w1, e1, s11);
+                s21 = xsimd::fma(w2, e1, s21);
+                s31 = xsimd::fma(w3, e1, s31);
+            }
+        }
+        const fb o0(w.out_w[m]), o1(w.out_w[m + 1]), o2(w.out_w[m + 2]), o3(w.out_w[m + 3]);
+        l0 = xsimd::fma(o0, xsimd::max(s00, zero), l0);
+        l0 = xsimd::fma(o1, xsimd::max(s10, zero), l0);
+        l0 = xsimd::fma(o2, xsimd::max(s20, zero), l0);
+        l0 = xsimd::fma(o3, xsimd::max(s30, zero), l0);
+        if (B == 2) {
+            l1 = xsimd::fma(o0, xsimd::max(s01, zero), l1);
+            l1 = xsimd::fma(o1, xsimd::max(s11, zero), l1);
+            l1 = xsimd::fma(o2, xsimd::max(s21, zero), l1);
+            l1 = xsimd::fma(o3, xsimd::max(s31, zero), l1);
+        }
+    }
+    for (; m < w.h; ++m) {
+        const float* a = w.aggregate_w + m * kd;
+        fb s0(w.aggregate_b[m]), s1(w.aggregate_b[m]);
+        for (std::size_t c = 0; c < kd; ++c) {
+            const fb wc(a[c]);
+            s0 = xsimd::fma(wc, fb::load_unaligned(e + c * stride), s0);
+            if (B == 2) s1 = xsimd::fma(wc, fb::load_unaligned(e + c * stride + lanes), s1);
+        }
+        const fb o(w.out_w[m]);
+        l0 = xsimd::fma(o, xsimd::max(s0, zero), l0);
+        if (B == 2) l1 = xsimd::fma(o, xsimd::max(s1, zero), l1);
+    }
+    (one / (one + xsimd::exp(-l0))).store_unaligned(fused + i);
+    if (B == 2) (one / (one + xsimd::exp(-l1))).store_unaligned(fused + i + lanes);
+}
+
+// Candidates across the lanes, the weights broadcast: no horizontal reductions.
+template <class Arch>
+void learned_fusion_simd(const learned_fusion_weights& w, const float* x, std::size_t n, float* e,
+                         float* fused) noexcept {
+    constexpr std::size_t lanes = xsimd::batch<float, Arch>::size;
+    static_assert(2 * lanes <= learned_fusion_lanes, "learned_fusion: scratch sized for two batches of 16 lanes");
+    std::size_t i = 0;
+    for (; i + 2 * lanes <= n; i += 2 * lanes) learned_fusion_block<Arch, 2>(w, x, n, i, e, fused);
+    for (; i + lanes <= n; i += lanes) learned_fusion_block<Arch, 1>(w, x, n, i, e, fused);
+    if (i == n) return;
+    // The last partial batch, padded with zeros to a whole one.
+    float* xt = e + w.k * w.d * learned_fusion_lanes;
+    float* ft = xt + w.k * lanes;
+    const std::size_t left = n - i;
+    for (std::size_t k = 0; k < w.k; ++k)
+        for (std::size_t t = 0; t < lanes; ++t) xt[k * lanes + t] = t < left ? x[k * n + i + t] : 0.0f;
+    learned_fusion_block<Arch, 1>(w, xt, lanes, 0, e, ft);
+    for (std::size_t t = 0; t < left; ++t) fused[i + t] = ft[t];
+}
+
 }  // namespace POEM_TARGET_NAMESPACE
 
 // ---- dispatch ---------------------------------------------------------------------------------------
@@ -257,6 +404,7 @@ struct fusion_kernels {
     void (*axpy)(float, const float*, std::size_t, bool, float*) noexcept;
     void (*reciprocal)(float, const float*, std::size_t, float, float, bool, float*) noexcept;
     void (*rescale)(float*, std::size_t, float, float) noexcept;
+    void (*learned_fusion)(const learned_fusion_weights&, const float*, std::size_t, float*, float*) noexcept;
 };
 
 inline namespace POEM_TARGET_NAMESPACE {
@@ -264,11 +412,12 @@ inline namespace POEM_TARGET_NAMESPACE {
 template <class Arch>
 constexpr fusion_kernels fusion_kernels_simd() noexcept {
     return {&stats_simd<Arch>, &squared_deviation_simd<Arch>, &log1p_clamped_simd<Arch>, &min_max_simd<Arch>,
-            &z_score_simd<Arch>, &rank_pct_simd<Arch>, &axpy_simd<Arch>, &reciprocal_simd<Arch>, &rescale_simd<Arch>};
+            &z_score_simd<Arch>, &rank_pct_simd<Arch>, &axpy_simd<Arch>, &reciprocal_simd<Arch>, &rescale_simd<Arch>,
+            &learned_fusion_simd<Arch>};
 }
 constexpr fusion_kernels fusion_kernels_scalar() noexcept {
     return {&stats_scalar, &squared_deviation_scalar, &log1p_clamped_scalar, &min_max_scalar, &z_score_scalar,
-            &rank_pct_scalar, &axpy_scalar, &reciprocal_scalar, &rescale_scalar};
+            &rank_pct_scalar, &axpy_scalar, &reciprocal_scalar, &rescale_scalar, &learned_fusion_scalar};
 }
 
 }  // namespace POEM_TARGET_NAMESPACE
@@ -299,6 +448,7 @@ POEM_FUSION_DISPATCH(rank_pct)
 POEM_FUSION_DISPATCH(axpy)
 POEM_FUSION_DISPATCH(reciprocal)
 POEM_FUSION_DISPATCH(rescale)
+POEM_FUSION_DISPATCH(learned_fusion)
 }  // namespace POEM_TARGET_NAMESPACE
 #undef POEM_FUSION_DISPATCH
 
