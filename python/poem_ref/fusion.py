@@ -101,7 +101,11 @@ def export_fusion(m: LearnedFusion, path, extra_metadata: dict = None) -> None:
 
 def load_fusion(path) -> LearnedFusion:
     """The ensemble stored at `path` (a fusion file or a model file carrying `fusion.*` tensors)."""
-    tensors, _ = read_safetensors(path)
+    tensors, meta = read_safetensors(path)
+    if METADATA_KEY in meta:  # a standalone fusion file says its format version; poem reads version 1
+        version = json.loads(meta[METADATA_KEY]).get("version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{path}: {METADATA_KEY} version {version}, this reader knows {FORMAT_VERSION}")
     mine = {k[len(PREFIX):]: v for k, v in tensors.items() if k.startswith(PREFIX)}
     if "component.weight" not in mine or "aggregate.weight" not in mine:
         raise ValueError(f"{path}: no fusion.* tensors")

@@ -10,7 +10,7 @@ import torch
 import poem
 from poem_ref import LearnedFusion, export_fusion, lively
 from poem_ref.export import export
-from poem_ref.fusion import fusion_tensors
+from poem_ref.fusion import fusion_tensors, load_fusion
 from poem_ref.model import PoemConfig, PoemModel
 
 
@@ -196,6 +196,8 @@ class LearnedFusionBindings(unittest.TestCase):
         write_safetensors(bad_version, fusion_tensors(m), {"poem_fusion": '{"version": 2}'})
         with self.assertRaisesRegex(poem.Error, "version 2, this reader knows 1"):
             poem.LearnedFusion.load(bad_version)
+        with self.assertRaisesRegex(ValueError, "version 2, this reader knows 1"):
+            load_fusion(bad_version)
 
     def test_model_file_carries_the_ensemble(self):
         torch.manual_seed(0)
