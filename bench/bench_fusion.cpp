@@ -95,10 +95,12 @@ void BM_fusion_rank_naive(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
 }
 
-void BM_fusion_fuse(benchmark::State& state) {
+// fuse() of rotating K x N requests (range 0: K, range 1: N) under the spec `make_spec(K)` gives.
+template <class MakeSpec>
+void fuse_requests(benchmark::State& state, MakeSpec make_spec) {
     const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
     auto in = requests(k, n);
-    const auto spec = spec_for(k);
+    const auto spec = make_spec(k);
     poem::workspace ws;
     poem::fusion_result out;
     for (auto _ : state) {
@@ -108,6 +110,8 @@ void BM_fusion_fuse(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
 }
+
+void BM_fusion_fuse(benchmark::State& state) { fuse_requests(state, spec_for); }
 
 void BM_fusion_fuse_naive(benchmark::State& state) {
     const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
@@ -123,19 +127,7 @@ void BM_fusion_fuse_naive(benchmark::State& state) {
 }
 
 // fuse() under method learned: ranks and normalisations as for the formula, then the ensemble.
-void BM_fusion_learned(benchmark::State& state) {
-    const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
-    auto in = requests(k, n);
-    const auto spec = learned_spec_for(k);
-    poem::workspace ws;
-    poem::fusion_result out;
-    for (auto _ : state) {
-        poem::fuse(poem::matrix_view<const float>(in.next().data(), k, n), spec, ws, out);
-        benchmark::DoNotOptimize(out.fused.data());
-        benchmark::ClobberMemory();
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
-}
+void BM_fusion_learned(benchmark::State& state) { fuse_requests(state, learned_spec_for); }
 
 void BM_fusion_learned_naive(benchmark::State& state) {
     const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
