@@ -17,6 +17,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from poem_ref.soft_rank import exact_auc
+
 
 def _check(labels, scores):
     y = np.asarray(labels)
@@ -28,32 +30,12 @@ def _check(labels, scores):
     return (y > 0), s
 
 
-def average_ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties get the mean of the ranks they span."""
-    s = np.asarray(scores, dtype=np.float64)
-    n = len(s)
-    order = np.argsort(s, kind="mergesort")
-    ss = s[order]
-    start = np.r_[True, ss[1:] != ss[:-1]] if n else np.zeros(0, bool)
-    gid = np.cumsum(start) - 1
-    first = np.flatnonzero(start)
-    last = np.r_[first[1:], n] - 1
-    avg = (first + last) / 2.0 + 1.0
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[order] = avg[gid]
-    return ranks
-
-
 def auc(labels, scores) -> float:
-    """ROC AUC (probability a random positive outscores a random negative, ties 1/2); NaN if one class."""
+    """ROC AUC (probability a random positive outscores a random negative, ties 1/2); NaN if one class.
+    poem_ref.soft_rank.exact_auc, the one rank-sum AUC (which the soft AUC's tests compare with), after
+    this module's refusal of non-finite scores."""
     y, s = _check(labels, scores)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    r = average_ranks(s)
-    u = r[y].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    return exact_auc(s, y)
 
 
 def per_user_auc(users, labels, scores):
