@@ -23,8 +23,11 @@ scores are judged on the exposures of the test days, per objective, by AUC and p
   pantheon     an ensemble reading the POEM model's tower state too, trained jointly with the model
 Learned methods and the search run `seeds` seeds (the spread is over seeds); every choice (when a run
 stops, which weights the search keeps) is made on the validation day by the mean of the objectives'
-AUC and GAUC. IPPO walks preference vectors over the objectives with HarmonRank's loss and keeps the
-Pareto-optimal ensembles: the trade-off plot places every method against that front.
+AUC and GAUC of the objectives with enough data there (an AUC on >= 50 positives, a GAUC on >= 100
+users with both classes: follow, with 22 positives and 12 such users on the validation day, is reported
+but chosen by no one). IPPO walks preference vectors over the objectives with HarmonRank's loss and
+keeps the Pareto-optimal ensembles (over the AUCs that count): the trade-off plot places every method
+against that front.
 
 Then the effect on POEM: POEM's inputs replayed with fused-score tiers as levels (so that the fusion
 decides the levels, the tokens' fused scores and the system-favoured tier) under the hand weights and
@@ -108,19 +111,34 @@ def request_features(data, scores: np.ndarray, show_progress: bool = False):
     return norm, fused
 
 
+# A metric counts in the validation day's choices only when it rests on enough data there: an AUC on at
+# least MIN_POSITIVES positives, a per-user AUC on at least MIN_GAUC_USERS users with both classes.
+MIN_POSITIVES = 50
+MIN_GAUC_USERS = 100
+
+
 @dataclasses.dataclass
 class Split:
-    """The exposures of one split: x (n, 4) normalised scores, y (n, 4) labels, users, candidates."""
+    """The exposures of one split: x (n, 4) normalised scores, y (n, 4) labels, users, candidates, and
+    the (objective, metric) pairs with enough data to choose by (`selection`)."""
     x: np.ndarray
     y: np.ndarray
     users: np.ndarray
     cands: np.ndarray
+    selection: tuple = ()
 
 
 def exposures(data, norm: np.ndarray, split: int) -> Split:
     c = np.flatnonzero((data.cand_split == split) & (data.cand_exposed == 1))
     y = np.stack([getattr(data, LABEL_COLUMNS[o])[c] for o in OBJECTIVES], axis=1).astype(np.float32)
-    return Split(np.ascontiguousarray(norm[:, c].T), y, data.cand_user[c], c)
+    users = data.cand_user[c]
+    selection = []
+    for k, o in enumerate(OBJECTIVES):
+        if y[:, k].sum() >= MIN_POSITIVES:
+            selection.append((o, "auc"))
+        if metrics.gauc_users(users, y[:, k], np.zeros(len(c))) >= MIN_GAUC_USERS:
+            selection.append((o, "gauc"))
+    return Split(np.ascontiguousarray(norm[:, c].T), y, users, c, tuple(selection))
 
 
 def objective_metrics(s: Split, score: np.ndarray) -> dict:
@@ -130,9 +148,10 @@ def objective_metrics(s: Split, score: np.ndarray) -> dict:
             for k, o in enumerate(OBJECTIVES)}
 
 
-def criterion(m: dict) -> float:
-    """What the validation day chooses by: the mean over objectives of AUC and GAUC (NaN ignored)."""
-    return float(np.nanmean([m[o][k] for o in OBJECTIVES for k in ("auc", "gauc")]))
+def criterion(m: dict, selection) -> float:
+    """What the validation day chooses by: the mean of the metrics `selection` names (the validation
+    Split's: AUC and GAUC of every objective with enough data there), NaN ignored."""
+    return float(np.nanmean([m[o][k] for o, k in selection]))
 
 
 def weight_search(valid: Split, draws: int, seed: int):
@@ -143,7 +162,7 @@ def weight_search(valid: Split, draws: int, seed: int):
     best = None
     for w in cands:
         m = objective_metrics(valid, valid.x @ w)
-        if best is None or criterion(m) > criterion(best[1]):
+        if best is None or criterion(m, valid.selection) > criterion(best[1], valid.selection):
             best = (w, m)
     return best
 
@@ -175,7 +194,7 @@ def train_ensemble(method: str, train: Split, valid: Split, cfg: FusionEvalConfi
         model.load_state_dict(init_state)
     prefs = np.full(len(OBJECTIVES), 1.0 / len(OBJECTIVES)) if prefs is None else np.asarray(prefs, np.float64)
     fit = {"bce": fusion_train.train_bce, "harmonrank": fusion_train.train_harmonrank}[method]
-    valid_score = lambda m: criterion(objective_metrics(valid, ensemble_scores(m, valid)))  # noqa: E731
+    valid_score = lambda m: criterion(objective_metrics(valid, ensemble_scores(m, valid)), valid.selection)  # noqa: E731
     history = fit(model, torch.from_numpy(train.x), torch.from_numpy(train.y), prefs, epochs=cfg.epochs,
                   batch_size=cfg.batch, lr=cfg.lr, seed=seed, validate=valid_score, patience=2,
                   show_progress=show_progress)
@@ -183,15 +202,16 @@ def train_ensemble(method: str, train: Split, valid: Split, cfg: FusionEvalConfi
 
 
 def run_ippo(train: Split, valid: Split, cfg: FusionEvalConfig, seed: int = 0):
-    """IPPO over preference vectors with HarmonRank's loss; every point's validation AUCs."""
+    """IPPO over preference vectors with HarmonRank's loss; every point's validation AUCs (those with
+    enough data: the front is over them)."""
     from poem_ref import fusion_train
 
     def train_fn(prefs, init_state=None):
         return train_ensemble("harmonrank", train, valid, cfg, seed, prefs=prefs, init_state=init_state)[0]
 
-    def eval_fn(model):
+    def eval_fn(model):  # AUCs; one without enough validation data is a constant, so the front ignores it
         m = objective_metrics(valid, ensemble_scores(model, valid))
-        return np.array([m[o]["auc"] for o in OBJECTIVES])
+        return np.array([m[o]["auc"] if (o, "auc") in valid.selection else 0.5 for o in OBJECTIVES])
 
     return fusion_train.ippo(train_fn, eval_fn, len(OBJECTIVES), rounds=cfg.ippo_rounds, per_round=cfg.ippo_per_round,
                              seed=seed)
@@ -284,7 +304,7 @@ def train_pantheon_eval(data, inputs, valid: Split, test: Split, cfg: FusionEval
 
     def validate(m, f):
         sc = pantheon_scores(m, f, data, inputs, batches, SPLIT_VALID)[valid.cands]
-        return criterion(objective_metrics(valid, sc))
+        return criterion(objective_metrics(valid, sc), valid.selection)
 
     fusion_train.train_pantheon(model, fusion, tb, poem_loss, np.full(len(OBJECTIVES), 1.0 / len(OBJECTIVES)),
                                 beta=cfg.pantheon_beta, epochs=cfg.poem_epochs, lr=tc.lr, seed=seed, validate=validate,
@@ -320,7 +340,9 @@ def run(cfg: FusionEvalConfig, log=print) -> dict:
     log(f"data, upstream, fusion inputs: {time.time() - t0:.0f} s; exposures train {len(tr.x)}, validation "
         f"{len(va.x)}, test {len(te.x)}; test positives " +
         ", ".join(f"{o} {int(te.y[:, k].sum())}" for k, o in enumerate(OBJECTIVES)))
-    res = {"test": {m: [] for m in METHODS}, "valid": {m: [] for m in METHODS}, "weights": {}, "seconds": {}}
+    res = {"test": {m: [] for m in METHODS}, "valid": {m: [] for m in METHODS}, "weights": {},
+           "selection": [list(x) for x in va.selection]}
+    log("the validation day chooses by the mean of " + ", ".join(f"{o} {k}" for o, k in va.selection))
     raw = ups.scores[list(SCORE_ROWS)]
     res["upstream_raw"] = {o: objective_metrics(te, raw[k, te.cands])[o] for k, o in enumerate(OBJECTIVES)}
     res["test"]["hand"].append(objective_metrics(te, hand_fused[te.cands]))
@@ -341,12 +363,13 @@ def run(cfg: FusionEvalConfig, log=print) -> dict:
             res["valid"][method].append(mv)
             res["test"][method].append(objective_metrics(te, ensemble_scores(model, te)))
         log(f"seed {seed}: search, bce, harmonrank ({time.time() - t1:.0f} s): " + ", ".join(
-            f"{m} {criterion(res['test'][m][-1]):.4f}" for m in ("search", "bce", "harmonrank")))
+            f"{m} {criterion(res['test'][m][-1], va.selection):.4f}" for m in ("search", "bce", "harmonrank")))
 
     t1 = time.time()
     front = run_ippo(tr, va, cfg, seed=cfg.seeds[0])
     res["ippo"] = ippo_report(front, te)
-    log(f"IPPO: {len(res['ippo']['points'])} ensembles, {len(res['ippo']['front'])} on the front ({time.time() - t1:.0f} s)")
+    log(f"IPPO: {len(res['ippo']['points'])} ensembles, {len(res['ippo']['front'])} on the front, "
+        f"{res['ippo']['distinct_front']} distinct ({time.time() - t1:.0f} s)")
 
     # POEM on the hand weights' inputs; Pantheon trains jointly with it there.
     t1 = time.time()
@@ -357,12 +380,12 @@ def run(cfg: FusionEvalConfig, log=print) -> dict:
         mv, mt = train_pantheon_eval(data, hand_inputs, va, te, cfg, seed, log)
         res["valid"]["pantheon"].append(mv)
         res["test"]["pantheon"].append(mt)
-        log(f"seed {seed}: pantheon {criterion(mt):.4f} ({time.time() - t1:.0f} s)")
+        log(f"seed {seed}: pantheon {criterion(mt, va.selection):.4f} ({time.time() - t1:.0f} s)")
 
     # The effect on POEM: the same model on inputs from the hand weights and from HarmonRank's ensemble.
     from poem_ref.fusion import fusion_tensors
     poem = _poem()
-    chosen = max(cfg.seeds, key=lambda s: criterion(res["valid"]["harmonrank"][cfg.seeds.index(s)]))
+    chosen = max(cfg.seeds, key=lambda s: criterion(res["valid"]["harmonrank"][cfg.seeds.index(s)], va.selection))
     learned = poem.LearnedFusion.from_tensors({k: v.numpy() for k, v in fusion_tensors(models[("harmonrank", chosen)]).items()})
     t1 = time.time()
     learned_inputs = poem_inputs(data, ups, learned, cfg.quick)
@@ -390,7 +413,9 @@ def run(cfg: FusionEvalConfig, log=print) -> dict:
 def ippo_report(points, test: Split) -> dict:
     """IPPO's ensembles: preferences, validation AUCs, test AUCs; which are on the (validation) front."""
     from poem_ref.fusion import LearnedFusion
-    out = {"points": [], "front": [int(i) for i in points.front]}
+    out = {"points": [], "front": [int(i) for i in points.front],
+           # a warm start that never beats its parent on validation returns the parent's weights: count once
+           "distinct_front": len({tuple(np.round(points.entries[i].metrics, 12)) for i in points.front})}
     for p in points.entries:
         m = LearnedFusion(len(OBJECTIVES))
         m.load_state_dict(p.state)
@@ -406,13 +431,13 @@ def _cell(ms, o, k):
 
 
 def summarise(res) -> str:
-    head = "| fusion | " + " | ".join(f"{o} AUC | {o} GAUC" for o in OBJECTIVES) + " | mean |"
+    head = "| fusion | " + " | ".join(f"{o} AUC | {o} GAUC" for o in OBJECTIVES) + " | selection score |"
     rows = [head, "|---" * (2 * len(OBJECTIVES) + 2) + "|"]
     for m in METHODS:
         ms = res["test"][m]
         if not ms:
             continue
-        crit = np.array([criterion(x) for x in ms])
+        crit = np.array([criterion(x, res["selection"]) for x in ms])
         rows.append(f"| {m} (x{len(ms)}) | " + " | ".join(f"{_cell(ms, o, 'auc')} | {_cell(ms, o, 'gauc')}"
                                                          for o in OBJECTIVES)
                     + f" | {crit.mean():.4f} |")

@@ -73,7 +73,7 @@ def _progress(total: int, show: bool, desc: str):
     if not show:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, mininterval=1.0)
 
 
 def _fit(modules: Sequence[nn.Module], epoch_batches: Callable[[int], list], loss_fn: Callable, epochs: int,
