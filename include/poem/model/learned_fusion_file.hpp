@@ -48,32 +48,25 @@ inline learned_fusion learned_fusion_from(const safetensors_file& f) {
         check(t != nullptr, "learned fusion '", src, "': tensor '", full, "' is missing");
         return *t;
     };
-    auto shape_of = [](const st_tensor& t) {
-        std::string s = "[";
-        for (std::size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
-        return s + "]";
-    };
     const st_tensor& cw = tensor("component.weight");
-    check(cw.shape.size() == 2, "learned fusion '", src, "': tensor 'fusion.component.weight' has shape ", shape_of(cw),
+    check(cw.shape.size() == 2, "learned fusion '", src, "': tensor 'fusion.component.weight' has shape ", shape_string(cw.shape),
           ", expected [K, D]");
     const st_tensor& aw = tensor("aggregate.weight");
-    check(aw.shape.size() == 2, "learned fusion '", src, "': tensor 'fusion.aggregate.weight' has shape ", shape_of(aw),
+    check(aw.shape.size() == 2, "learned fusion '", src, "': tensor 'fusion.aggregate.weight' has shape ", shape_string(aw.shape),
           ", expected [H, K*D]");
     const std::size_t k = cw.shape[0], d = cw.shape[1], h = aw.shape[0];
     check(k >= 1 && k <= max_objectives && d >= 1 && d <= learned_fusion::max_component_dim, "learned fusion '", src,
-          "': tensor 'fusion.component.weight' has shape ", shape_of(cw), ", K in 1..", max_objectives, " and D in 1..",
+          "': tensor 'fusion.component.weight' has shape ", shape_string(cw.shape), ", K in 1..", max_objectives, " and D in 1..",
           learned_fusion::max_component_dim, " expected");
     check(h >= 1 && h <= learned_fusion::max_hidden, "learned fusion '", src, "': tensor 'fusion.aggregate.weight' has shape ",
-          shape_of(aw), ", H in 1..", learned_fusion::max_hidden, " expected");
+          shape_string(aw.shape), ", H in 1..", learned_fusion::max_hidden, " expected");
     const std::vector<std::pair<const char*, std::vector<std::size_t>>> need = {
         {"component.bias", {k, d}}, {"aggregate.weight", {h, k * d}}, {"aggregate.bias", {h}},
         {"out.weight", {1, h}},     {"out.bias", {1}},                {"skip.weight", {1, k}}};
     for (const auto& [name, shape] : need) {
         const st_tensor& t = tensor(name);
-        st_tensor want;
-        want.shape = shape;
-        check(t.shape == shape, "learned fusion '", src, "': tensor 'fusion.", name, "' has shape ", shape_of(t),
-              ", expected ", shape_of(want), " (K = ", k, ", D = ", d, ", H = ", h, " from fusion.component.weight and "
+        check(t.shape == shape, "learned fusion '", src, "': tensor 'fusion.", name, "' has shape ", shape_string(t.shape),
+              ", expected ", shape_string(shape), " (K = ", k, ", D = ", d, ", H = ", h, " from fusion.component.weight and "
               "fusion.aggregate.weight)");
     }
     // to_f32 names the file and the tensor of a non-finite weight.

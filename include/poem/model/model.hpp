@@ -387,11 +387,6 @@ private:
     };
 
     static std::size_t round_up(std::size_t n, std::size_t m) noexcept { return (n + m - 1) / m * m; }
-    static std::string shape_string(const std::vector<std::size_t>& s) {
-        std::string r = "[";
-        for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-        return r + "]";
-    }
     std::size_t level_of(std::uint32_t level) const noexcept {
         return std::min<std::size_t>(level, cfg_.n_levels - 1);
     }

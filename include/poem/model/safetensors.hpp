@@ -95,6 +95,13 @@ struct st_tensor {
     }
 };
 
+// A shape as messages print it: [2, 3].
+inline std::string shape_string(const std::vector<std::size_t>& s) {
+    std::string r = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
 class safetensors_file {
 public:
     // Largest header accepted (the reference implementation's limit is 100 MB).
