@@ -41,7 +41,7 @@ struct fusion_config {
     float alpha = 1.0f;   // reciprocal_rank exponent, > 0
     float beta = 60.0f;   // reciprocal_rank offset, > 0 (60 as in reciprocal rank fusion)
     // method learned: the ensemble (immutable, shared); null for every other method.
-    std::shared_ptr<const learned_fusion> learned;
+    std::shared_ptr<const learned_fusion> learned = nullptr;
 };
 
 namespace detail {
