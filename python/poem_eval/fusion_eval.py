@@ -246,18 +246,17 @@ def served_parity(model, inputs) -> dict:
     return {"rows": int(len(diff)), "max_abs_diff": float(diff.max()) if len(diff) else float("nan")}
 
 
-def pantheon_batches(data, inputs, idx: np.ndarray, batches, batch: int):
-    """train_pantheon's batches: the model's inputs, the four labels and the exposed mask of the requests `idx`."""
+def pantheon_batches(batches, idx: np.ndarray, batch: int, labels: np.ndarray = None):
+    """train_pantheon's batches of the requests `idx`: the model's inputs, the ensemble's scores x, the
+    exposed mask and, given `labels` (row_labels), the four labels."""
+    from .train import model_inputs
     torch = _torch_setup()
-    from .train import forward  # noqa: F401  (the argument order of PoemModel.forward, as train.forward uses)
-    labels = row_labels(data, inputs)
     out = []
     for s in range(0, len(idx), batch):
         b = batches.make(idx[s:s + batch])
-        y = torch.from_numpy(labels[b["rows"].numpy()]) * b["inside"].unsqueeze(-1)
-        b["inputs"] = (b["cand_ids"], b["cand_feats"], b["chrono_ids"], b["chrono_feats"], b["chrono_mask"],
-                       b["po_ids"], b["po_feats"], b["po_mask"])
-        b["labels"] = y
+        b["inputs"] = model_inputs(b)
+        if labels is not None:
+            b["labels"] = torch.from_numpy(labels[b["rows"].numpy()]) * b["inside"].unsqueeze(-1)
         b["x"] = b["cand_feats"][..., 3:3 + len(OBJECTIVES)]
         b["mask"] = b["exposed"]  # the ensemble learns from exposures, whose labels are known
         out.append(b)
@@ -271,7 +270,7 @@ def pantheon_scores(model, fusion, data, inputs, batches, split: int):
     score = np.full(data.n_candidates, np.nan)
     model.eval()
     with torch.no_grad():
-        for b in pantheon_batches(data, inputs, idx, batches, 512):
+        for b in pantheon_batches(batches, idx, 512):
             _, hidden = model.forward_hidden(*b["inputs"])
             logit = fusion.logit(b["x"], hidden)
             inside = b["inside"].numpy()
@@ -296,7 +295,7 @@ def train_pantheon_eval(data, inputs, valid: Split, test: Split, cfg: FusionEval
     fusion = fusion_train.PantheonFusion.from_hand_weights(HAND_WEIGHTS, hidden_in=tc.mlp[-1], seed=seed)
     batches = Batches(inputs, data, tc.vocab, hard=True)
     train_idx = np.random.default_rng(seed).permutation(np.flatnonzero(inputs["is_train"]))
-    tb = pantheon_batches(data, inputs, train_idx, batches, tc.batch)
+    tb = pantheon_batches(batches, train_idx, tc.batch, row_labels(data, inputs))
 
     def poem_loss(out, b):
         point, pair = losses(out, b, True)

@@ -113,9 +113,14 @@ class Batches:
             pair_j=t(pj[ok].astype(np.int64)), pair_m=t(pm[ok].astype(np.float32)))
 
 
+def model_inputs(b):
+    """A batch's arguments of PoemModel.forward (and forward_hidden), in order."""
+    return (b["cand_ids"], b["cand_feats"], b["chrono_ids"], b["chrono_feats"], b["chrono_mask"],
+            b["po_ids"], b["po_feats"], b["po_mask"])
+
+
 def forward(model, b):
-    return model(b["cand_ids"], b["cand_feats"], b["chrono_ids"], b["chrono_feats"], b["chrono_mask"],
-                 b["po_ids"], b["po_feats"], b["po_mask"])
+    return model(*model_inputs(b))
 
 
 def losses(out, b, pairwise: bool):

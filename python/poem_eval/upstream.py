@@ -186,7 +186,7 @@ class UpstreamScores:
         self.req_in_sample = req_in_sample
         self.report = report
         self.path = path
-        self.names = SCORE_NAMES + tuple(f"p_{h}" for h in getattr(scorer.model, "extra_heads", ()))
+        self.names = SCORE_NAMES + tuple(f"p_{h}" for h in scorer.model.extra_heads)
         self.scorer = scorer
 
     def request_scores(self, data: EvalData, r: int) -> np.ndarray:
