@@ -183,8 +183,11 @@ fuzz: deps
 	cmake --build build/fuzz -j $(JOBS) --target $(FUZZ_BUILD)
 	@mkdir -p build/fuzz/corpus/fuzz_safetensors
 	@cp $(MODEL_FIXTURES)/small_*.safetensors $(MODEL_FIXTURES)/chrono_f32.safetensors build/fuzz/corpus/fuzz_safetensors/
-	@for t in $(FUZZ_TARGETS); do \
-	  bin=build/fuzz/fuzz/$$t; log=build/fuzz/$$t.log; mkdir -p build/fuzz/corpus/$$t; \
+	@$(MAKE) --no-print-directory -j $(JOBS) $(addprefix fuzz-run-,$(FUZZ_TARGETS))
+
+# One target: replay its regressions, then fuzz it (`make fuzz` runs $(JOBS) of these at a time).
+fuzz-run-%:
+	@t=$*; bin=build/fuzz/fuzz/$$t; log=build/fuzz/$$t.log; mkdir -p build/fuzz/corpus/$$t; \
 	  regs=$$(find fuzz/regressions/$$t -type f 2>/dev/null | sort); \
 	  if [ -n "$$regs" ]; then \
 	    $$bin -timeout=10 $$regs > $$log.replay 2>&1 || { tail -40 $$log.replay; echo "poem: $$t: a regression input fails"; exit 1; }; \
@@ -195,8 +198,7 @@ fuzz: deps
 	  $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=$$ml -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$t $$seeds > $$log 2>&1 \
 	    || { tail -60 $$log; echo "poem: $$t failed; the input is in build/fuzz/ (add it to fuzz/regressions/$$t/ once fixed)"; exit 1; }; \
-	  echo "poem: $$t: $$(grep -E 'Done [0-9]+ runs' $$log)"; \
-	done
+	  echo "poem: $$t: $$(grep -E 'Done [0-9]+ runs' $$log)"
 
 # The model reader alone (the former name of the safetensors fuzzing).
 fuzz-model:
