@@ -9,6 +9,8 @@
 #include "poem/core/dispatch.hpp"
 #include "poem/core/error.hpp"
 #include "poem/core/file.hpp"
+#include "poem/core/kernels.hpp"
+#include "poem/core/network_sort.hpp"
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/sort_key.hpp"

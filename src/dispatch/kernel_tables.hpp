@@ -3,7 +3,7 @@
 // per compiled target, select.cpp activates one). Private to the dispatch library, the one place that
 // sees all layers' kernels together.
 
-#include "poem/core/sort_key.hpp"
+#include "poem/core/kernels.hpp"
 #include "poem/fusion/detail/kernels.hpp"
 #include "poem/loss/detail/pairwise_kernels.hpp"
 #include "poem/model/detail/kernels.hpp"

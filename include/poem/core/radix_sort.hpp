@@ -14,8 +14,10 @@
 //     digit, which repeats the most, is counted in two tables (even and odd elements) to break the
 //     chain of increments of one counter.
 //
-// Used by fusion's ranks, rank_order(), Pareto levels, tiers, level selection (64-bit keys as two
-// stable passes: radix_sort_by_two_keys) and, through them, the serving order.
+// Used by tiers, level selection (64-bit keys as two stable passes: radix_sort_by_two_keys) and,
+// through sort_by_key (core/kernels.hpp: a sorting network up to 256 keys on SIMD targets, this sort
+// beyond and as the scalar reference), by fusion's ranks, rank_order(), Pareto levels and the serving
+// order.
 
 #include <cstddef>
 #include <cstdint>

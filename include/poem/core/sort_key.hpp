@@ -12,7 +12,6 @@
 // docs/fusion.md promise that non-finite scores rank last on their objective, tied with each other.
 // No finite float maps to worst_sort_key (its bit pattern is a NaN's), so the key alone tells them apart.
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -39,8 +38,7 @@ namespace detail {
 inline namespace POEM_TARGET_NAMESPACE {
 
 // sort_key of x[0..n) into keys; returns how many were non-finite. Scalar reference and xsimd kernel
-// (bit-identical); sort_keys() picks one (POEM_FORCE_SCALAR: the reference; POEM_DISPATCH: the
-// runtime target's).
+// (bit-identical); sort_keys() in core/kernels.hpp picks one.
 inline std::size_t sort_keys_scalar(const float* x, std::size_t n, bool higher_is_better,
                                     std::uint32_t* keys) noexcept {
     std::size_t nonfinite = 0;
@@ -74,35 +72,6 @@ std::size_t sort_keys_simd(const float* x, std::size_t n, bool higher_is_better,
     std::size_t nonfinite = 0;
     for (std::size_t l = 0; l < w; ++l) nonfinite += lanes[l];
     return nonfinite + sort_keys_scalar(x + i, n - i, higher_is_better, keys + i);
-}
-
-}  // namespace POEM_TARGET_NAMESPACE
-
-// The core kernels of one target.
-struct core_kernels {
-    std::size_t (*sort_keys)(const float*, std::size_t, bool, std::uint32_t*) noexcept;
-};
-
-#ifdef POEM_DISPATCH
-// The active target's table, set by the dispatch library (core/dispatch.hpp).
-extern std::atomic<const core_kernels*> active_core_kernels;
-#endif
-
-inline namespace POEM_TARGET_NAMESPACE {
-
-template <class Arch>
-constexpr core_kernels core_kernels_simd() noexcept {
-    return {&sort_keys_simd<Arch>};
-}
-constexpr core_kernels core_kernels_scalar() noexcept { return {&sort_keys_scalar}; }
-
-inline std::size_t sort_keys(const float* x, std::size_t n, bool higher_is_better, std::uint32_t* keys) noexcept {
-#ifdef POEM_DISPATCH
-    return active_core_kernels.load(std::memory_order_relaxed)->sort_keys(x, n, higher_is_better, keys);
-#else
-    if constexpr (use_simd) return sort_keys_simd<simd_arch>(x, n, higher_is_better, keys);
-    else return sort_keys_scalar(x, n, higher_is_better, keys);
-#endif
 }
 
 }  // namespace POEM_TARGET_NAMESPACE

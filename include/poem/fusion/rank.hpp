@@ -6,8 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "poem/core/radix_sort.hpp"
-#include "poem/core/sort_key.hpp"
+#include "poem/core/kernels.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
 #include "poem/fusion/config.hpp"
@@ -19,7 +18,7 @@ inline constexpr std::size_t max_candidates = std::size_t(1) << 23;
 
 namespace detail {
 
-// Sorts `x` best first by radix, in memory of `scope`; returns the sorted (key << 32 | index) words
+// Sorts `x` best first (sort_by_key), in memory of `scope`; returns the sorted (key << 32 | index) words
 // and sets `nonfinite` (and `keys_out`, the keys, when given).
 inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_better, workspace_scope& scope,
                                         std::size_t& nonfinite, span<std::uint32_t>* keys_out = nullptr) {
@@ -29,7 +28,7 @@ inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_bett
     auto b = scope.alloc<std::uint64_t>(n);
     nonfinite = sort_keys(x.data(), n, higher_is_better, keys.data());
     if (keys_out != nullptr) *keys_out = keys;
-    return radix_sort_keys(keys.data(), n, a.data(), b.data());
+    return sort_by_key(keys.data(), n, a.data(), b.data());
 }
 
 // Average ranks from sorted (key << 32 | index) words (0 = best; a run of equal keys shares the mean

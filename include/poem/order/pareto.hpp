@@ -188,7 +188,7 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
     if (ties_likely) {
         by_two_keys();
     } else {
-        const std::uint64_t* sorted = detail::radix_sort_keys(key0, n, words, words_tmp);
+        const std::uint64_t* sorted = detail::sort_by_key(key0, n, words, words_tmp);
         for (std::size_t i = 0; i < n; ++i) {
             idx[i] = static_cast<std::uint32_t>(sorted[i]);
             x0[i] = static_cast<std::uint32_t>(sorted[i] >> 32);

@@ -1,12 +1,12 @@
 #pragma once
-// Search helpers of order/ (not part of the API). Sorting itself is core/radix_sort.hpp on the keys of
-// core/sort_key.hpp.
+// Search helpers of order/ (not part of the API). Sorting itself is core/kernels.hpp's sort_by_key
+// (and core/radix_sort.hpp) on the keys of core/sort_key.hpp.
 
 #include <cstddef>
 #include <cstdint>
 
+#include "poem/core/kernels.hpp"
 #include "poem/core/radix_sort.hpp"
-#include "poem/core/sort_key.hpp"
 
 namespace poem {
 namespace detail {

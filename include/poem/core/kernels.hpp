@@ -1,0 +1,71 @@
+#pragma once
+// core's dispatched kernels: sort_keys() (floats to sort keys, core/sort_key.hpp) and sort_by_key()
+// (indices sorted by their keys, ties by index). Each has a scalar reference and a SIMD kernel; the
+// dispatcher picks one (POEM_FORCE_SCALAR: the reference; POEM_DISPATCH: the runtime target's).
+//
+// sort_by_key is the one entry to poem's sort of keys: the SIMD kernel runs up to network_sort_max
+// keys through the sorting network of core/network_sort.hpp and more through radix_sort_keys; the
+// scalar reference is radix_sort_keys alone. Both give the same words.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "poem/core/network_sort.hpp"
+#include "poem/core/radix_sort.hpp"
+#include "poem/core/simd.hpp"
+#include "poem/core/sort_key.hpp"
+
+namespace poem::detail {
+
+// The core kernels of one target.
+struct core_kernels {
+    std::size_t (*sort_keys)(const float*, std::size_t, bool, std::uint32_t*) noexcept;
+    std::uint64_t* (*sort_by_key)(const std::uint32_t*, std::size_t, std::uint64_t*, std::uint64_t*) noexcept;
+};
+
+#ifdef POEM_DISPATCH
+// The active target's table, set by the dispatch library (core/dispatch.hpp).
+extern std::atomic<const core_kernels*> active_core_kernels;
+#endif
+
+inline namespace POEM_TARGET_NAMESPACE {
+
+// Sorts indices 0..n-1 by keys[i], ties by index: the words (keys[i] << 32 | i) in order, in a or b
+// (scratch of n words each); returns the one holding them.
+inline std::uint64_t* sort_by_key_scalar(const std::uint32_t* keys, std::size_t n, std::uint64_t* a,
+                                         std::uint64_t* b) noexcept {
+    return radix_sort_keys(keys, n, a, b);
+}
+
+template <class Arch>
+std::uint64_t* sort_by_key_simd(const std::uint32_t* keys, std::size_t n, std::uint64_t* a, std::uint64_t* b) noexcept {
+    return n <= network_sort_max ? network_sort_keys<Arch>(keys, n, a, b) : radix_sort_keys(keys, n, a, b);
+}
+
+template <class Arch>
+constexpr core_kernels core_kernels_simd() noexcept {
+    return {&sort_keys_simd<Arch>, &sort_by_key_simd<Arch>};
+}
+constexpr core_kernels core_kernels_scalar() noexcept { return {&sort_keys_scalar, &sort_by_key_scalar}; }
+
+inline std::size_t sort_keys(const float* x, std::size_t n, bool higher_is_better, std::uint32_t* keys) noexcept {
+#ifdef POEM_DISPATCH
+    return active_core_kernels.load(std::memory_order_relaxed)->sort_keys(x, n, higher_is_better, keys);
+#else
+    if constexpr (use_simd) return sort_keys_simd<simd_arch>(x, n, higher_is_better, keys);
+    else return sort_keys_scalar(x, n, higher_is_better, keys);
+#endif
+}
+
+inline std::uint64_t* sort_by_key(const std::uint32_t* keys, std::size_t n, std::uint64_t* a, std::uint64_t* b) noexcept {
+#ifdef POEM_DISPATCH
+    return active_core_kernels.load(std::memory_order_relaxed)->sort_by_key(keys, n, a, b);
+#else
+    if constexpr (use_simd) return sort_by_key_simd<simd_arch>(keys, n, a, b);
+    else return sort_by_key_scalar(keys, n, a, b);
+#endif
+}
+
+}  // namespace POEM_TARGET_NAMESPACE
+}  // namespace poem::detail

@@ -1,0 +1,186 @@
+#pragma once
+// The small-N path of sort_by_key (core/kernels.hpp): a bitonic sorting network in SIMD registers
+// for up to network_sort_max (256) keys. Below a few hundred keys, radix_sort_small's bucket pass and
+// insertion sort cost about 10 ns per key (mostly branches that do not predict); the network has no
+// data-dependent branch at all.
+//
+// Each key becomes one 32-bit word: the top 24 bits are the key's place in [min key, max key]
+// (key - min, shifted right until it is below 0xFFFFFF; the non-finite sort key gets 0xFFFFFF, a
+// prefix of its own), the low 8 bits the index. Words are distinct, so the network's order is
+// stable by index among equal prefixes. Keys that differ only below the prefix's resolution (a range
+// stretched by an outlier) come out in index order; the expansion to (key << 32 | index) words counts
+// such inversions and, if there are any, finishes with insertion_sort_by_key (a few) or
+// radix_sort_small (many). The result is word for word radix_sort_keys's.
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "poem/core/radix_sort.hpp"
+#include "poem/core/simd.hpp"
+
+namespace poem::detail {
+
+inline constexpr std::size_t network_sort_max = 256;  // the index takes the word's low 8 bits
+
+inline namespace POEM_TARGET_NAMESPACE {
+
+template <unsigned Mask>
+struct lane_xor {  // lane l takes lane l ^ Mask
+    static constexpr std::uint32_t get(std::size_t l, std::size_t) { return static_cast<std::uint32_t>(l ^ Mask); }
+};
+template <unsigned Bit>
+struct lane_has_bit {
+    static constexpr bool get(std::size_t l, std::size_t) { return (l & Bit) != 0; }
+};
+
+// Lane l of the result is lane l ^ Mask of x. On AVX2, xsimd 8.1's swizzle is always vpermd (3
+// cycles, across the 128-bit halves); the masks below 4 stay within the halves (vpshufd, 1 cycle) and
+// 4 swaps them (vperm2i128).
+template <unsigned Mask, class B>
+inline B permute_lanes(const B& x) noexcept {
+    using arch = typename B::arch_type;
+#if XSIMD_WITH_AVX2
+    if constexpr (std::is_base_of<xsimd::avx2, arch>::value && B::size == 8) {
+        constexpr int within = (0 ^ (Mask & 3)) | (1 ^ (Mask & 3)) << 2 | (2 ^ (Mask & 3)) << 4 | (3 ^ (Mask & 3)) << 6;
+        const __m256i v = x;
+        const __m256i swapped = Mask & 4 ? _mm256_permute2x128_si256(v, v, 1) : v;
+        return Mask & 3 ? _mm256_shuffle_epi32(swapped, within) : swapped;
+    }
+#endif
+    return xsimd::swizzle(x, xsimd::make_batch_constant<xsimd::batch<std::uint32_t, arch>, lane_xor<Mask>>());
+}
+
+// One compare-exchange stage within a vector: lane l against lane l ^ Partner; the lanes with bit
+// Upper set keep the larger word.
+template <unsigned Partner, unsigned Upper, class B>
+inline B lane_stage(const B& x) noexcept {
+    const B y = permute_lanes<Partner>(x);
+    return xsimd::select(xsimd::make_batch_bool_constant<B, lane_has_bit<Upper>>(), xsimd::max(x, y),
+                         xsimd::min(x, y));
+}
+
+// Half-cleaners at distances J, J/2, .., 1 within a vector.
+template <unsigned J, class B>
+inline B lane_merge(const B& x) noexcept {
+    if constexpr (J == 0) return x;
+    else return lane_merge<J / 2>(lane_stage<J, J>(x));
+}
+
+// Sorts the lanes of a vector: merges of width K = 2, 4, .., W, each a mirror stage (lane l against
+// lane l ^ (K - 1), which makes every merge ascending) then half-cleaners.
+template <unsigned K, class B>
+inline B lane_sort(const B& x) noexcept {
+    if constexpr (K > B::size) return x;
+    else return lane_sort<2 * K>(lane_merge<K / 4>(lane_stage<K - 1, K / 2>(x)));
+}
+
+// Sorts v[0..filled) ascending as one sequence, as the network over Count vectors (a power of two)
+// would with vectors filled..Count-1 all 0xFFFFFFFF: every compare-exchange with such a vector leaves
+// both sides as they are, so those are skipped and never read. A request of 100 words costs 13
+// vectors' work, not 16.
+template <std::size_t Count, class B>
+inline void bitonic_sort(B* v, std::size_t filled) noexcept {
+    constexpr unsigned w = B::size;
+    for (std::size_t i = 0; i < filled; ++i) v[i] = lane_sort<2>(v[i]);
+    for (std::size_t k = 2; k <= Count; k *= 2) {  // merge blocks of k vectors
+        for (std::size_t base = 0; base < filled; base += k)
+            for (std::size_t p = base + k > filled ? base + k - filled : 0; p < k / 2; ++p) {
+                B& lo = v[base + p];  // mirror stage: vector p against vector k-1-p reversed
+                B& hi = v[base + k - 1 - p];
+                const B reversed = permute_lanes<w - 1>(hi);
+                hi = permute_lanes<w - 1>(xsimd::max(lo, reversed));
+                lo = xsimd::min(lo, reversed);
+            }
+        for (std::size_t j = k / 4; j >= 1; j /= 2)  // half-cleaners across vectors
+            for (std::size_t base = 0; base < filled; base += 2 * j)
+                for (std::size_t p = base; p < base + j && p + j < filled; ++p) {
+                    const B lo = xsimd::min(v[p], v[p + j]);
+                    v[p + j] = xsimd::max(v[p], v[p + j]);
+                    v[p] = lo;
+                }
+        for (std::size_t i = 0; i < filled; ++i) v[i] = lane_merge<w / 2>(v[i]);
+    }
+}
+
+// Sorts the words[0..filled * W) (Count <= filled <= network_sort_max / W): one instance of the
+// network per power of two, so that the loops' strides are constants.
+template <std::size_t Count, class B>
+inline void sort_words(std::uint32_t* words, std::size_t filled) noexcept {
+    if constexpr (Count * B::size < network_sort_max) {
+        if (filled > Count) return sort_words<2 * Count, B>(words, filled);
+    }
+    B v[Count];
+    for (std::size_t i = 0; i < filled; ++i) v[i] = B::load_aligned(words + i * B::size);
+    bitonic_sort<Count>(v, filled);
+    for (std::size_t i = 0; i < filled; ++i) v[i].store_aligned(words + i * B::size);
+}
+
+// Sorts indices 0..n-1 by keys[i], ties by index (n <= network_sort_max): the words
+// (keys[i] << 32 | i) sorted into a or b (scratch of n words each); returns the one holding them.
+template <class Arch>
+std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::uint64_t* a,
+                                 std::uint64_t* b) noexcept {
+    using B = xsimd::batch<std::uint32_t, Arch>;
+    constexpr std::size_t w = B::size;
+    constexpr std::uint32_t worst = 0xFFFFFFFFu;
+    // The range: the smallest key and the largest other than `worst` (k + 1 wraps it to 0).
+    B lo_v(worst), below_v(0u);
+    std::size_t i = 0;
+    for (; i + w <= n; i += w) {
+        const B k = B::load_unaligned(keys + i);
+        lo_v = xsimd::min(lo_v, k);
+        below_v = xsimd::max(below_v, k + B(1u));
+    }
+    alignas(64) std::uint32_t lanes[2 * w];
+    lo_v.store_aligned(lanes);
+    below_v.store_aligned(lanes + w);
+    std::uint32_t lo = worst, below = 0;
+    for (std::size_t l = 0; l < w; ++l) {
+        lo = lanes[l] < lo ? lanes[l] : lo;
+        below = lanes[w + l] > below ? lanes[w + l] : below;
+    }
+    for (; i < n; ++i) {
+        lo = keys[i] < lo ? keys[i] : lo;
+        below = keys[i] + 1 > below ? keys[i] + 1 : below;
+    }
+    const std::uint32_t range = below != 0 && below - 1 > lo ? below - 1 - lo : 0;
+    int shift = 0;
+    while ((range >> shift) >= 0xFFFFFFu) ++shift;  // finite prefixes stay below the non-finite one
+    // The words; the last vector padded with `worst`, which sorts after every real word.
+    alignas(64) std::uint32_t words[network_sort_max];
+    const std::size_t filled = (n + w - 1) / w;
+    const B lo_b(lo), worst_b(worst), prefix_worst(0xFFFFFFu);
+    B index = xsimd::make_batch_constant<B, lane_xor<0>>();
+    for (i = 0; i + w <= n; i += w, index += B(static_cast<std::uint32_t>(w))) {
+        const B k = B::load_unaligned(keys + i);
+        const B prefix = xsimd::select(k == worst_b, prefix_worst, (k - lo_b) >> shift);
+        ((prefix << 8) | index).store_aligned(words + i);
+    }
+    for (; i < n; ++i) {
+        const std::uint32_t prefix = keys[i] == worst ? 0xFFFFFFu : (keys[i] - lo) >> shift;
+        words[i] = (prefix << 8) | static_cast<std::uint32_t>(i);
+    }
+    for (; i < filled * w; ++i) words[i] = worst;
+    sort_words<1, B>(words, filled);
+    // Back to (key << 32 | index) words, counting the neighbours out of order (equal prefixes).
+    std::uint32_t inversions = 0;
+    std::uint64_t previous = 0;
+    for (std::size_t t = 0; t < n; ++t) {
+        const std::uint32_t idx = words[t] & 0xFFu;
+        const std::uint64_t word = (static_cast<std::uint64_t>(keys[idx]) << 32) | idx;
+        inversions += previous > word;
+        previous = word;
+        a[t] = word;
+    }
+    constexpr std::uint32_t few = 16;  // out-of-order neighbours an insertion sort finishes cheaply
+    if (inversions == 0) return a;
+    if (inversions <= few) {
+        insertion_sort_by_key(a, n);
+        return a;
+    }
+    return radix_sort_small<false>(nullptr, n, a, b);
+}
+
+}  // namespace POEM_TARGET_NAMESPACE
+}  // namespace poem::detail
