@@ -4,8 +4,8 @@
 // dispatcher picks one (POEM_FORCE_SCALAR: the reference; POEM_DISPATCH: the runtime target's).
 //
 // sort_by_key is the one entry to poem's sort of keys: the SIMD kernel runs up to network_sort_max
-// keys through the sorting network of core/network_sort.hpp and more through radix_sort_keys; the
-// scalar reference is radix_sort_keys alone. Both give the same words.
+// keys through the sorting network of core/network_sort.hpp (AVX2 and AVX-512 targets) and more through
+// radix_sort_keys; the scalar reference is radix_sort_keys alone. Both give the same words.
 
 #include <atomic>
 #include <cstddef>
@@ -38,9 +38,14 @@ inline std::uint64_t* sort_by_key_scalar(const std::uint32_t* keys, std::size_t 
     return radix_sort_keys(keys, n, a, b);
 }
 
+// The network runs on AVX2 vectors, on the AVX-512 target too (every AVX-512 CPU has AVX2): SSE2
+// has no unsigned 32-bit min and max, and a sixteen-lane form has not been run on AVX-512 hardware.
 template <class Arch>
 std::uint64_t* sort_by_key_simd(const std::uint32_t* keys, std::size_t n, std::uint64_t* a, std::uint64_t* b) noexcept {
-    return n <= network_sort_max ? network_sort_keys<Arch>(keys, n, a, b) : radix_sort_keys(keys, n, a, b);
+#if XSIMD_WITH_AVX2
+    if (n <= network_sort_max) return network_sort_keys<xsimd::avx2>(keys, n, a, b);
+#endif
+    return radix_sort_keys(keys, n, a, b);
 }
 
 template <class Arch>

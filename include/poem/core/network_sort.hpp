@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/simd.hpp"
@@ -75,38 +76,96 @@ inline B lane_sort(const B& x) noexcept {
     else return lane_sort<2 * K>(lane_merge<K / 4>(lane_stage<K - 1, K / 2>(x)));
 }
 
+// f(integral_constant<I>) for I = 0 .. N-1, unrolled: the vectors of a block stay in registers.
+template <class F, std::size_t... I>
+inline void for_each_index(F&& f, std::index_sequence<I...>) noexcept {
+    (f(std::integral_constant<std::size_t, I>{}), ...);
+}
+template <std::size_t N, class F>
+inline void for_each_index(F&& f) noexcept {
+    for_each_index(f, std::make_index_sequence<N>{});
+}
+
+template <class B>
+inline void compare_exchange(B& lo, B& hi) noexcept {
+    const B smaller = xsimd::min(lo, hi);
+    hi = xsimd::max(lo, hi);
+    lo = smaller;
+}
+
+// The mirror stage of a merge: lo's lane l against hi's lane W-1-l.
+template <class B>
+inline void mirror_exchange(B& lo, B& hi) noexcept {
+    const B reversed = permute_lanes<B::size - 1>(hi);
+    hi = permute_lanes<B::size - 1>(xsimd::max(lo, reversed));
+    lo = xsimd::min(lo, reversed);
+}
+
+// The end of a merge on R vectors in registers: half-cleaners at distances J, J/2, .., 1 vectors,
+// then within every vector.
+template <std::size_t R, std::size_t J, class B>
+inline void finish_merge(B* r) noexcept {
+    if constexpr (J == 0) {
+        for_each_index<R>([&](auto i) { r[i] = lane_merge<B::size / 2>(r[i]); });
+    } else {
+        for_each_index<R>([&](auto p) {
+            if constexpr ((p & J) == 0) compare_exchange(r[p], r[p + J]);
+        });
+        finish_merge<R, J / 2>(r);
+    }
+}
+
+// Sorts R vectors in registers: every vector, then merges of K = 2, 4, .., R vectors.
+template <std::size_t R, std::size_t K, class B>
+inline void sort_registers(B* r) noexcept {
+    if constexpr (K == 1) {
+        for_each_index<R>([&](auto i) { r[i] = lane_sort<2>(r[i]); });
+        sort_registers<R, 2>(r);
+    } else if constexpr (K <= R) {
+        for_each_index<R>([&](auto i) {
+            constexpr std::size_t p = i % K;
+            if constexpr (p < K / 2) mirror_exchange(r[i], r[i - p + K - 1 - p]);
+        });
+        finish_merge<R, K / 4>(r);
+        sort_registers<R, 2 * K>(r);
+    }
+}
+
 // Sorts v[0..filled) ascending as one sequence, as the network over Count vectors (a power of two)
 // would with vectors filled..Count-1 all 0xFFFFFFFF: every compare-exchange with such a vector leaves
-// both sides as they are, so those are skipped and never read. A request of 100 words costs 13
-// vectors' work, not 16.
+// both sides as they are, so in memory those are skipped and never read (in registers a block is
+// padded). Blocks of R vectors are sorted, and every merge finished, in registers; only the stages
+// between vectors R or more apart go through memory, one pass each.
 template <std::size_t Count, class B>
 inline void bitonic_sort(B* v, std::size_t filled) noexcept {
-    constexpr unsigned w = B::size;
-    for (std::size_t i = 0; i < filled; ++i) v[i] = lane_sort<2>(v[i]);
-    for (std::size_t k = 2; k <= Count; k *= 2) {  // merge blocks of k vectors
+    constexpr std::size_t r_count = Count < 8 ? Count : 8;
+    const B padding(0xFFFFFFFFu);
+    auto in_registers = [&](auto&& work) {
+        for (std::size_t base = 0; base < filled; base += r_count) {
+            B r[r_count];
+            for_each_index<r_count>([&](auto i) { r[i] = base + i < filled ? v[base + i] : padding; });
+            work(r);
+            for_each_index<r_count>([&](auto i) {
+                if (base + i < filled) v[base + i] = r[i];
+            });
+        }
+    };
+    in_registers([](B* r) { sort_registers<r_count, 1>(r); });
+    for (std::size_t k = 2 * r_count; k <= Count; k *= 2) {  // merge blocks of k vectors
         for (std::size_t base = 0; base < filled; base += k)
-            for (std::size_t p = base + k > filled ? base + k - filled : 0; p < k / 2; ++p) {
-                B& lo = v[base + p];  // mirror stage: vector p against vector k-1-p reversed
-                B& hi = v[base + k - 1 - p];
-                const B reversed = permute_lanes<w - 1>(hi);
-                hi = permute_lanes<w - 1>(xsimd::max(lo, reversed));
-                lo = xsimd::min(lo, reversed);
-            }
-        for (std::size_t j = k / 4; j >= 1; j /= 2)  // half-cleaners across vectors
+            for (std::size_t p = base + k > filled ? base + k - filled : 0; p < k / 2; ++p)
+                mirror_exchange(v[base + p], v[base + k - 1 - p]);
+        for (std::size_t j = k / 4; j >= r_count; j /= 2)
             for (std::size_t base = 0; base < filled; base += 2 * j)
-                for (std::size_t p = base; p < base + j && p + j < filled; ++p) {
-                    const B lo = xsimd::min(v[p], v[p + j]);
-                    v[p + j] = xsimd::max(v[p], v[p + j]);
-                    v[p] = lo;
-                }
-        for (std::size_t i = 0; i < filled; ++i) v[i] = lane_merge<w / 2>(v[i]);
+                for (std::size_t p = base; p < base + j && p + j < filled; ++p) compare_exchange(v[p], v[p + j]);
+        in_registers([](B* r) { finish_merge<r_count, r_count / 2>(r); });
     }
 }
 
 // Sorts the words[0..filled * W) (Count <= filled <= network_sort_max / W): one instance of the
 // network per power of two, so that the loops' strides are constants.
 template <std::size_t Count, class B>
-inline void sort_words(std::uint32_t* words, std::size_t filled) noexcept {
+POEM_FLATTEN inline void sort_words(std::uint32_t* words, std::size_t filled) noexcept {
     if constexpr (Count * B::size < network_sort_max) {
         if (filled > Count) return sort_words<2 * Count, B>(words, filled);
     }

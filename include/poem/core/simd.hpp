@@ -29,6 +29,14 @@
 #endif
 #endif
 
+// Inlines every call inside the function it marks: a kernel whose helpers must share registers
+// (core/network_sort.hpp) says so instead of hoping for the inliner's budget.
+#if defined(__GNUC__)
+#define POEM_FLATTEN __attribute__((flatten))
+#else
+#define POEM_FLATTEN
+#endif
+
 namespace poem {
 
 using simd_arch = xsimd::default_arch;
