@@ -15,7 +15,7 @@
 //     chain of increments of one counter.
 //
 // Used by tiers, level selection (64-bit keys as two stable passes: radix_sort_by_two_keys) and,
-// through sort_by_key (core/kernels.hpp: a sorting network up to 256 keys on SIMD targets, this sort
+// through sort_by_key (core/kernels.hpp: a sorting network up to 256 keys on AVX2, this sort
 // beyond and as the scalar reference), by fusion's ranks, rank_order(), Pareto levels and the serving
 // order.
 
@@ -25,7 +25,12 @@
 #include <type_traits>
 #include <utility>
 
+#include "poem/core/target_namespace.hpp"
+
+// In the per-target namespace: the kernel tables of every dispatch target reach these functions
+// (sort_by_key), and each target must keep its own copy.
 namespace poem::detail {
+inline namespace POEM_TARGET_NAMESPACE {
 
 // Pack: the keys come from keys[i] and the words are written as (keys[i] << 32 | i); otherwise `a`
 // already holds the words. Returns a or b, whichever holds the result.
@@ -240,4 +245,5 @@ inline void radix_sort_by_two_keys(const std::uint32_t* major, const std::uint32
     for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(s[i]);
 }
 
+}  // namespace POEM_TARGET_NAMESPACE
 }  // namespace poem::detail
