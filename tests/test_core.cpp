@@ -1,5 +1,6 @@
 // core/: error messages, size checks, the generator's properties and determinism; the radix sort's
-// two paths against std::stable_sort at every size around their switch points.
+// two paths and sort_by_key (on every SIMD target) against std::stable_sort at every size around
+// their switch points.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,11 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "poem/core/dispatch.hpp"
 #include "poem/core/error.hpp"
+#include "poem/core/kernels.hpp"
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/version.hpp"
+#include "simd_target_scope.hpp"
 
 TEST_CASE("check throws poem::error with the message parts joined") {
     REQUIRE_NOTHROW(poem::check(true, "never built"));
@@ -175,9 +179,12 @@ TEST_CASE("version macros agree with the CMake project version") {
 
 namespace {
 
-// Keys of one shape: each exercises a branch of the small path (one key, one bucket per key, buckets
-// over radix_small_bucket that recurse, the widest range) or of the LSD passes (skipped digits).
-std::vector<std::uint32_t> radix_keys(std::size_t n, int shape, poem::rng& g) {
+// Keys of one shape: each exercises a branch of the radix sort's small path (one key, one bucket per
+// key, buckets over radix_small_bucket that recurse, the widest range), of its LSD passes (skipped
+// digits) or of sort_by_key's network (core/network_sort.hpp: keys that differ only below its 24-bit
+// prefix, a few of them finished by insertion sort, many by the small radix path).
+constexpr int key_shapes = 10;
+std::vector<std::uint32_t> test_keys(std::size_t n, int shape, poem::rng& g) {
     std::vector<std::uint32_t> k(n);
     for (std::size_t i = 0; i < n; ++i) {
         const auto r = static_cast<std::uint32_t>(g());
@@ -189,8 +196,15 @@ std::vector<std::uint32_t> radix_keys(std::size_t n, int shape, poem::rng& g) {
             case 4: k[i] = i == 0 ? 0xFFFFFFFFu : 1000u + r % 97; break;      // one outlier: one big bucket
             case 5: k[i] = static_cast<std::uint32_t>(n - i) / 3; break;      // descending runs of ties
             case 6: k[i] = r % 2 ? 0u : 0xFFFFFFFFu; break;          // the two ends
-            default: k[i] = (r % 5) << 28 | (r >> 20); break;        // clusters with inner spread
+            case 7: k[i] = (r % 5) << 28 | (r >> 20); break;         // clusters with inner spread
+            case 8: k[i] = i == 0 ? 0u : 0x80000000u + r % 1000; break;       // a finite outlier: one shared prefix
+            default: k[i] = r | 0x100u; break;                       // full range, then a few late smaller twins
         }
+    }
+    if (shape == 9 && n >= 4) {  // the range spans 2^32, so the network's prefix drops the low 8 bits
+        k[0] = 0;
+        k[1] = 0xFFFFFFFEu;
+        for (std::size_t j = 2; j + 1 < n; j += n / 3 + 1) k[j + 1] = k[j] - 1;
     }
     return k;
 }
@@ -207,9 +221,9 @@ TEST_CASE("radix_sort entry points equal std::stable_sort at every size around t
     for (std::size_t n : {255u, 256u, 511u, 512u, 1000u, 5000u}) sizes.push_back(n);
     poem::rng g(2024);
     for (std::size_t n : sizes) {
-        for (int shape = 0; shape < 8; ++shape) {
+        for (int shape = 0; shape < key_shapes; ++shape) {
             INFO("n = " << n << ", shape " << shape);
-            const auto keys = radix_keys(n, shape, g);
+            const auto keys = test_keys(n, shape, g);
             std::vector<std::uint32_t> expect(n);
             std::iota(expect.begin(), expect.end(), 0u);
             std::stable_sort(expect.begin(), expect.end(), [&](std::uint32_t x, std::uint32_t y) { return keys[x] < keys[y]; });
@@ -238,5 +252,31 @@ TEST_CASE("radix_sort entry points equal std::stable_sort at every size around t
             poem::detail::radix_sort_by_two_keys(major.data(), keys.data(), n, a.data(), b.data(), out.data());
             REQUIRE(out == e2);
         }
+    }
+}
+
+TEST_CASE("sort_by_key: every target's words equal std::stable_sort's, around the network's sizes",
+          "[core][radix_sort][network_sort]") {
+    const simd_target_scope restore;
+    poem::rng g(7);
+    std::vector<std::size_t> sizes;
+    for (std::size_t n = 0; n <= poem::detail::network_sort_max + 4; ++n) sizes.push_back(n);
+    sizes.push_back(1000);
+    for (const std::string& target : poem::simd_targets()) {
+        poem::set_simd_target(target);
+        for (std::size_t n : sizes)
+            for (int shape = 0; shape < key_shapes; ++shape) {
+                INFO("target " << target << ", n = " << n << ", shape " << shape);
+                const auto keys = test_keys(n, shape, g);
+                std::vector<std::uint32_t> expect(n);
+                std::iota(expect.begin(), expect.end(), 0u);
+                std::stable_sort(expect.begin(), expect.end(),
+                                 [&](std::uint32_t x, std::uint32_t y) { return keys[x] < keys[y]; });
+                std::vector<std::uint64_t> a(n), b(n), want(n);
+                for (std::size_t i = 0; i < n; ++i) want[i] = std::uint64_t(keys[expect[i]]) << 32 | expect[i];
+                const std::uint64_t* s = poem::detail::sort_by_key(keys.data(), n, a.data(), b.data());
+                REQUIRE((s == a.data() || s == b.data()));
+                REQUIRE(std::vector<std::uint64_t>(s, s + n) == want);
+            }
     }
 }

@@ -13,7 +13,6 @@
 
 #include "poem/core/dispatch.hpp"
 #include "simd_target_scope.hpp"
-#include "poem/core/kernels.hpp"
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/sort_key.hpp"
@@ -146,61 +145,6 @@ TEST_CASE("radix_sort equals std::stable_sort", "[core][radix_sort]") {
             poem::detail::radix_sort_by_two_keys(major.data(), keys.data(), n, a.data(), b.data(), out.data());
             REQUIRE(out == e2);
         }
-    }
-}
-
-namespace {
-
-// Keys that take each way through sort_by_key's network (core/network_sort.hpp): distinct prefixes,
-// ties, the non-finite key, a few keys that differ only below the prefix's resolution (insertion
-// sort finishes) and many of them (an outlier stretches the range: radix_sort_small finishes).
-std::vector<std::uint32_t> network_keys(std::size_t n, int shape, std::mt19937_64& g) {
-    std::vector<std::uint32_t> k(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto r = static_cast<std::uint32_t>(g());
-        switch (shape) {
-            case 0: k[i] = r; break;                                        // full range
-            case 1: k[i] = r % 4; break;                                    // heavy ties
-            case 2: k[i] = r % 8 ? r >> 1 : poem::worst_sort_key; break;    // non-finite among finite
-            case 3: k[i] = poem::worst_sort_key; break;                     // all non-finite
-            case 4: k[i] = i == 0 ? 0u : 0x80000000u + r % 1000; break;     // an outlier: one shared prefix
-            case 5: k[i] = static_cast<std::uint32_t>(n - i) / 3; break;    // descending runs of ties
-            default: k[i] = r | 0x100u; break;                              // below: pairs inside a prefix
-        }
-    }
-    if (shape == 6 && n >= 4) {  // range fixed at 2^32, so the prefix drops 8 bits; a few late, smaller twins
-        k[0] = 0;
-        k[1] = 0xFFFFFFFEu;
-        for (std::size_t j = 2; j + 1 < n; j += n / 3 + 1) k[j + 1] = k[j] - 1;
-    }
-    return k;
-}
-
-}  // namespace
-
-TEST_CASE("sort_by_key: every target's words equal std::stable_sort's, around the network's sizes",
-          "[core][radix_sort][network_sort]") {
-    const simd_target_scope restore;
-    std::mt19937_64 g(7);
-    std::vector<std::size_t> sizes;
-    for (std::size_t n = 0; n <= poem::detail::network_sort_max + 4; ++n) sizes.push_back(n);
-    sizes.push_back(1000);
-    for (const std::string& target : poem::simd_targets()) {
-        poem::set_simd_target(target);
-        for (std::size_t n : sizes)
-            for (int shape = 0; shape < 7; ++shape) {
-                INFO("target " << target << ", n = " << n << ", shape " << shape);
-                const auto keys = network_keys(n, shape, g);
-                std::vector<std::uint32_t> expect(n);
-                std::iota(expect.begin(), expect.end(), 0u);
-                std::stable_sort(expect.begin(), expect.end(),
-                                 [&](std::uint32_t x, std::uint32_t y) { return keys[x] < keys[y]; });
-                std::vector<std::uint64_t> a(n), b(n), want(n);
-                for (std::size_t i = 0; i < n; ++i) want[i] = std::uint64_t(keys[expect[i]]) << 32 | expect[i];
-                const std::uint64_t* s = poem::detail::sort_by_key(keys.data(), n, a.data(), b.data());
-                REQUIRE((s == a.data() || s == b.data() || n == 0));
-                REQUIRE(std::vector<std::uint64_t>(s, s + n) == want);
-            }
     }
 }
 
