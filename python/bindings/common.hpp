@@ -125,7 +125,8 @@ inline py::array as_array(py::handle obj, const char* name, int ndim) {
         if (!a) type_fail(name, ": expected an array, got ", std::string(py::str(py::type::of(obj).attr("__name__"))));
     }
     if (a.ndim() == 0 && ndim == 1) a = a.reshape({py::ssize_t{1}});
-    poem::check(a.ndim() == ndim, name, ": expected a ", ndim, "-D array, got ", describe(a));
+    // describe() formats the dtype through numpy (microseconds): only on the way to the error.
+    if (a.ndim() != ndim) poem::check(false, name, ": expected a ", ndim, "-D array, got ", describe(a));
     return a;
 }
 
