@@ -523,7 +523,7 @@ TEST_CASE("model: threads sharing one model give the single-thread results, bit 
         pool.emplace_back([&, t] {
             poem::workspace ws;
             bool same = true;
-            for (int round = 0; round < 20; ++round)
+            for (int round = 0; round < 5; ++round)  // 160 predictions in all: 37 s under ASan/UBSan at 20
                 for (std::size_t i = 0; i < reqs.size(); ++i) {
                     const auto& r = reqs[(i + t + static_cast<std::size_t>(round)) % reqs.size()];
                     const auto p = m.predict(r.cand(), r.chrono(), r.po(), ws);
