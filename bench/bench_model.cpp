@@ -59,9 +59,10 @@ const poem::safetensors_file& bench_file() {
     static const poem::safetensors_file f = make_model_file(bench_config(), 42);
     return f;
 }
-const poem::model& bench_model() {
-    static const poem::model m = poem::model::from_file(bench_file());
-    return m;
+const poem::model& bench_model(poem::precision p = poem::precision::fp32) {
+    static const poem::model fp32 = poem::model::from_file(bench_file());
+    static const poem::model bf16 = poem::model::from_file(bench_file(), {poem::precision::bf16});
+    return p == poem::precision::bf16 ? bf16 : fp32;
 }
 
 struct request {
@@ -113,9 +114,9 @@ void set_counters(benchmark::State& state, double flops, std::size_t n) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * static_cast<std::int64_t>(n)));
 }
 
-void BM_model_predict(benchmark::State& state) {
+void run_predict(benchmark::State& state, poem::precision p) {
     const auto n = static_cast<std::size_t>(state.range(0));
-    const poem::model& m = bench_model();
+    const poem::model& m = bench_model(p);
     poem_bench::rotating<request> reqs(4, [&](std::size_t i) { return make_request(n, 100 + i); });
     poem::workspace ws;
     std::vector<float> out(n * m.outputs());
@@ -127,7 +128,12 @@ void BM_model_predict(benchmark::State& state) {
     }
     set_counters(state, m.flops(n, seq_len, seq_len), n);
 }
+void BM_model_predict(benchmark::State& state) { run_predict(state, poem::precision::fp32); }
 BENCHMARK(BM_model_predict)->Arg(16)->Arg(100)->Arg(1000)->Arg(4000);
+// The tower and heads in bf16 (poem::model_options): on CPUs without AVX512_BF16 the products run on
+// widened values (model/detail/gemm_bf16.hpp).
+void BM_model_predict_bf16(benchmark::State& state) { run_predict(state, poem::precision::bf16); }
+BENCHMARK(BM_model_predict_bf16)->Arg(100)->Arg(1000)->Arg(4000);
 
 // The tower and heads alone (N x 103 -> 256 -> 128 -> 64 -> 3).
 struct tower_input {
@@ -141,9 +147,9 @@ tower_input make_tower_input(std::size_t n, std::uint64_t seed) {
     return t;
 }
 
-void BM_model_mlp(benchmark::State& state) {
+void run_mlp(benchmark::State& state, poem::precision p) {
     const auto n = static_cast<std::size_t>(state.range(0));
-    const poem::model& m = bench_model();
+    const poem::model& m = bench_model(p);
     const std::size_t in = m.config().tower_in();
     poem_bench::rotating<tower_input> xs(4, [&](std::size_t i) { return make_tower_input(n, 7 + i); });
     poem::workspace ws;
@@ -155,7 +161,10 @@ void BM_model_mlp(benchmark::State& state) {
     }
     set_counters(state, m.tower_flops(n), n);
 }
+void BM_model_mlp(benchmark::State& state) { run_mlp(state, poem::precision::fp32); }
 BENCHMARK(BM_model_mlp)->Arg(100)->Arg(1000)->Arg(4000);
+void BM_model_mlp_bf16(benchmark::State& state) { run_mlp(state, poem::precision::bf16); }
+BENCHMARK(BM_model_mlp_bf16)->Arg(100)->Arg(1000)->Arg(4000);
 
 // The same tower as plain float triple loops over the unpacked weights.
 void BM_model_mlp_naive(benchmark::State& state) {

@@ -5,14 +5,15 @@
 // AUC of the model on the sample's test-day exposures beside the upstream scores' own, and one
 // request's ranked candidates.
 //
-//   replay_requests [sample_dir] [--model FILE] [--predictions FILE] [--histories FILE]
+//   replay_requests [sample_dir] [--model FILE] [--precision fp32|bf16] [--predictions FILE] [--histories FILE]
 //
 // sample_dir (default data/kuairand_sample) holds requests.csv and poem_model.safetensors, written by
 // `python -m poem_eval.run --export-sample` (python/poem_eval/sample.py documents the columns). The
 // ranker is built from the model file alone: the file carries the serving config its training data was
 // built with. --predictions writes every candidate's outputs (CSV), --histories every user's history
 // bytes (u64 user id, u32 length, the bytes; by user id); tests/test_replay.py compares both with the
-// Python replay.
+// Python replay. --precision loads the model's tower in that arithmetic (poem::model_options; default
+// fp32).
 //
 // Data: KuaiRand (Gao et al., CIKM 2022, https://kuairand.com), CC BY-SA 4.0; see the sample's README.
 #include <algorithm>
@@ -66,21 +67,24 @@ float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 int main(int argc, char** argv) try {
     std::string dir = "data/kuairand_sample", model_path, predictions_path, histories_path;
+    poem::model_options options;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--predictions" && i + 1 < argc) predictions_path = argv[++i];
         else if (a == "--histories" && i + 1 < argc) histories_path = argv[++i];
         else if (a == "--model" && i + 1 < argc) model_path = argv[++i];
+        else if (a == "--precision" && i + 1 < argc) options.precision = poem::precision_from_string(argv[++i]);
         else if (!a.empty() && a[0] != '-') dir = a;
         else {
-            std::fprintf(stderr, "usage: %s [sample_dir] [--model FILE] [--predictions FILE] [--histories FILE]\n",
+            std::fprintf(stderr, "usage: %s [sample_dir] [--model FILE] [--precision fp32|bf16] [--predictions FILE] "
+                         "[--histories FILE]\n",
                          argv[0]);
             return 2;
         }
     }
     if (model_path.empty()) model_path = dir + "/poem_model.safetensors";
     const std::vector<row> rows = read_rows(dir + "/requests.csv");
-    const poem::model model = poem::model::load(model_path);
+    const poem::model model = poem::model::load(model_path, options);
     const poem::request_ranker ranker(model);  // the serving config the model was trained with
     const std::size_t side = ranker.config().side_features.size();  // the sample's side columns, or none
 
@@ -154,8 +158,8 @@ int main(int argc, char** argv) try {
                 POEM_VERSION_STRING, requests, users.size(), rows.size(), ranker.config().po_length,
                 ranker.config().chrono_length, mc.d);
     for (auto w : mc.mlp) std::printf(" %zu", w);
-    std::printf(")\n\nlatency per request (rank(), one thread): p50 %.1f us, p99 %.1f us, max %.1f us\n",
-                percentile(latency_us, 0.5), percentile(latency_us, 0.99), percentile(latency_us, 1.0));
+    std::printf(", %s)\n\nlatency per request (rank(), one thread): p50 %.1f us, p99 %.1f us, max %.1f us\n",
+                poem::to_string(model.precision()), percentile(latency_us, 0.5), percentile(latency_us, 0.99), percentile(latency_us, 1.0));
     std::printf("\ntest-day exposures: %zu (%zu long views, %zu clicks)\n", lv.size(),
                 std::size_t(std::count(lv.begin(), lv.end(), true)),
                 std::size_t(std::count(click.begin(), click.end(), true)));

@@ -53,29 +53,38 @@ void bind_model(py::module_& m) {
                             "across threads, with one Workspace per thread.")
         .def_static(
             "load",
-            [](const std::filesystem::path& path) {
+            [](const std::filesystem::path& path, const std::string& precision) {
+                const poem::model_options options{poem::precision_from_string(precision)};
                 py::gil_scoped_release release;  // reading and packing a large embedding takes a while
-                return poem::model::load(path.string());
+                return poem::model::load(path.string(), options);
             },
-            py::arg("path"), "Load a model from a safetensors file written by poem_ref.export (str or os.PathLike).")
+            py::arg("path"), py::kw_only(), py::arg("precision") = "fp32",
+            "Load a model from a safetensors file written by poem_ref.export (str or os.PathLike). precision: "
+            "\"fp32\" (default) or \"bf16\" (the tower and heads with bfloat16 weights and inputs, fp32 sums; "
+            "docs/model.md).")
         .def_static(
             "from_bytes",
-            [](const py::buffer& data) {
+            [](const py::buffer& data, const std::string& precision) {
+                const poem::model_options options{poem::precision_from_string(precision)};
                 // The buffer export (held by `info`) keeps the memory valid and a bytearray from being
                 // resized; from_bytes copies it once. Only an immutable bytes object is read without the GIL.
                 py::buffer_info info;
                 const auto b = bytes_view(data, info, "Model.from_bytes: data");
                 const auto load = [&] {
                     return poem::model::from_file(poem::safetensors_file::from_bytes(
-                        reinterpret_cast<const char*>(b.data()), b.size(), "<bytes>"));
+                        reinterpret_cast<const char*>(b.data()), b.size(), "<bytes>"), options);
                 };
                 if (!py::isinstance<py::bytes>(data)) return load();
                 py::gil_scoped_release release;
                 return load();
             },
-            py::arg("data"), "Load a model from the bytes of a safetensors file (bytes, bytearray or memoryview).")
+            py::arg("data"), py::kw_only(), py::arg("precision") = "fp32",
+            "Load a model from the bytes of a safetensors file (bytes, bytearray or memoryview); precision as in load.")
         .def_property_readonly("config", [](const poem::model& self) { return config_dict(self.config()); })
         .def_property_readonly("outputs", &poem::model::outputs, "Columns of predict's result (len(heads)).")
+        .def_property_readonly(
+            "precision", [](const poem::model& self) { return std::string(poem::to_string(self.precision())); },
+            "The tower's arithmetic as loaded: \"fp32\" or \"bf16\".")
         .def_property_readonly(
             "learned_fusion",
             [](const poem::model& self) { return std::const_pointer_cast<poem::learned_fusion>(self.learned_fusion()); },

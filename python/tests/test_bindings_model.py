@@ -100,6 +100,37 @@ class ModelGolden(unittest.TestCase):
         r = fixture_request(fixture["cases"][0], fixture["config"])
         np.testing.assert_array_equal(from_memory.predict(**r), from_path.predict(**r))
 
+    def test_bf16_precision(self):
+        """precision="bf16": PyTorch's forward with the tower's weights and inputs rounded to bf16 (the
+        fixture's expected_bf16): nearly every output within 1e-5, none beyond 0.05 (a layer input that
+        rounds to the other bf16 neighbour in fp32 than in float64 moves its candidate's outputs)."""
+        with open(os.path.join(FIXTURES, "po_f32.json")) as f:
+            fixture = json.load(f)
+        path = os.path.join(FIXTURES, fixture["model"])
+        model = poem.Model.load(path, precision="bf16")
+        self.assertEqual(model.precision, "bf16")
+        self.assertEqual(poem.Model.load(path).precision, "fp32")
+        with open(path, "rb") as f:
+            from_memory = poem.Model.from_bytes(f.read(), precision="bf16")
+        self.assertEqual(from_memory.precision, "bf16")
+        close = total = 0
+        from_fp32 = 0.0
+        for i, case in enumerate(fixture["cases"]):
+            with self.subTest(case=i):
+                r = fixture_request(case, fixture["config"])
+                y = model.predict(**r)
+                diff = np.abs(y - np.asarray(case["expected_bf16"]).reshape(y.shape))
+                self.assertLess(diff.max(), 0.05)
+                close, total = close + int((diff <= 1e-5).sum()), total + diff.size
+                from_fp32 = max(from_fp32, float(np.abs(y - np.asarray(case["expected"]).reshape(y.shape)).max()))
+                np.testing.assert_array_equal(from_memory.predict(**r), y)
+        self.assertGreaterEqual(close, 0.9 * total)
+        self.assertGreater(from_fp32, 1e-3)  # bf16 ran: fp32 is far from nearly all of them
+        with self.assertRaisesRegex(poem.Error, 'precision "fp16" is not one of "fp32", "bf16"'):
+            poem.Model.load(path, precision="fp16")
+        with self.assertRaises(TypeError):
+            poem.Model.load(path, precision=16)
+
     def test_other_dtypes_convert(self):
         """int64 ids, bool masks, float64 and Fortran-ordered features give the same result."""
         with open(os.path.join(FIXTURES, "po_f32.json")) as f:

@@ -10,6 +10,7 @@ where the seed derivation decides the sequences). POEM_REPLAY_BIN and POEM_SAMPL
 PyTorch is installed by `make test`, so its absence is a failure, not a skip."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -38,12 +39,12 @@ def read_histories(path: Path) -> dict:
     return out
 
 
-def cpp_replay(model: Path, out_dir: Path):
+def cpp_replay(model: Path, out_dir: Path, *extra: str):
     if not BIN:
         raise AssertionError("POEM_REPLAY_BIN is not set: run this test through CTest (make test)")
     pred, hist = out_dir / "pred.csv", out_dir / "histories.bin"
-    run = subprocess.run([BIN, str(SAMPLE), "--model", str(model), "--predictions", str(pred), "--histories", str(hist)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run([BIN, str(SAMPLE), "--model", str(model), "--predictions", str(pred), "--histories", str(hist),
+                          *extra], capture_output=True, text=True, timeout=300)
     if run.returncode != 0:
         raise AssertionError(f"replay_requests failed ({run.returncode}): {run.stderr}")
     import pandas as pd
@@ -123,6 +124,23 @@ class ReplayParity(unittest.TestCase):
             self.assertIn(what, out)
         auc = float(out.split("AUC long view: model")[1].split()[0])
         self.assertGreater(auc, 0.5)
+
+    def test_bf16_precision_keeps_the_aucs(self):
+        """The tower in bf16 (--precision bf16): the sample's AUCs stay within 0.001 of fp32's (docs/model.md)."""
+        def aucs(out):
+            return [float(re.search(rf"AUC {head}: +model ([0-9.]+)", out).group(1)) for head in ("long view", "click")]
+        d = Path(self.tmp.name) / "bf16"
+        d.mkdir(exist_ok=True)
+        out, pred, hist = cpp_replay(SAMPLE / "poem_model.safetensors", d, "--precision", "bf16")
+        self.assertIn("bf16)", out)
+        fp32 = self.runs["shipped"]["cpp"]
+        cols = ["long_view", "click", "watch_time"]
+        diff = np.abs(pred[cols].to_numpy() - fp32[cols].to_numpy())
+        self.assertGreater(diff.max(), 0)        # bf16 ran: its outputs differ...
+        self.assertLess(diff.max(), 0.05)        # ...by bf16's rounding (about 0.015 at most on the sample)
+        self.assertEqual(hist, self.runs["shipped"]["cpp_hist"])  # the state never reads the model
+        for bf16_auc, fp32_auc in zip(aucs(out), aucs(self.runs["shipped"]["stdout"])):
+            self.assertLess(abs(bf16_auc - fp32_auc), 1e-3)
 
 
 if __name__ == "__main__":

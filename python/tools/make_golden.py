@@ -5,6 +5,9 @@ For each fixture model: a seeded PoemModel exported as safetensors (F32, and F16
 tests), and a JSON file of request inputs (raw 64-bit ids, float features, masks) with the reference
 outputs. The reference outputs are computed by PyTorch in float64 from the exported (float32, or
 F16/BF16-rounded) weights; the float32 PyTorch forward is checked to agree with them within 4e-6.
+`expected_bf16` is the same float64 forward with the tower's and heads' weights and inputs rounded to
+bfloat16 (through float32, round to nearest even): what the C++ model computes when loaded with
+precision bf16 (model/detail/gemm_bf16.hpp), its sums aside.
 
 Usage: /usr/bin/python3 python/tools/make_golden.py [out_dir]   (default: tests/fixtures/model)
 Deterministic: the same torch/numpy give byte-identical files.
@@ -98,6 +101,21 @@ def jsonable(x: dict):
     return out
 
 
+def _bf16(t):
+    return t.float().bfloat16().double()
+
+
+def bf16_tower(model64):
+    """model64 (float64, modified in place) with the tower's and heads' Linear weights and inputs rounded to
+    bfloat16; returns it."""
+    linears = [m for m in model64.tower if isinstance(m, torch.nn.Linear)] + [model64.head]
+    with torch.no_grad():
+        for lin in linears:
+            lin.weight.copy_(_bf16(lin.weight))
+            lin.register_forward_pre_hook(lambda _m, args: (_bf16(args[0]),))
+    return model64
+
+
 def main(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     worst = 0.0
@@ -111,11 +129,13 @@ def main(out_dir):
             export(model, path, dtype=dt)
             ref = round_to(load(path), dt).eval()     # exactly the weights the file holds
             ref64 = load(path).double().eval()
+            ref_bf16 = bf16_tower(load(path).double().eval())
             out_cases = []
             for x in inputs:
                 with torch.no_grad():
                     y64 = ref64(*to_torch(cfg, x, torch.float64))[0]
                     y32 = ref(*to_torch(cfg, x, torch.float32))[0]
+                    y_bf16 = ref_bf16(*to_torch(cfg, x, torch.float64))[0]
                 diff = float((y32.double() - y64).abs().max())
                 worst = max(worst, diff)
                 if diff > 4e-6:
@@ -124,6 +144,7 @@ def main(out_dir):
                     raise SystemExit(f"{name}/{dt}: non-finite reference output")
                 c = jsonable(x)
                 c["expected"] = [float(v) for v in y64.ravel()]
+                c["expected_bf16"] = [float(v) for v in y_bf16.ravel()]
                 out_cases.append(c)
             fixture = {"model": os.path.basename(path), "dtype": dt, "config": json.loads(cfg.to_json()),
                        "outputs": len(cfg.heads), "cases": out_cases}

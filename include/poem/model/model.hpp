@@ -2,6 +2,7 @@
 // The POEM model's forward pass: the C++ twin of python/poem_ref/model.py (docs/model.md).
 //
 //   const poem::model m = poem::model::load("poem.safetensors");   // immutable, share across threads
+//   (poem::model::load(path, {poem::precision::bf16}): the tower in bf16, see model_options)
 //   poem::workspace ws;                                             // one per thread
 //   poem::prediction p = m.predict(candidates, chrono, po, ws);      // N rows x heads
 //
@@ -37,6 +38,27 @@ namespace poem {
 
 struct model_config;
 void validate(const model_config& c);
+
+// The arithmetic of the tower and heads (their weights are packed for it at load).
+//   fp32: fp32 weights and products, within 1e-5 of PyTorch float32 (the default).
+//   bf16: weights and each layer's inputs rounded to bfloat16, products summed in fp32 in vdpbf16ps's
+//         order (model/detail/gemm_bf16.hpp); the same bits on every CPU. The attention stays fp32.
+//         docs/model.md gives the accuracy measured against fp32 and the speed.
+enum class precision { fp32, bf16 };
+
+inline const char* to_string(precision p) noexcept { return p == precision::bf16 ? "bf16" : "fp32"; }
+
+// "fp32" or "bf16"; anything else throws poem::error naming the value.
+inline precision precision_from_string(const std::string& name) {
+    if (name == "fp32") return precision::fp32;
+    if (name == "bf16") return precision::bf16;
+    detail::fail("poem: precision \"", detail::clip(name), "\" is not one of \"fp32\", \"bf16\"");
+}
+
+// How a model is loaded.
+struct model_options {
+    poem::precision precision = poem::precision::fp32;
+};
 
 // The model's shape, stored as JSON under the safetensors metadata key "poem_config".
 struct model_config {
@@ -171,9 +193,11 @@ struct prediction {
 
 class model {
 public:
-    static model load(const std::string& path) { return from_file(safetensors_file::open(path)); }
+    static model load(const std::string& path, const model_options& options = {}) {
+        return from_file(safetensors_file::open(path), options);
+    }
 
-    static model from_file(const safetensors_file& f) {
+    static model from_file(const safetensors_file& f, const model_options& options = {}) {
         const auto& meta = f.metadata();
         const auto it = meta.find(model_config::metadata_key);
         check(it != meta.end(), "model '", f.source(), "': no '", model_config::metadata_key,
@@ -182,6 +206,9 @@ public:
         m.cfg_ = model_config::from_json(it->second, f.source());
         m.metadata_ = meta;
         m.source_ = f.source();
+        m.precision_ = options.precision;
+        check(m.precision_ == precision::fp32 || m.precision_ == precision::bf16, "model '", f.source(),
+              "': model_options.precision = ", static_cast<int>(m.precision_), " is not fp32 or bf16");
         const model_config& c = m.cfg_;
         const std::size_t d = c.d;
 
@@ -229,10 +256,10 @@ public:
         }
         width = c.tower_in();
         for (std::size_t i = 0; i < c.mlp.size(); ++i) {
-            m.tower_.push_back(linear(f, "tower." + std::to_string(2 * i), c.mlp[i], width));
+            m.tower_.push_back(linear(f, "tower." + std::to_string(2 * i), c.mlp[i], width, m.precision_));
             width = c.mlp[i];
         }
-        m.head_ = linear(f, "head", c.outputs(), width);
+        m.head_ = linear(f, "head", c.outputs(), width, m.precision_);
         if (has_learned_fusion(f)) m.fusion_ = std::make_shared<const poem::learned_fusion>(learned_fusion_from(f));
         return m;
     }
@@ -243,6 +270,8 @@ public:
     // Where the model came from (the file's path), for messages.
     const std::string& source() const noexcept { return source_; }
     std::size_t outputs() const noexcept { return cfg_.outputs(); }
+    // The tower's arithmetic, as loaded (model_options).
+    poem::precision precision() const noexcept { return precision_; }
     // The learned fusion ensemble the file carries beside the model (fusion.* tensors), or null.
     const std::shared_ptr<const poem::learned_fusion>& learned_fusion() const noexcept { return fusion_; }
 
@@ -367,13 +396,23 @@ public:
     }
 
 private:
+    // A Linear layer's weights, packed for the precision it runs in (the other stays empty).
     struct linear {
         detail::packed_b w;
+        detail::packed_bf16 w16;
         linear() = default;
-        linear(const safetensors_file& f, const std::string& p, std::size_t out, std::size_t in) {
+        linear(const safetensors_file& f, const std::string& p, std::size_t out, std::size_t in,
+               poem::precision prec = poem::precision::fp32) {
             const auto wt = f.to_f32(p + ".weight");
             const auto bt = f.to_f32(p + ".bias");
-            w = detail::packed_b(wt.data(), bt.data(), out, in);
+            if (prec == poem::precision::bf16) w16 = detail::packed_bf16(wt.data(), bt.data(), out, in);
+            else w = detail::packed_b(wt.data(), bt.data(), out, in);
+        }
+        // out = in * W^T + b (ReLU if asked); scratch: the bf16 path's rounded rows.
+        void apply(std::size_t rows, const float* in, std::size_t ld, bool relu, float* out, std::size_t ldo,
+                   float* scratch) const noexcept {
+            if (w16.data.data() != nullptr) detail::gemm_bf16(rows, in, ld, w16.view(), relu, out, ldo, scratch);
+            else detail::gemm(rows, in, ld, w.view(), relu, out, ldo);
         }
     };
     struct sequence_branch {
@@ -532,6 +571,9 @@ private:
         const std::size_t rows_max = std::min(n, chunk_rows);
         auto scope = ws.scope();
         float* ping_pong[2] = {scope.alloc<float>(rows_max * widest).data(), scope.alloc<float>(rows_max * widest).data()};
+        float* scratch = precision_ == poem::precision::bf16
+                             ? scope.alloc<float>(detail::bf16_scratch_size(rows_max, std::max(widest, cfg_.tower_in()))).data()
+                             : nullptr;
         for (std::size_t i0 = 0; i0 < n; i0 += rows_max) {
             const std::size_t rows = std::min(rows_max, n - i0);
             const float* in = x + i0 * ldx;
@@ -539,18 +581,19 @@ private:
             for (std::size_t i = 0; i < tower_.size(); ++i) {
                 const std::size_t w = cfg_.mlp[i];
                 float* h = ping_pong[i % 2];
-                detail::gemm(rows, in, ld, tower_[i].w.view(), true, h, w);
+                tower_[i].apply(rows, in, ld, true, h, w, scratch);
                 in = h;
                 ld = w;
             }
             // The heads straight into the caller's rows (one micro-kernel column block, trimmed).
-            detail::gemm(rows, in, ld, head_.w.view(), false, out + i0 * ldo, ldo);
+            head_.apply(rows, in, ld, false, out + i0 * ldo, ldo, scratch);
         }
     }
 
     model_config cfg_;
     std::map<std::string, std::string> metadata_;
     std::string source_;
+    poem::precision precision_ = poem::precision::fp32;
     std::shared_ptr<const poem::learned_fusion> fusion_;
     std::vector<float> item_emb_, level_emb_;
     sequence_branch chrono_, po_;

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <utility>
@@ -33,28 +34,32 @@
 
 namespace poem::detail {
 
-// An owning, 64-byte aligned, zero-initialised float buffer.
-class aligned_floats {
+// An owning, 64-byte aligned, zero-initialised buffer of trivial values (packed weights: floats, or
+// bf16 pairs as 32-bit words).
+template <class T>
+class aligned_array {
 public:
-    aligned_floats() = default;
-    explicit aligned_floats(std::size_t n) : size_(n) {
-        const std::size_t bytes = std::max<std::size_t>(64, (n * sizeof(float) + 63) / 64 * 64);
+    aligned_array() = default;
+    explicit aligned_array(std::size_t n) : size_(n) {
+        if (n > (std::numeric_limits<std::size_t>::max() - 63) / sizeof(T)) throw std::bad_alloc();
+        const std::size_t bytes = std::max<std::size_t>(64, (n * sizeof(T) + 63) / 64 * 64);
         void* p = std::aligned_alloc(64, bytes);
         if (p == nullptr) throw std::bad_alloc();
         std::memset(p, 0, bytes);
-        data_.reset(static_cast<float*>(p));
+        data_.reset(static_cast<T*>(p));
     }
-    float* data() noexcept { return data_.get(); }
-    const float* data() const noexcept { return data_.get(); }
+    T* data() noexcept { return data_.get(); }
+    const T* data() const noexcept { return data_.get(); }
     std::size_t size() const noexcept { return size_; }
 
 private:
     struct deleter {
-        void operator()(float* p) const noexcept { std::free(p); }
+        void operator()(T* p) const noexcept { std::free(p); }
     };
-    std::unique_ptr<float, deleter> data_;
+    std::unique_ptr<T, deleter> data_;
     std::size_t size_ = 0;
 };
+using aligned_floats = aligned_array<float>;
 
 // The panel width every packed B has, whatever the target (see above).
 inline constexpr std::size_t panel_width = 32;
@@ -134,11 +139,40 @@ struct epilogue {
 
 inline namespace POEM_TARGET_NAMESPACE {
 
+// The end of every micro-kernel: the accumulators (A B + bias) times row_scale when given, ReLU if
+// asked, then one store of the tile's rows (trimmed to ncols columns).
+template <class Arch, std::size_t... R>
+inline void finish_tile(std::index_sequence<R...>, std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                        std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep, float* c,
+                        std::size_t ldc, std::size_t ncols) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr std::size_t L = batch::size;
+    if (ep.row_scale != nullptr) {
+        ((void)(std::get<R>(c0) *= batch(ep.row_scale[R]), std::get<R>(c1) *= batch(ep.row_scale[R])), ...);
+    }
+    if (ep.relu) {
+        const batch zero(0.0f);
+        ((void)(std::get<R>(c0) = xsimd::max(std::get<R>(c0), zero)), ...);
+        ((void)(std::get<R>(c1) = xsimd::max(std::get<R>(c1), zero)), ...);
+    }
+    if (ncols == 2 * L) {
+        ((std::get<R>(c0).store_unaligned(c + R * ldc), std::get<R>(c1).store_unaligned(c + R * ldc + L)), ...);
+    } else {
+        alignas(64) float tmp[2 * L];
+        auto put = [&](std::size_t r, const batch& x0, const batch& x1) {
+            x0.store_aligned(tmp);
+            x1.store_aligned(tmp + L);
+            std::memcpy(c + r * ldc, tmp, ncols * sizeof(float));
+        };
+        (put(R, std::get<R>(c0), std::get<R>(c1)), ...);
+    }
+}
+
 template <class Arch, std::size_t MR>
 struct micro_kernel {
     using batch = xsimd::batch<float, Arch>;
+    using b_type = float;  // what a packed B holds
     static constexpr std::size_t L = batch::size;
-    static constexpr std::size_t NR = 2 * L;
 
     static inline void step(float a, const batch& b0, const batch& b1, batch& c0, batch& c1) noexcept {
         const batch ar(a);
@@ -147,7 +181,7 @@ struct micro_kernel {
     }
 
     template <std::size_t... R>
-    static void run(std::index_sequence<R...>, std::size_t k, const float* a, std::size_t lda, const float* b,
+    static void run(std::index_sequence<R...> rows, std::size_t k, const float* a, std::size_t lda, const float* b,
                     const float* bias, const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
         const batch bias0 = batch::load_aligned(bias);
         const batch bias1 = batch::load_aligned(bias + L);
@@ -159,25 +193,7 @@ struct micro_kernel {
             // one broadcast per row, used at once by both FMAs: keeps 2 * MR + 3 registers live
             (step(a[R * lda + kk], b0, b1, std::get<R>(c0), std::get<R>(c1)), ...);
         }
-        if (ep.row_scale != nullptr) {
-            ((void)(std::get<R>(c0) *= batch(ep.row_scale[R]), std::get<R>(c1) *= batch(ep.row_scale[R])), ...);
-        }
-        if (ep.relu) {
-            const batch zero(0.0f);
-            ((void)(std::get<R>(c0) = xsimd::max(std::get<R>(c0), zero)), ...);
-            ((void)(std::get<R>(c1) = xsimd::max(std::get<R>(c1), zero)), ...);
-        }
-        if (ncols == NR) {
-            ((std::get<R>(c0).store_unaligned(c + R * ldc), std::get<R>(c1).store_unaligned(c + R * ldc + L)), ...);
-        } else {
-            alignas(64) float tmp[NR];
-            auto put = [&](std::size_t r, const batch& x0, const batch& x1) {
-                x0.store_aligned(tmp);
-                x1.store_aligned(tmp + L);
-                std::memcpy(c + r * ldc, tmp, ncols * sizeof(float));
-            };
-            (put(R, std::get<R>(c0), std::get<R>(c1)), ...);
-        }
+        finish_tile<Arch>(rows, c0, c1, ep, c, ldc, ncols);
     }
 
     static void call(std::size_t k, const float* a, std::size_t lda, const float* b, const float* bias,
@@ -186,12 +202,46 @@ struct micro_kernel {
     }
 };
 
-using micro_fn = void (*)(std::size_t, const float*, std::size_t, const float*, const float*, const epilogue&,
-                          float*, std::size_t, std::size_t) noexcept;
+// A micro-kernel of MR = I + 1 rows for each I: the driver's table, indexed by the rows left.
+template <template <class, std::size_t> class Kernel, class Arch, std::size_t... I>
+constexpr auto micro_table(std::index_sequence<I...>) {
+    return std::array<decltype(&Kernel<Arch, 1>::call), sizeof...(I)>{&Kernel<Arch, I + 1>::call...};
+}
 
-template <class Arch, std::size_t... I>
-constexpr std::array<micro_fn, sizeof...(I)> micro_table(std::index_sequence<I...>) {
-    return {&micro_kernel<Arch, I + 1>::call...};
+// Runs a micro-kernel table over B's panels (k_steps rows of panel_width values of the kernel's b_type
+// each) for C = A * B + bias. full_panels: C's rows have room for every panel's columns (ldc >= panels *
+// panel_width), so the last panel is stored whole (its padding columns get the padded, zero, weights and
+// bias) instead of trimmed.
+template <class Arch, class Table, class BT>
+void drive_panels(const Table& table, std::size_t m, const float* a, std::size_t lda, const BT* b, std::size_t k_steps,
+                  std::size_t n, const float* bias, const epilogue& ep, float* c, std::size_t ldc,
+                  bool full_panels) noexcept {
+    using shape = gemm_shape<Arch>;
+    constexpr std::size_t nr = shape::nr;
+    const std::size_t panels = (n + panel_width - 1) / panel_width;
+    full_panels = full_panels && ldc >= panels * panel_width;
+    const std::size_t stored = full_panels ? panels * panel_width : n;  // columns of C written
+    // Chunks of rows outer, then B's sub-panels, then the chunk's row blocks: one sub-panel (k x nr) stays
+    // in L1 while the chunk's mr-row blocks of A (about a_chunk_bytes, in L2) stream past it. Row
+    // blocks outer instead streamed the whole B from L2 per mr rows (B: 100 to 130 KB per tower layer).
+    const std::size_t chunk = std::max<std::size_t>(1, a_chunk_bytes / (sizeof(float) * std::max<std::size_t>(lda, 1)) /
+                                                        shape::mr) * shape::mr;
+    for (std::size_t ic = 0; ic < m; ic += chunk) {
+        const std::size_t iend = std::min(m, ic + chunk);
+        for (std::size_t p = 0; p < panels; ++p) {
+            const BT* bp = b + p * k_steps * panel_width;
+            for (std::size_t s = 0; s < panel_width; s += nr) {
+                const std::size_t col = p * panel_width + s;
+                if (col >= stored) break;
+                const std::size_t ncols = std::min(nr, stored - col);
+                for (std::size_t i0 = ic; i0 < iend; i0 += shape::mr) {
+                    const std::size_t rows = std::min(shape::mr, iend - i0);
+                    const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
+                    table[rows - 1](k_steps, a + i0 * lda, lda, bp + s, bias + col, e, c + i0 * ldc + col, ldc, ncols);
+                }
+            }
+        }
+    }
 }
 
 // The same packed computation without SIMD: the POEM_FORCE_SCALAR path (any panel width up to
@@ -221,40 +271,14 @@ inline void gemm_scalar(std::size_t m, const float* a, std::size_t lda, const pa
 }
 
 // C = A * B + bias (ReLU if asked). B packed with panel_width runs the micro-kernel over each panel's
-// sub-panels; any other width (a caller's own packing) goes through gemm_scalar.
-// full_panels: C's rows have room for every panel's columns (ldc >= panels * panel_width), so the last
-// panel is stored whole (its padding columns get the padded, zero, weights and bias) instead of trimmed.
+// sub-panels; any other width (a caller's own packing) goes through gemm_scalar. full_panels: see
+// drive_panels.
 template <class Arch>
 void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
                std::size_t ldc, bool full_panels = false) noexcept {
     if (b.nr != panel_width) return gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
-    using shape = gemm_shape<Arch>;
-    static constexpr auto table = micro_table<Arch>(std::make_index_sequence<shape::mr>{});
-    constexpr std::size_t nr = shape::nr;
-    const std::size_t panels = (b.n + panel_width - 1) / panel_width;
-    full_panels = full_panels && ldc >= panels * panel_width;
-    const std::size_t stored = full_panels ? panels * panel_width : b.n;  // columns of C written
-    // Chunks of rows outer, then B's sub-panels, then the chunk's row blocks: one sub-panel (k x nr) stays
-    // in L1 while the chunk's mr-row blocks of A (about a_chunk_bytes, in L2) stream past it. Row
-    // blocks outer instead streamed the whole B from L2 per mr rows (B: 100 to 130 KB per tower layer).
-    const std::size_t chunk = std::max<std::size_t>(1, a_chunk_bytes / (sizeof(float) * std::max<std::size_t>(lda, 1)) /
-                                                        shape::mr) * shape::mr;
-    for (std::size_t ic = 0; ic < m; ic += chunk) {
-        const std::size_t iend = std::min(m, ic + chunk);
-        for (std::size_t p = 0; p < panels; ++p) {
-            const float* bp = b.data + p * b.k * panel_width;
-            for (std::size_t s = 0; s < panel_width; s += nr) {
-                const std::size_t col = p * panel_width + s;
-                if (col >= stored) break;
-                const std::size_t ncols = std::min(nr, stored - col);
-                for (std::size_t i0 = ic; i0 < iend; i0 += shape::mr) {
-                    const std::size_t rows = std::min(shape::mr, iend - i0);
-                    const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
-                    table[rows - 1](b.k, a + i0 * lda, lda, bp + s, b.bias + col, e, c + i0 * ldc + col, ldc, ncols);
-                }
-            }
-        }
-    }
+    static constexpr auto table = micro_table<micro_kernel, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
+    drive_panels<Arch>(table, m, a, lda, b.data, b.k, b.n, b.bias, ep, c, ldc, full_panels);
 }
 
 // Reference: C = A * W^T + bias for a torch weight W (n x k), double accumulation, plain loops.

@@ -1,6 +1,6 @@
 #pragma once
-// The model's kernels of one target (the GEMM and the attention's softmax) and the two calls the
-// forward pass makes: the compile-time arch's kernel (POEM_FORCE_SCALAR: the scalar reference) or,
+// The model's kernels of one target (the fp32 and bf16 GEMMs and the attention's softmax) and the calls
+// the forward pass makes: the compile-time arch's kernel (POEM_FORCE_SCALAR: the scalar reference) or,
 // with POEM_DISPATCH, the runtime target's (core/dispatch.hpp).
 
 #include <atomic>
@@ -8,6 +8,7 @@
 
 #include "poem/core/simd.hpp"
 #include "poem/model/detail/gemm.hpp"
+#include "poem/model/detail/gemm_bf16.hpp"
 #include "poem/model/detail/softmax.hpp"
 
 namespace poem::detail {
@@ -15,6 +16,8 @@ namespace poem::detail {
 struct model_kernels {
     void (*gemm)(std::size_t, const float*, std::size_t, const packed_view&, const epilogue&, float*, std::size_t,
                  bool) noexcept;
+    void (*gemm_bf16)(std::size_t, const float*, std::size_t, const packed_bf16_view&, const epilogue&, float*,
+                      std::size_t, float*) noexcept;
     void (*softmax_rows)(float*, std::size_t, std::size_t, std::size_t, float*) noexcept;
 };
 
@@ -27,9 +30,11 @@ inline namespace POEM_TARGET_NAMESPACE {
 
 template <class Arch>
 constexpr model_kernels model_kernels_simd() noexcept {
-    return {&gemm_simd<Arch>, &softmax_rows_simd<Arch>};
+    return {&gemm_simd<Arch>, &gemm_bf16_simd<Arch>, &softmax_rows_simd<Arch>};
 }
-constexpr model_kernels model_kernels_scalar() noexcept { return {&gemm_scalar, &softmax_rows_scalar}; }
+constexpr model_kernels model_kernels_scalar() noexcept {
+    return {&gemm_scalar, &gemm_bf16_scalar, &softmax_rows_scalar};
+}
 
 // C = A * B + bias (ReLU if asked) on B as packed (gemm.hpp: full_panels).
 inline void gemm(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
@@ -39,6 +44,18 @@ inline void gemm(std::size_t m, const float* a, std::size_t lda, const packed_vi
 #else
     if constexpr (use_simd) gemm_simd<simd_arch>(m, a, lda, b, ep, c, ldc, full_panels);
     else gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
+#endif
+}
+
+// C = A * B + bias (ReLU if asked) on a bf16-packed B (gemm_bf16.hpp); scratch: bf16_scratch_size(m, b.k)
+// floats.
+inline void gemm_bf16(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b, const epilogue& ep,
+                      float* c, std::size_t ldc, float* scratch) noexcept {
+#ifdef POEM_DISPATCH
+    active_model_kernels.load(std::memory_order_relaxed)->gemm_bf16(m, a, lda, b, ep, c, ldc, scratch);
+#else
+    if constexpr (use_simd) gemm_bf16_simd<simd_arch>(m, a, lda, b, ep, c, ldc, scratch);
+    else gemm_bf16_scalar(m, a, lda, b, ep, c, ldc, scratch);
 #endif
 }
 

@@ -1,0 +1,215 @@
+#pragma once
+// The model's bf16 matrix kernel: C (M x N) = A (M x K) * B (K x N) + bias, optionally ReLU, with A's
+// and B's values rounded to bfloat16 and the products summed in fp32, in the order AVX512_BF16's
+// vdpbf16ps defines. k is taken in pairs (2t, 2t + 1); each pair adds to the fp32 accumulator first the
+// product of its odd elements, then that of its even ones, each addition rounded to nearest even.
+//
+// The product of two bf16 values (8 significant bits each) is exact in fp32, so an fp32 FMA of the
+// widened values rounds exactly as vdpbf16ps does: every kernel here, scalar or SIMD, gives the same
+// bits (denormal products aside: vdpbf16ps flushes them to zero, the widening kernels do not).
+//
+// Packing: B as in gemm.hpp, panels of panel_width columns, but each panel row holds a pair of k rows
+// as one 32-bit word per column, bf16(B[2t][j]) in the low half and bf16(B[2t + 1][j]) in the high half
+// (vdpbf16ps's operand layout); an odd K is padded with a zero row. The bias stays fp32. Weights are
+// rounded and packed once at load (model_options::precision = bf16).
+//
+// A is rounded per call into caller scratch (bf16_scratch_size floats): the widening kernels keep it as
+// fp32 values with the low 16 bits zero and broadcast them like the fp32 kernel does.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include <xsimd/xsimd.hpp>
+
+#include "poem/core/bits.hpp"
+#include "poem/core/simd.hpp"
+#include "poem/model/detail/gemm.hpp"
+
+namespace poem::detail {
+
+// binary32 -> bfloat16 bits, rounded to nearest even; a NaN stays a NaN (quietened), an overflow
+// rounds to infinity as IEEE rounding does.
+inline std::uint16_t bf16_bits(float x) noexcept {
+    const std::uint32_t u = float_bits(x);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((u | 0x00400000u) >> 16);
+    return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+// x rounded to the nearest bfloat16, as a float.
+inline float round_bf16(float x) noexcept { return bits_float(static_cast<std::uint32_t>(bf16_bits(x)) << 16); }
+
+// Pair rows of a K-row matrix.
+inline std::size_t bf16_pairs(std::size_t k) noexcept { return (k + 1) / 2; }
+
+// Floats of scratch gemm_bf16 needs for m rows of A with k columns (m * 2 * bf16_pairs(k); the
+// caller's sizes are bounded far below overflow).
+inline std::size_t bf16_scratch_size(std::size_t m, std::size_t k) noexcept { return m * 2 * bf16_pairs(k) + 1; }
+
+// A packed bf16 B and its fp32 bias, not owned: what the bf16 kernels take.
+struct packed_bf16_view {
+    const std::uint32_t* data = nullptr;  // panels * bf16_pairs(k) * panel_width words, 64-byte aligned
+    const float* bias = nullptr;          // panels * panel_width, 64-byte aligned
+    std::size_t k = 0, n = 0;
+};
+
+// A packed bf16 B with its bias: what a layer holds in bf16 precision.
+struct packed_bf16 {
+    std::size_t k = 0, n = 0;
+    aligned_array<std::uint32_t> data;
+    aligned_floats bias;
+
+    packed_bf16() = default;
+    // From a torch Linear weight W (n x k, row-major) and its bias (n floats, or nullptr).
+    packed_bf16(const float* w, const float* b, std::size_t n_out, std::size_t k_in)
+        : k(k_in), n(n_out), data((n_out + panel_width - 1) / panel_width * bf16_pairs(k_in) * panel_width),
+          bias((n_out + panel_width - 1) / panel_width * panel_width) {
+        const std::size_t panels = (n + panel_width - 1) / panel_width, pairs = bf16_pairs(k);
+        for (std::size_t p = 0; p < panels; ++p)
+            for (std::size_t t = 0; t < pairs; ++t)
+                for (std::size_t j = 0; j < panel_width && p * panel_width + j < n; ++j) {
+                    const float* row = w + (p * panel_width + j) * k;  // B(kk, col) = W[col][kk]
+                    const std::uint32_t lo = bf16_bits(row[2 * t]);
+                    const std::uint32_t hi = 2 * t + 1 < k ? bf16_bits(row[2 * t + 1]) : 0u;
+                    data.data()[(p * pairs + t) * panel_width + j] = lo | hi << 16;
+                }
+        if (b != nullptr) std::copy(b, b + n_out, bias.data());
+    }
+    packed_bf16_view view() const noexcept { return {data.data(), bias.data(), k, n}; }
+};
+
+inline namespace POEM_TARGET_NAMESPACE {
+
+// A's m rows (k columns, lda apart) rounded to bf16 into rows of 2 * bf16_pairs(k) floats (the last
+// one zero when k is odd). Returns the rows' stride.
+inline std::size_t round_rows_bf16(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out) noexcept {
+    const std::size_t ld = 2 * bf16_pairs(k);
+    for (std::size_t i = 0; i < m; ++i) {
+        const float* x = a + i * lda;
+        float* y = out + i * ld;
+        for (std::size_t j = 0; j < k; ++j) y[j] = round_bf16(x[j]);
+        if (k < ld) y[k] = 0.0f;
+    }
+    return ld;
+}
+
+// The same, SIMD: round to nearest even on the bits, NaN kept (quietened).
+template <class Arch>
+std::size_t round_rows_bf16_simd(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    using ubatch = xsimd::batch<std::uint32_t, Arch>;
+    constexpr std::size_t L = batch::size;
+    const std::size_t ld = 2 * bf16_pairs(k);
+    const ubatch one(1u), half(0x7FFFu), high(0xFFFF0000u), quiet(0x00400000u);
+    for (std::size_t i = 0; i < m; ++i) {
+        const float* x = a + i * lda;
+        float* y = out + i * ld;
+        std::size_t j = 0;
+        for (; j + L <= k; j += L) {
+            const batch v = batch::load_unaligned(x + j);
+            const ubatch u = xsimd::bitwise_cast<ubatch>(v);
+            const ubatch rounded = (u + half + ((u >> 16) & one)) & high;
+            const batch r = xsimd::select(v != v, xsimd::bitwise_cast<batch>((u | quiet) & high),
+                                          xsimd::bitwise_cast<batch>(rounded));
+            r.store_unaligned(y + j);
+        }
+        for (; j < k; ++j) y[j] = round_bf16(x[j]);
+        if (k < ld) y[k] = 0.0f;
+    }
+    return ld;
+}
+
+// The bf16 micro-kernel on widened values: each pair word splits into its high bf16 (the word with
+// the low half cleared) and its low one (the word shifted up), both exact fp32 values.
+template <class Arch, std::size_t MR>
+struct micro_kernel_bf16 {
+    using batch = xsimd::batch<float, Arch>;
+    using ubatch = xsimd::batch<std::uint32_t, Arch>;
+    static constexpr std::size_t L = batch::size;
+
+    static inline void step(float a, const batch& b0, const batch& b1, batch& c0, batch& c1) noexcept {
+        const batch ar(a);
+        c0 = xsimd::fma(ar, b0, c0);
+        c1 = xsimd::fma(ar, b1, c1);
+    }
+
+    // a: rounded rows (round_rows_bf16), k_pairs pair steps.
+    template <std::size_t... R>
+    static void run(std::index_sequence<R...> rows, std::size_t k_pairs, const float* a, std::size_t lda,
+                    const std::uint32_t* b, const float* bias, const epilogue& ep, float* c, std::size_t ldc,
+                    std::size_t ncols) noexcept {
+        const batch bias0 = batch::load_aligned(bias);
+        const batch bias1 = batch::load_aligned(bias + L);
+        std::array<batch, MR> c0{((void)R, bias0)...};
+        std::array<batch, MR> c1{((void)R, bias1)...};
+        const ubatch high(0xFFFF0000u);
+        for (std::size_t t = 0; t < k_pairs; ++t) {
+            const ubatch w0 = ubatch::load_aligned(b + t * panel_width);
+            const ubatch w1 = ubatch::load_aligned(b + t * panel_width + L);
+            const batch odd0 = xsimd::bitwise_cast<batch>(w0 & high), odd1 = xsimd::bitwise_cast<batch>(w1 & high);
+            (step(a[R * lda + 2 * t + 1], odd0, odd1, std::get<R>(c0), std::get<R>(c1)), ...);
+            const batch even0 = xsimd::bitwise_cast<batch>(w0 << 16), even1 = xsimd::bitwise_cast<batch>(w1 << 16);
+            (step(a[R * lda + 2 * t], even0, even1, std::get<R>(c0), std::get<R>(c1)), ...);
+        }
+        finish_tile<Arch>(rows, c0, c1, ep, c, ldc, ncols);
+    }
+
+    static void call(std::size_t k_pairs, const float* a, std::size_t lda, const std::uint32_t* b, const float* bias,
+                     const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
+        run(std::make_index_sequence<MR>{}, k_pairs, a, lda, b, bias, ep, c, ldc, ncols);
+    }
+};
+
+// The scalar reference: the same packed words, the same order of additions.
+inline void gemm_bf16_scalar(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b,
+                             const epilogue& ep, float* c, std::size_t ldc, float* scratch) noexcept {
+    const std::size_t ld = round_rows_bf16(m, a, lda, b.k, scratch);
+    const std::size_t panels = (b.n + panel_width - 1) / panel_width, pairs = bf16_pairs(b.k);
+    float acc[panel_width];
+    for (std::size_t i = 0; i < m; ++i) {
+        const float* x = scratch + i * ld;
+        for (std::size_t p = 0; p < panels; ++p) {
+            const std::size_t w = std::min(panel_width, b.n - p * panel_width);
+            const std::uint32_t* bp = b.data + p * pairs * panel_width;
+            for (std::size_t j = 0; j < panel_width; ++j) acc[j] = b.bias[p * panel_width + j];
+            for (std::size_t t = 0; t < pairs; ++t)
+                for (std::size_t j = 0; j < panel_width; ++j) {
+                    const std::uint32_t word = bp[t * panel_width + j];
+                    acc[j] += x[2 * t + 1] * bits_float(word & 0xFFFF0000u);
+                    acc[j] += x[2 * t] * bits_float(word << 16);
+                }
+            for (std::size_t j = 0; j < w; ++j) {
+                const float v = ep.row_scale ? acc[j] * ep.row_scale[i] : acc[j];
+                c[i * ldc + p * panel_width + j] = ep.relu && !(v > 0.0f) ? 0.0f : v;
+            }
+        }
+    }
+}
+
+// C = A * B + bias (ReLU if asked) for a bf16-packed B; scratch: bf16_scratch_size(m, b.k) floats.
+template <class Arch>
+void gemm_bf16_simd(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b, const epilogue& ep,
+                    float* c, std::size_t ldc, float* scratch) noexcept {
+    const std::size_t ld = round_rows_bf16_simd<Arch>(m, a, lda, b.k, scratch);
+    static constexpr auto table = micro_table<micro_kernel_bf16, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
+    drive_panels<Arch>(table, m, scratch, ld, b.data, bf16_pairs(b.k), b.n, b.bias, ep, c, ldc, false);
+}
+
+// Reference for tests: C = round(A) * round(W)^T + bias for a torch weight W (n x k), rounded to bf16,
+// summed in double.
+inline void gemm_bf16_naive(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+                            const float* w, const float* bias, bool relu, float* c, std::size_t ldc) noexcept {
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            double s = bias ? bias[j] : 0.0;
+            for (std::size_t kk = 0; kk < k; ++kk)
+                s += static_cast<double>(round_bf16(a[i * lda + kk])) * round_bf16(w[j * k + kk]);
+            const float v = static_cast<float>(s);
+            c[i * ldc + j] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+}
+
+}  // namespace POEM_TARGET_NAMESPACE
+}  // namespace poem::detail
