@@ -93,7 +93,7 @@ public:
         std::int32_t* nd = node(at);
         if (nd[3] < static_cast<std::int32_t>(B)) {
             std::int32_t* b = buckets_[nd[2]];
-            for (std::size_t j = 0; j < dims(); ++j) b[j * B + nd[3]] = c[j];
+            for (std::size_t j = 0; j < dims(); ++j) b[j * B + static_cast<std::size_t>(nd[3])] = c[j];
             ++nd[3];
             return;
         }
@@ -187,7 +187,7 @@ private:
             std::int32_t* h = half[pts[dim * (B + 1) + s] < value ? 0 : 1];
             std::int32_t* to = buckets_[h[2]];
             for (std::size_t j = 0; j < d; ++j) {
-                to[j * B + h[3]] = pts[j * (B + 1) + s];
+                to[j * B + static_cast<std::size_t>(h[3])] = pts[j * (B + 1) + s];
                 h[4 + j] = std::min(h[4 + j], pts[j * (B + 1) + s]);
             }
             ++h[3];
