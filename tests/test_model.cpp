@@ -657,12 +657,13 @@ TEST_CASE("model: threads sharing one model give the single-thread results, bit 
 // chunks scores every candidate exactly as that candidate alone does.
 TEST_CASE("model: a request of several row chunks equals its candidates scored alone, bit for bit") {
     const simd_target_scope restore;
-    for (const char* file : {"po_f32.safetensors", "chrono_f32.safetensors", "small_f32.safetensors"}) {
-        const poem::model m = poem::model::load(fixture_dir + file);
+    for (const char* file : {"po_f32.safetensors", "chrono_f32.safetensors", "small_f32.safetensors"})
+    for (const poem::precision prec : {poem::precision::fp32, poem::precision::bf16}) {
+        const poem::model m = poem::model::load(fixture_dir + file, {prec});
         const request big = random_request(m.config(), 301, 100, 100, 5);
         for (const std::string& target : poem::simd_targets()) {
             poem::set_simd_target(target);
-            INFO(file << " on " << target);
+            INFO(file << " in " << poem::to_string(prec) << " on " << target);
             poem::workspace ws;
             const auto all = m.predict(big.cand(), big.chrono(), big.po(), ws);
             for (std::size_t i = 0; i < big.n; ++i) {
