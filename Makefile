@@ -16,6 +16,8 @@ FUZZ_DEBS := clang libclang-rt-14-dev libfuzzer-14-dev
 TORCH_DEBS := libtorch-dev
 
 NATIVE_FLAGS := -O2 -march=native
+# The native build's tests include the strict consumer under clang++ too (clang comes with FUZZ_DEBS).
+NATIVE_CMAKE := -DPOEM_BUILD_PYTHON=OFF -DPOEM_STRICT_CLANG=ON
 # The dispatch build: no -m flags at all; every kernel is compiled per SIMD target and chosen at run time.
 DISPATCH_FLAGS := -O2
 # -g1 (line tables): reports keep file:line; full -g made the sanitizer builds about a quarter slower.
@@ -48,7 +50,7 @@ endef
 # Header-only at -march=native: what a service built for its own machines gets (tests, benches, examples).
 native: deps
 	@mkdir -p build
-	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
+	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE))
 
 # Runtime dispatch at baseline flags (POEM_DISPATCH=ON): tests (rerun on every SIMD target), examples and
 # the Python module. POEM_BUILD_BENCH=ON only for `make bench`. The test binaries alone at -O1: the
@@ -126,7 +128,7 @@ fusion-eval: dispatch
 
 bench: deps-bench
 	@mkdir -p build
-	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
+	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE))
 	@mkdir -p build/bench-results
 	@blas_dir=$$(scripts/local-openblas.sh); blas=$$(scripts/blas-name.sh "$$blas_dir"); \
 	if [ -n "$$blas_dir" ]; then export LD_LIBRARY_PATH=$$blas_dir$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; fi; \
@@ -144,7 +146,7 @@ bench: deps-bench
 DISPATCH_BENCH_FILTER := ^BM_(fusion_sort_keys/N:(100|1000)|fusion_fuse/K:4/N:(100|1000)|fusion_rank/K:4/N:(100|1000)|order_pareto/N:2000/K:3/correlated:0|model_predict/(100|1000))$$
 bench-dispatch: deps-bench
 	@mkdir -p build/bench-results
-	$(call build_flavour,native,$(NATIVE_FLAGS),-DPOEM_BUILD_PYTHON=OFF)
+	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE))
 	$(MAKE) --no-print-directory dispatch DISPATCH_BENCH=ON
 	OPENBLAS_NUM_THREADS=1 $(PYTHON) scripts/dispatch_ratios.py --filter '$(DISPATCH_BENCH_FILTER)' \
 	  --native build/native/bench --dispatch build/dispatch/bench --out build/bench-results/dispatch_ratios

@@ -1,6 +1,7 @@
-// Compiled by CTest (consumer_strict, consumer_strict_native) with -Wall -Wextra -Wpedantic -Wshadow
-// -Wconversion -Werror, without and with -march=native: poem's headers must compile warning-free in a
-// strict host service. It only compiles (never runs); the calls instantiate poem's templates.
+// Compiled by CTest (consumer_strict, consumer_strict_native, and with clang++ consumer_strict_clang,
+// consumer_strict_clang_native) with -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror, without
+// and with -march=native: poem's headers must compile warning-free in a strict host service. It only
+// compiles (never runs); the calls instantiate poem's templates.
 #include <poem/poem.hpp>
 #include <poem/serve/request_ranker.hpp>
 
