@@ -1,7 +1,8 @@
 // libFuzzer target for the safetensors reader and the model loader: any input either loads or throws
 // poem::error. Anything else (another exception, a crash, a sanitizer report, a leak) is a bug.
-// When the input is a loadable model, it also scores a tiny request with it; when it holds a loadable
-// learned fusion ensemble (fusion.* tensors), it scores three candidates with that.
+// When the input is a loadable model, it also scores a tiny request with it (in bf16 precision when the
+// input's size is odd, fp32 otherwise); when it holds a loadable learned fusion ensemble (fusion.*
+// tensors), it scores three candidates with that.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -26,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             } catch (const poem::error&) {
             }
         }
-        const poem::model m = poem::model::from_file(f);
+        const poem::model m = poem::model::from_file(f, {size % 2 ? poem::precision::bf16 : poem::precision::fp32});
         const auto& c = m.config();
         if (c.d > 256 || c.n_objectives > 64 || c.chrono_feats > 64) return 0;  // keep runs fast
         const std::size_t n = 3, l = 4;
