@@ -168,39 +168,56 @@ inline void finish_tile(std::index_sequence<R...>, std::array<xsimd::batch<float
     }
 }
 
-template <class Arch, std::size_t MR>
+// One row of a micro-kernel's k step: one broadcast of A feeding two FMAs (keeps 2 * mr + 3 registers
+// live).
+template <class Arch>
+inline void fma_row(float a, const xsimd::batch<float, Arch>& b0, const xsimd::batch<float, Arch>& b1,
+                    xsimd::batch<float, Arch>& c0, xsimd::batch<float, Arch>& c1) noexcept {
+    const xsimd::batch<float, Arch> ar(a);
+    c0 = xsimd::fma(ar, b0, c0);
+    c1 = xsimd::fma(ar, b1, c1);
+}
+
+// fp32 panels (pack_b): step kk is row kk of the sub-panel, two aligned loads.
+struct fp32_panel {
+    using value_type = float;
+    template <class Arch, std::size_t... R>
+    static void step(std::index_sequence<R...>, std::size_t kk, const float* a, std::size_t lda, const float* b,
+                     std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                     std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1) noexcept {
+        using batch = xsimd::batch<float, Arch>;
+        const batch b0 = batch::load_aligned(b + kk * panel_width);
+        const batch b1 = batch::load_aligned(b + kk * panel_width + batch::size);
+        (fma_row<Arch>(a[R * lda + kk], b0, b1, std::get<R>(c0), std::get<R>(c1)), ...);
+    }
+};
+
+// The micro-kernel: MR rows x two batches of accumulators, started at the bias, then `k_steps` steps
+// of the Panel format (fp32_panel here, bf16_panel in gemm_bf16.hpp), then finish_tile.
+template <class Arch, std::size_t MR, class Panel>
 struct micro_kernel {
     using batch = xsimd::batch<float, Arch>;
-    using b_type = float;  // what a packed B holds
     static constexpr std::size_t L = batch::size;
 
-    static inline void step(float a, const batch& b0, const batch& b1, batch& c0, batch& c1) noexcept {
-        const batch ar(a);
-        c0 = xsimd::fma(ar, b0, c0);
-        c1 = xsimd::fma(ar, b1, c1);
-    }
-
     template <std::size_t... R>
-    static void run(std::index_sequence<R...> rows, std::size_t k, const float* a, std::size_t lda, const float* b,
-                    const float* bias, const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
+    static void run(std::index_sequence<R...> rows, std::size_t k_steps, const float* a, std::size_t lda,
+                    const typename Panel::value_type* b, const float* bias, const epilogue& ep, float* c,
+                    std::size_t ldc, std::size_t ncols) noexcept {
         const batch bias0 = batch::load_aligned(bias);
         const batch bias1 = batch::load_aligned(bias + L);
         std::array<batch, MR> c0{((void)R, bias0)...};
         std::array<batch, MR> c1{((void)R, bias1)...};
-        for (std::size_t kk = 0; kk < k; ++kk) {
-            const batch b0 = batch::load_aligned(b + kk * panel_width);
-            const batch b1 = batch::load_aligned(b + kk * panel_width + L);
-            // one broadcast per row, used at once by both FMAs: keeps 2 * MR + 3 registers live
-            (step(a[R * lda + kk], b0, b1, std::get<R>(c0), std::get<R>(c1)), ...);
-        }
+        for (std::size_t t = 0; t < k_steps; ++t) Panel::template step<Arch>(rows, t, a, lda, b, c0, c1);
         finish_tile<Arch>(rows, c0, c1, ep, c, ldc, ncols);
     }
 
-    static void call(std::size_t k, const float* a, std::size_t lda, const float* b, const float* bias,
-                     const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
-        run(std::make_index_sequence<MR>{}, k, a, lda, b, bias, ep, c, ldc, ncols);
+    static void call(std::size_t k_steps, const float* a, std::size_t lda, const typename Panel::value_type* b,
+                     const float* bias, const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
+        run(std::make_index_sequence<MR>{}, k_steps, a, lda, b, bias, ep, c, ldc, ncols);
     }
 };
+template <class Arch, std::size_t MR>
+using micro_kernel_fp32 = micro_kernel<Arch, MR, fp32_panel>;
 
 // A micro-kernel of MR = I + 1 rows for each I: the driver's table, indexed by the rows left.
 template <template <class, std::size_t> class Kernel, class Arch, std::size_t... I>
@@ -208,10 +225,10 @@ constexpr auto micro_table(std::index_sequence<I...>) {
     return std::array<decltype(&Kernel<Arch, 1>::call), sizeof...(I)>{&Kernel<Arch, I + 1>::call...};
 }
 
-// Runs a micro-kernel table over B's panels (k_steps rows of panel_width values of the kernel's b_type
-// each) for C = A * B + bias. full_panels: C's rows have room for every panel's columns (ldc >= panels *
-// panel_width), so the last panel is stored whole (its padding columns get the padded, zero, weights and
-// bias) instead of trimmed.
+// Runs a micro-kernel table over B's panels (k_steps rows of panel_width values of the kernel's
+// Panel::value_type each) for C = A * B + bias. full_panels: C's rows have room for every panel's
+// columns (ldc >= panels * panel_width), so the last panel is stored whole (its padding columns get the
+// padded, zero, weights and bias) instead of trimmed.
 template <class Arch, class Table, class BT>
 void drive_panels(const Table& table, std::size_t m, const float* a, std::size_t lda, const BT* b, std::size_t k_steps,
                   std::size_t n, const float* bias, const epilogue& ep, float* c, std::size_t ldc,
@@ -277,7 +294,7 @@ template <class Arch>
 void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view& b, const epilogue& ep, float* c,
                std::size_t ldc, bool full_panels = false) noexcept {
     if (b.nr != panel_width) return gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
-    static constexpr auto table = micro_table<micro_kernel, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
+    static constexpr auto table = micro_table<micro_kernel_fp32, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
     drive_panels<Arch>(table, m, a, lda, b.data, b.k, b.n, b.bias, ep, c, ldc, full_panels);
 }
 

@@ -121,46 +121,28 @@ std::size_t round_rows_bf16_simd(std::size_t m, const float* a, std::size_t lda,
     return ld;
 }
 
-// The bf16 micro-kernel on widened values: each pair word splits into its high bf16 (the word with
-// the low half cleared) and its low one (the word shifted up), both exact fp32 values.
-template <class Arch, std::size_t MR>
-struct micro_kernel_bf16 {
-    using batch = xsimd::batch<float, Arch>;
-    using ubatch = xsimd::batch<std::uint32_t, Arch>;
-    static constexpr std::size_t L = batch::size;
-
-    static inline void step(float a, const batch& b0, const batch& b1, batch& c0, batch& c1) noexcept {
-        const batch ar(a);
-        c0 = xsimd::fma(ar, b0, c0);
-        c1 = xsimd::fma(ar, b1, c1);
-    }
-
-    // a: rounded rows (round_rows_bf16), k_pairs pair steps.
-    template <std::size_t... R>
-    static void run(std::index_sequence<R...> rows, std::size_t k_pairs, const float* a, std::size_t lda,
-                    const std::uint32_t* b, const float* bias, const epilogue& ep, float* c, std::size_t ldc,
-                    std::size_t ncols) noexcept {
-        const batch bias0 = batch::load_aligned(bias);
-        const batch bias1 = batch::load_aligned(bias + L);
-        std::array<batch, MR> c0{((void)R, bias0)...};
-        std::array<batch, MR> c1{((void)R, bias1)...};
+// bf16 panels (packed_bf16), widened: step t is pair row t of the sub-panel; each pair word splits
+// into its high bf16 (the word with the low half cleared) and its low one (the word shifted up), both
+// exact fp32 values, and the odd element's products go first. a: rounded rows (round_rows_bf16).
+struct bf16_panel {
+    using value_type = std::uint32_t;
+    template <class Arch, std::size_t... R>
+    static void step(std::index_sequence<R...>, std::size_t t, const float* a, std::size_t lda, const std::uint32_t* b,
+                     std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                     std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1) noexcept {
+        using batch = xsimd::batch<float, Arch>;
+        using ubatch = xsimd::batch<std::uint32_t, Arch>;
         const ubatch high(0xFFFF0000u);
-        for (std::size_t t = 0; t < k_pairs; ++t) {
-            const ubatch w0 = ubatch::load_aligned(b + t * panel_width);
-            const ubatch w1 = ubatch::load_aligned(b + t * panel_width + L);
-            const batch odd0 = xsimd::bitwise_cast<batch>(w0 & high), odd1 = xsimd::bitwise_cast<batch>(w1 & high);
-            (step(a[R * lda + 2 * t + 1], odd0, odd1, std::get<R>(c0), std::get<R>(c1)), ...);
-            const batch even0 = xsimd::bitwise_cast<batch>(w0 << 16), even1 = xsimd::bitwise_cast<batch>(w1 << 16);
-            (step(a[R * lda + 2 * t], even0, even1, std::get<R>(c0), std::get<R>(c1)), ...);
-        }
-        finish_tile<Arch>(rows, c0, c1, ep, c, ldc, ncols);
-    }
-
-    static void call(std::size_t k_pairs, const float* a, std::size_t lda, const std::uint32_t* b, const float* bias,
-                     const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
-        run(std::make_index_sequence<MR>{}, k_pairs, a, lda, b, bias, ep, c, ldc, ncols);
+        const ubatch w0 = ubatch::load_aligned(b + t * panel_width);
+        const ubatch w1 = ubatch::load_aligned(b + t * panel_width + ubatch::size);
+        const batch odd0 = xsimd::bitwise_cast<batch>(w0 & high), odd1 = xsimd::bitwise_cast<batch>(w1 & high);
+        (fma_row<Arch>(a[R * lda + 2 * t + 1], odd0, odd1, std::get<R>(c0), std::get<R>(c1)), ...);
+        const batch even0 = xsimd::bitwise_cast<batch>(w0 << 16), even1 = xsimd::bitwise_cast<batch>(w1 << 16);
+        (fma_row<Arch>(a[R * lda + 2 * t], even0, even1, std::get<R>(c0), std::get<R>(c1)), ...);
     }
 };
+template <class Arch, std::size_t MR>
+using micro_kernel_bf16 = micro_kernel<Arch, MR, bf16_panel>;
 
 // The scalar reference: the same packed words, the same order of additions.
 inline void gemm_bf16_scalar(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b,
