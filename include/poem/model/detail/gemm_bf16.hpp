@@ -44,8 +44,8 @@ inline float round_bf16(float x) noexcept { return bits_float(static_cast<std::u
 // Pair rows of a K-row matrix.
 inline std::size_t bf16_pairs(std::size_t k) noexcept { return (k + 1) / 2; }
 
-// Floats of scratch gemm_bf16 needs for m rows of A with k columns (m * 2 * bf16_pairs(k); the
-// caller's sizes are bounded far below overflow).
+// Floats of scratch gemm_bf16 needs for m rows of A with k columns: m rows of 2 * bf16_pairs(k), and
+// one more so that it is never empty (the caller's sizes are bounded far below overflow).
 inline std::size_t bf16_scratch_size(std::size_t m, std::size_t k) noexcept { return m * 2 * bf16_pairs(k) + 1; }
 
 // A packed bf16 B and its fp32 bias, not owned: what the bf16 kernels take.
