@@ -28,7 +28,7 @@ TSAN_FLAGS := -O1 -g1 -fno-omit-frame-pointer -fsanitize=thread
 # The test cases that share a model or a ranker across threads (Catch2 name patterns).
 TSAN_TESTS := "*thread*"
 
-.PHONY: all deps deps-bench demo evaluation simulation fusion-eval test bench bench-dispatch clean native dispatch sanitize \
+.PHONY: all deps deps-bench demo evaluation precision-eval simulation fusion-eval test bench bench-dispatch clean native dispatch sanitize \
         test-native test-dispatch test-sanitize tsan test-tsan test-package
 
 all: native
@@ -114,6 +114,11 @@ demo: deps
 evaluation: dispatch
 	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/dispatch/python:python \
 	  $(PYTHON) -m poem_eval.run --export-sample data/kuairand_sample
+
+# What bf16 precision costs the demo model on the full test days (docs/model.md, "Precision").
+precision-eval: dispatch
+	LD_LIBRARY_PATH=$$(scripts/local-openblas.sh) PYTHONPATH=build/dispatch/python:python \
+	  $(PYTHON) -m poem_eval.precision --json docs/model_precision.json --plot docs/model_precision.png
 
 # The KuaiRand-grounded simulation of POEM's mechanism (docs/simulation.md): table, plot, results.
 simulation: dispatch

@@ -33,3 +33,18 @@ def round_to(model: PoemModel, dtype: str) -> PoemModel:
         for p in model.parameters():
             p.copy_(p.to(t).to(torch.float32))
     return model
+
+
+def bf16_tower(model: PoemModel) -> PoemModel:
+    """What the C++ model computes when loaded with precision bf16 (include/poem/model/detail/gemm_bf16.hpp):
+    the tower's and heads' Linear weights rounded to bfloat16 (through float32, to nearest even) in
+    place, and a hook that rounds each of their inputs the same way; the sums stay in the model's dtype.
+    Returns the model."""
+    def bf16(t):
+        return t.float().bfloat16().to(t.dtype)
+    linears = [m for m in model.tower if isinstance(m, torch.nn.Linear)] + [model.head]
+    with torch.no_grad():
+        for lin in linears:
+            lin.weight.copy_(bf16(lin.weight))
+            lin.register_forward_pre_hook(lambda _m, args: (bf16(args[0]),))
+    return model

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from poem_ref import PoemConfig, PoemModel, hash_ids, lively  # noqa: E402
-from poem_ref.export import export, load, round_to  # noqa: E402
+from poem_ref.export import bf16_tower, export, load, round_to  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "..", "tests", "fixtures", "model"))
@@ -99,21 +99,6 @@ def jsonable(x: dict):
         else:
             out[k] = a
     return out
-
-
-def _bf16(t):
-    return t.float().bfloat16().double()
-
-
-def bf16_tower(model64):
-    """model64 (float64, modified in place) with the tower's and heads' Linear weights and inputs rounded to
-    bfloat16; returns it."""
-    linears = [m for m in model64.tower if isinstance(m, torch.nn.Linear)] + [model64.head]
-    with torch.no_grad():
-        for lin in linears:
-            lin.weight.copy_(_bf16(lin.weight))
-            lin.register_forward_pre_hook(lambda _m, args: (_bf16(args[0]),))
-    return model64
 
 
 def main(out_dir):
