@@ -76,7 +76,8 @@ int main(int argc, char** argv) try {
         else if (a == "--precision" && i + 1 < argc) options.precision = poem::precision_from_string(argv[++i]);
         else if (!a.empty() && a[0] != '-') dir = a;
         else {
-            std::fprintf(stderr, "usage: %s [sample_dir] [--model FILE] [--precision fp32|bf16] [--predictions FILE] "
+            std::fprintf(stderr,
+                         "usage: %s [sample_dir] [--model FILE] [--precision fp32|bf16] [--predictions FILE] "
                          "[--histories FILE]\n",
                          argv[0]);
             return 2;
@@ -159,7 +160,8 @@ int main(int argc, char** argv) try {
                 ranker.config().chrono_length, mc.d);
     for (auto w : mc.mlp) std::printf(" %zu", w);
     std::printf(", %s)\n\nlatency per request (rank(), one thread): p50 %.1f us, p99 %.1f us, max %.1f us\n",
-                poem::to_string(model.precision()), percentile(latency_us, 0.5), percentile(latency_us, 0.99), percentile(latency_us, 1.0));
+                poem::to_string(model.precision()), percentile(latency_us, 0.5), percentile(latency_us, 0.99),
+                percentile(latency_us, 1.0));
     std::printf("\ntest-day exposures: %zu (%zu long views, %zu clicks)\n", lv.size(),
                 std::size_t(std::count(lv.begin(), lv.end(), true)),
                 std::size_t(std::count(click.begin(), click.end(), true)));
