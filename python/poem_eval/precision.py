@@ -30,7 +30,7 @@ from .data import SPLIT_TEST, EvalConfig, build_eval_data
 from .files import replace_atomically, write_text
 from .pipeline import PipelineConfig, build_inputs
 from .run import METRICS
-from .train import VARIANTS, Batches, evaluate, predict
+from .train import VARIANTS, Batches, evaluate_outputs, predict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def compare(model_path: Path, quick: bool = False, log=print) -> dict:
     test = np.flatnonzero(inp["split"] == SPLIT_TEST)
     out = {name: predict(m, batches, test) for name, m in (("fp32", fp32), ("bf16", bf16))}
     diff = np.abs(out["bf16"].astype(np.float64) - out["fp32"])
-    res = {name: evaluate(m, batches, data, inp, SPLIT_TEST) for name, m in (("fp32", fp32), ("bf16", bf16))}
+    res = {name: evaluate_outputs(o, data, inp, test) for name, o in out.items()}
     res["rows"] = int(diff.shape[0])
     res["requests"] = int(len(test))
     res["max_abs_diff"] = [float(x) for x in diff.max(axis=0)]

@@ -214,9 +214,13 @@ def evaluate(model, batches: Batches, data, inp: dict, split: int = SPLIT_TEST):
     """The metrics on the exposures of the `split` requests (test or validation); under "long_history",
     the same on the exposures of requests whose partial-order sequence was full (the users POEM has the
     most to say about)."""
-    from . import metrics
     test_idx = np.flatnonzero(inp["split"] == split)
-    out = predict(model, batches, test_idx)
+    return evaluate_outputs(predict(model, batches, test_idx), data, inp, test_idx)
+
+
+def evaluate_outputs(out: np.ndarray, data, inp: dict, test_idx: np.ndarray):
+    """evaluate()'s metrics from outputs already predicted for the requests `test_idx` (predict's rows)."""
+    from . import metrics
     ro = inp["row_offsets"]
     lens = ro[test_idx + 1] - ro[test_idx]
     rows = np.concatenate([np.arange(ro[r], ro[r + 1]) for r in test_idx])
