@@ -108,7 +108,7 @@ double squared_deviation_simd(const float* x, std::size_t n, float mean) noexcep
     for (; i + w <= n; i += w) {
         const fb v = fb::load_unaligned(x + i);
         const fb d = xsimd::select(xsimd::isfinite(v), v - m, zero);
-        acc = xsimd::fma(d, d, acc);
+        acc = fmadd(d, d, acc);
     }
     return static_cast<double>(xsimd::hadd(acc)) + squared_deviation_scalar(x + i, n - i, mean);
 }
@@ -219,7 +219,7 @@ void axpy_simd(float w, const float* v, std::size_t n, bool first, float* acc) n
     std::size_t i = 0;
     for (; i + width <= n; i += width) {
         const fb x = fb::load_unaligned(v + i);
-        (first ? wb * x : xsimd::fma(wb, x, fb::load_unaligned(acc + i))).store_unaligned(acc + i);
+        (first ? wb * x : fmadd(wb, x, fb::load_unaligned(acc + i))).store_unaligned(acc + i);
     }
     axpy_scalar(w, v + i, n - i, first, acc + i);
 }
@@ -243,7 +243,7 @@ void reciprocal_simd(float w, const float* rank, std::size_t n, float alpha, flo
     for (; i + width <= n; i += width) {
         const fb r = fb::load_unaligned(rank + i) + b;
         const fb t = alpha == 1.0f ? one / r : xsimd::pow(r, a);
-        (first ? wb * t : xsimd::fma(wb, t, fb::load_unaligned(acc + i))).store_unaligned(acc + i);
+        (first ? wb * t : fmadd(wb, t, fb::load_unaligned(acc + i))).store_unaligned(acc + i);
     }
     reciprocal_scalar(w, rank + i, n - i, alpha, beta, first, acc + i);
 }
@@ -312,13 +312,13 @@ void learned_fusion_block(const learned_fusion_weights& w, const float* x, std::
     for (std::size_t k = 0; k < w.k; ++k) {
         const fb skip(w.skip_w[k]);
         const fb x0 = fb::load_unaligned(x + k * n + i), x1 = fb::load_unaligned(x + k * n + i + second * lanes);
-        l0 = xsimd::fma(skip, x0, l0);
-        l1 = xsimd::fma(skip, x1, l1);
+        l0 = fmadd(skip, x0, l0);
+        l1 = fmadd(skip, x1, l1);
         for (std::size_t j = 0; j < w.d; ++j) {
             const std::size_t c = k * w.d + j;
             const fb cw(w.component_w[c]), cb(w.component_b[c]);
-            xsimd::max(xsimd::fma(cw, x0, cb), zero).store_unaligned(e + c * stride);
-            if (B == 2) xsimd::max(xsimd::fma(cw, x1, cb), zero).store_unaligned(e + c * stride + lanes);
+            xsimd::max(fmadd(cw, x0, cb), zero).store_unaligned(e + c * stride);
+            if (B == 2) xsimd::max(fmadd(cw, x1, cb), zero).store_unaligned(e + c * stride + lanes);
         }
     }
     std::size_t m = 0;
@@ -330,27 +330,27 @@ void learned_fusion_block(const learned_fusion_weights& w, const float* x, std::
         for (std::size_t c = 0; c < kd; ++c) {
             const fb e0 = fb::load_unaligned(e + c * stride), e1 = fb::load_unaligned(e + c * stride + second * lanes);
             const fb w0(a0[c]), w1(a1[c]), w2(a2[c]), w3(a3[c]);
-            s00 = xsimd::fma(w0, e0, s00);
-            s10 = xsimd::fma(w1, e0, s10);
-            s20 = xsimd::fma(w2, e0, s20);
-            s30 = xsimd::fma(w3, e0, s30);
+            s00 = fmadd(w0, e0, s00);
+            s10 = fmadd(w1, e0, s10);
+            s20 = fmadd(w2, e0, s20);
+            s30 = fmadd(w3, e0, s30);
             if (B == 2) {
-                s01 = xsimd::fma(w0, e1, s01);
-                s11 = xsimd::fma(w1, e1, s11);
-                s21 = xsimd::fma(w2, e1, s21);
-                s31 = xsimd::fma(w3, e1, s31);
+                s01 = fmadd(w0, e1, s01);
+                s11 = fmadd(w1, e1, s11);
+                s21 = fmadd(w2, e1, s21);
+                s31 = fmadd(w3, e1, s31);
             }
         }
         const fb o0(w.out_w[m]), o1(w.out_w[m + 1]), o2(w.out_w[m + 2]), o3(w.out_w[m + 3]);
-        l0 = xsimd::fma(o0, xsimd::max(s00, zero), l0);
-        l0 = xsimd::fma(o1, xsimd::max(s10, zero), l0);
-        l0 = xsimd::fma(o2, xsimd::max(s20, zero), l0);
-        l0 = xsimd::fma(o3, xsimd::max(s30, zero), l0);
+        l0 = fmadd(o0, xsimd::max(s00, zero), l0);
+        l0 = fmadd(o1, xsimd::max(s10, zero), l0);
+        l0 = fmadd(o2, xsimd::max(s20, zero), l0);
+        l0 = fmadd(o3, xsimd::max(s30, zero), l0);
         if (B == 2) {
-            l1 = xsimd::fma(o0, xsimd::max(s01, zero), l1);
-            l1 = xsimd::fma(o1, xsimd::max(s11, zero), l1);
-            l1 = xsimd::fma(o2, xsimd::max(s21, zero), l1);
-            l1 = xsimd::fma(o3, xsimd::max(s31, zero), l1);
+            l1 = fmadd(o0, xsimd::max(s01, zero), l1);
+            l1 = fmadd(o1, xsimd::max(s11, zero), l1);
+            l1 = fmadd(o2, xsimd::max(s21, zero), l1);
+            l1 = fmadd(o3, xsimd::max(s31, zero), l1);
         }
     }
     for (; m < w.h; ++m) {
@@ -358,12 +358,12 @@ void learned_fusion_block(const learned_fusion_weights& w, const float* x, std::
         fb s0(w.aggregate_b[m]), s1(w.aggregate_b[m]);
         for (std::size_t c = 0; c < kd; ++c) {
             const fb wc(a[c]);
-            s0 = xsimd::fma(wc, fb::load_unaligned(e + c * stride), s0);
-            if (B == 2) s1 = xsimd::fma(wc, fb::load_unaligned(e + c * stride + lanes), s1);
+            s0 = fmadd(wc, fb::load_unaligned(e + c * stride), s0);
+            if (B == 2) s1 = fmadd(wc, fb::load_unaligned(e + c * stride + lanes), s1);
         }
         const fb o(w.out_w[m]);
-        l0 = xsimd::fma(o, xsimd::max(s0, zero), l0);
-        if (B == 2) l1 = xsimd::fma(o, xsimd::max(s1, zero), l1);
+        l0 = fmadd(o, xsimd::max(s0, zero), l0);
+        if (B == 2) l1 = fmadd(o, xsimd::max(s1, zero), l1);
     }
     (one / (one + xsimd::exp(-l0))).store_unaligned(fused + i);
     if (B == 2) (one / (one + xsimd::exp(-l1))).store_unaligned(fused + i + lanes);

@@ -63,14 +63,14 @@ template <class Arch>
 inline xsimd::batch<float, Arch> log1p_unit(const xsimd::batch<float, Arch>& e) noexcept {
     using B = xsimd::batch<float, Arch>;
     B p(0.0039303721860051155f);
-    p = xsimd::fma(p, e, B(-0.023855077102780342f));
-    p = xsimd::fma(p, e, B(0.0680839866399765f));
-    p = xsimd::fma(p, e, B(-0.12690816819667816f));
-    p = xsimd::fma(p, e, B(0.1856977641582489f));
-    p = xsimd::fma(p, e, B(-0.24672673642635345f));
-    p = xsimd::fma(p, e, B(0.3328966498374939f));
-    p = xsimd::fma(p, e, B(-0.499970942735672f));
-    p = xsimd::fma(p, e, B(0.9999993443489075f));
+    p = fmadd(p, e, B(-0.023855077102780342f));
+    p = fmadd(p, e, B(0.0680839866399765f));
+    p = fmadd(p, e, B(-0.12690816819667816f));
+    p = fmadd(p, e, B(0.1856977641582489f));
+    p = fmadd(p, e, B(-0.24672673642635345f));
+    p = fmadd(p, e, B(0.3328966498374939f));
+    p = fmadd(p, e, B(-0.499970942735672f));
+    p = fmadd(p, e, B(0.9999993443489075f));
     return p * e;
 }
 

@@ -48,15 +48,15 @@ inline xsimd::batch<float, Arch> exp_nonpositive(xsimd::batch<float, Arch> x) no
     const auto underflow = x < batch(-87.0f);
     x = xsimd::max(x, batch(-87.0f));
     const batch n = xsimd::nearbyint(x * batch(1.44269504088896341f));
-    x = xsimd::fnma(n, batch(0.693359375f), x);
-    x = xsimd::fnma(n, batch(-2.12194440e-4f), x);
+    x = fnmadd(n, batch(0.693359375f), x);
+    x = fnmadd(n, batch(-2.12194440e-4f), x);
     batch y = batch(1.9875691500e-4f);
-    y = xsimd::fma(y, x, batch(1.3981999507e-3f));
-    y = xsimd::fma(y, x, batch(8.3334519073e-3f));
-    y = xsimd::fma(y, x, batch(4.1665795894e-2f));
-    y = xsimd::fma(y, x, batch(1.6666665459e-1f));
-    y = xsimd::fma(y, x, batch(5.0000001201e-1f));
-    y = xsimd::fma(y, x * x, x + batch(1.0f));
+    y = fmadd(y, x, batch(1.3981999507e-3f));
+    y = fmadd(y, x, batch(8.3334519073e-3f));
+    y = fmadd(y, x, batch(4.1665795894e-2f));
+    y = fmadd(y, x, batch(1.6666665459e-1f));
+    y = fmadd(y, x, batch(5.0000001201e-1f));
+    y = fmadd(y, x * x, x + batch(1.0f));
     const ibatch e = (xsimd::to_int(n) + ibatch(127)) << 23;
     return xsimd::select(underflow, batch(0.0f), y * xsimd::bitwise_cast<batch>(e));
 }
