@@ -6,12 +6,23 @@
 # cannot leak into the baseline copy: -march=x86-64 resets the instruction set first; no FMA
 # contraction, so every target's scalar code rounds alike), and in its own
 # namespace (POEM_TARGET_NAMESPACE), so the linker never merges two targets' inline functions.
-# Targets: scalar everywhere; sse2, avx2 (+FMA) and avx512 (F, CD, DQ, BW, VL) on x86-64 with GCC or Clang.
+# Targets: scalar everywhere; sse2, avx2 (+FMA), avx512 (F, CD, DQ, BW, VL), avx512bf16 (avx512 and
+# AVX512_BF16: the vdpbf16ps bf16 GEMM) and amx (avx512bf16 and AMX-TILE/AMX-BF16: the bf16 GEMM on
+# tiles) on x86-64 with GCC or Clang (the last two where the compiler has their flags).
 function(poem_add_dispatch_library name source_dir)
   set(targets scalar)
   set(flags_scalar "")
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     list(APPEND targets sse2 avx2 avx512)
+    include(CheckCXXCompilerFlag)
+    check_cxx_compiler_flag(-mavx512bf16 POEM_COMPILER_HAS_AVX512BF16)
+    if(POEM_COMPILER_HAS_AVX512BF16)
+      list(APPEND targets avx512bf16)
+      check_cxx_compiler_flag("-mamx-tile -mamx-bf16" POEM_COMPILER_HAS_AMX)
+      if(POEM_COMPILER_HAS_AMX)
+        list(APPEND targets amx)
+      endif()
+    endif()
     # -ffp-contract=off: a scalar tail compiled in the avx2 copy must round like the baseline reference
     # (a contracted a * b + c is one rounding, not two); the kernels' FMAs are explicit (xsimd::fma).
     # -O2 whatever the consumer's level: the kernels are the hot code, and xsimd 8.1's AVX-512BW integer
@@ -21,6 +32,9 @@ function(poem_add_dispatch_library name source_dir)
     set(flags_sse2 ${base})
     set(flags_avx2 ${base} -mavx2 -mfma)
     set(flags_avx512 ${base} -mavx2 -mfma -mavx512f -mavx512cd -mavx512dq -mavx512bw -mavx512vl)
+    set(flags_avx512bf16 ${flags_avx512} -mavx512bf16)
+    set(flags_amx ${flags_avx512bf16} -mamx-tile -mamx-bf16)
+    set(defs_amx POEM_AMX)  # model/detail/gemm_amx.hpp
   endif()
   set(objects "")
   set(has "")
@@ -28,7 +42,8 @@ function(poem_add_dispatch_library name source_dir)
     add_library(${name}_${t} OBJECT EXCLUDE_FROM_ALL ${source_dir}/target.cpp)
     target_link_libraries(${name}_${t} PRIVATE poem::poem)
     target_compile_features(${name}_${t} PRIVATE cxx_std_17)
-    target_compile_definitions(${name}_${t} PRIVATE POEM_DISPATCH_TARGET=${t} POEM_TARGET_NAMESPACE=target_${t})
+    target_compile_definitions(${name}_${t} PRIVATE POEM_DISPATCH_TARGET=${t} POEM_TARGET_NAMESPACE=target_${t}
+                               ${defs_${t}})
     target_compile_options(${name}_${t} PRIVATE ${flags_${t}})
     set_target_properties(${name}_${t} PROPERTIES POSITION_INDEPENDENT_CODE ON)
     list(APPEND objects $<TARGET_OBJECTS:${name}_${t}>)

@@ -22,5 +22,7 @@ extern const kernel_tables kernel_tables_scalar;
 extern const kernel_tables kernel_tables_sse2;
 extern const kernel_tables kernel_tables_avx2;
 extern const kernel_tables kernel_tables_avx512;
+extern const kernel_tables kernel_tables_avx512bf16;
+extern const kernel_tables kernel_tables_amx;
 
 }  // namespace poem::detail

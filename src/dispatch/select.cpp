@@ -19,6 +19,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace poem::detail {
 
@@ -31,14 +35,28 @@ namespace {
 
 #if defined(__x86_64__) || defined(__i386__)
 struct cpu_features {
-    bool sse2 = false, avx2_fma = false, avx512 = false;
+    bool sse2 = false, avx2_fma = false, avx512 = false, avx512bf16 = false, amx = false;
+    bool amd = false;  // vendor AuthenticAMD (see compiled_targets)
 };
+
+// AMX's tile data is state the Linux kernel hands a process only on request (arch_prctl
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16 and later); without it the first tile
+// instruction faults. Asked once, at startup, and only where the CPU has AMX.
+bool amx_permitted() noexcept {
+#if defined(__linux__) && defined(__x86_64__) && defined(SYS_arch_prctl)
+    constexpr long req_xcomp_perm = 0x1023, xtiledata = 18;
+    return syscall(SYS_arch_prctl, req_xcomp_perm, xtiledata) == 0;
+#else
+    return false;
+#endif
+}
 
 // What the CPU has and the OS saves: AVX needs XCR0's SSE and AVX state, AVX-512 also its opmask and
 // upper-ZMM state (a CPU can have AVX-512 that the kernel does not enable).
 cpu_features detect() noexcept {
     cpu_features f;
     unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(0, &a, &b, &c, &d)) f.amd = b == 0x68747541u && d == 0x69746E65u && c == 0x444D4163u;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
     f.sse2 = (d >> 26) & 1u;
     const bool fma = (c >> 12) & 1u, osxsave = (c >> 27) & 1u, avx = (c >> 28) & 1u;
@@ -53,6 +71,11 @@ cpu_features detect() noexcept {
     const bool avx512 = ((b >> 16) & 1u) && ((b >> 17) & 1u) && ((b >> 28) & 1u) && ((b >> 30) & 1u) &&
                         ((b >> 31) & 1u);  // F, DQ, CD, BW, VL
     f.avx512 = f.avx2_fma && avx512 && (xcr0 & 0xE6u) == 0xE6u;
+    const unsigned max_subleaf = a;
+    const bool amx_tile = (d >> 24) & 1u, amx_bf16 = (d >> 22) & 1u;
+    if (f.avx512 && max_subleaf >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = (a >> 5) & 1u;
+    // AMX: the CPU's tile and bf16 units, the OS's tile state in XCR0 (bits 17, 18), and the permission.
+    f.amx = f.avx512bf16 && amx_tile && amx_bf16 && ((xcr0 >> 17) & 3u) == 3u && amx_permitted();
     return f;
 }
 #endif
@@ -68,8 +91,22 @@ std::vector<target> compiled_targets() {
     std::vector<target> t;
 #if defined(__x86_64__) || defined(__i386__)
     const cpu_features f = detect();
+    // avx512bf16 and amx differ from avx512 in the bf16 GEMM alone. amx (tiles, where the CPU has them)
+    // comes first. avx512bf16 gives avx512's bits; which of the two is faster is the CPU's: vdpbf16ps
+    // runs at twice the fp32 FMA rate on AMD's Zen 4, at about half of it on the Intel Xeon we measured
+    // (docs/model.md, "Precision"), where the widening kernel of avx512 wins. So it ranks above avx512
+    // on AMD only; elsewhere it stays a choice (POEM_SIMD, set_simd_target).
+#ifdef POEM_DISPATCH_HAS_AMX
+    t.push_back({"amx", &kernel_tables_amx, f.amx});
+#endif
+#ifdef POEM_DISPATCH_HAS_AVX512BF16
+    if (f.amd) t.push_back({"avx512bf16", &kernel_tables_avx512bf16, f.avx512bf16});
+#endif
 #ifdef POEM_DISPATCH_HAS_AVX512
     t.push_back({"avx512", &kernel_tables_avx512, f.avx512});
+#endif
+#ifdef POEM_DISPATCH_HAS_AVX512BF16
+    if (!f.amd) t.push_back({"avx512bf16", &kernel_tables_avx512bf16, f.avx512bf16});
 #endif
 #ifdef POEM_DISPATCH_HAS_AVX2
     t.push_back({"avx2", &kernel_tables_avx2, f.avx2_fma});

@@ -16,6 +16,8 @@ struct scalar_target {};  // the scalar references, whatever the flags
 #define POEM_TARGET_sse2 1
 #define POEM_TARGET_avx2 2
 #define POEM_TARGET_avx512 3
+#define POEM_TARGET_avx512bf16 4
+#define POEM_TARGET_amx 5
 #define POEM_TARGET_ID_(t) POEM_TARGET_##t
 #define POEM_TARGET_ID(t) POEM_TARGET_ID_(t)
 
@@ -31,8 +33,19 @@ using target_arch = xsimd::fma3<xsimd::avx2>;
 #elif POEM_TARGET_ID(POEM_DISPATCH_TARGET) == 3
 static_assert(XSIMD_WITH_AVX512BW, "poem: the avx512 target needs -mavx512f -mavx512cd -mavx512dq -mavx512bw");
 using target_arch = xsimd::avx512bw;
+#elif POEM_TARGET_ID(POEM_DISPATCH_TARGET) == 4
+static_assert(XSIMD_WITH_AVX512BW, "poem: the avx512bf16 target needs the avx512 target's flags");
+#ifndef __AVX512BF16__
+#error "poem: the avx512bf16 target needs -mavx512bf16"
+#endif
+using target_arch = xsimd::avx512bw;  // gemm_bf16.hpp: native_bf16
+#elif POEM_TARGET_ID(POEM_DISPATCH_TARGET) == 5
+#if !defined(POEM_AMX) || !defined(__AVX512BF16__)
+#error "poem: the amx target needs POEM_AMX and the avx512bf16 target's flags"
+#endif
+using target_arch = xsimd::avx512bw;  // kernels.hpp: the bf16 GEMM is gemm_bf16_amx
 #else
-#error "poem: POEM_DISPATCH_TARGET must be scalar, sse2, avx2 or avx512"
+#error "poem: POEM_DISPATCH_TARGET must be scalar, sse2, avx2, avx512, avx512bf16 or amx"
 #endif
 
 template <class Arch>

@@ -1,5 +1,7 @@
 #pragma once
-// Which instruction set runs poem's kernels, by name: "avx512", "avx2", "sse2" or "scalar".
+// Which instruction set runs poem's kernels, by name: "amx", "avx512bf16", "avx512", "avx2", "sse2" or
+// "scalar" (avx512bf16: avx512 whose bf16 GEMM runs vdpbf16ps, model/detail/gemm_bf16.hpp; amx: the bf16
+// GEMM on AMX tiles, model/detail/gemm_amx.hpp, runtime dispatch only).
 //
 // Header-only (the default): the consumer's compiler flags choose the kernels once, at compile time
 // (poem::simd_arch; POEM_FORCE_SCALAR: the scalar references), and simd_target() names that choice.
@@ -7,9 +9,10 @@
 // Runtime dispatch (link the CMake target poem::dispatch, which defines POEM_DISPATCH; docs/dispatch.md):
 // every kernel is compiled for each target in one binary and the best target this CPU supports is
 // chosen once, at startup, by CPUID (and the OS's register-state support). The environment variable
-// POEM_SIMD=avx512|avx2|sse2|scalar overrides the choice; a value that is not a target of the build, or
-// one this CPU cannot run, is refused: the kernels fall back to the baseline target (sse2), a line goes
-// to stderr, and simd_target() throws poem::error naming the variable, until set_simd_target() is called.
+// POEM_SIMD=amx|avx512bf16|avx512|avx2|sse2|scalar overrides the choice; a value that is not a target of
+// the build, or one this CPU cannot run, is refused: the kernels fall back to the baseline target
+// (sse2), a line goes to stderr, and simd_target() throws poem::error naming the variable, until
+// set_simd_target() is called.
 // A call costs one relaxed atomic load and an indirect call per kernel (a kernel covers a whole request).
 
 #include <string>
@@ -39,6 +42,9 @@ template <class Arch>
 constexpr const char* simd_target_name() noexcept {
     if constexpr (!use_simd) return "scalar";
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#if defined(__AVX512BF16__)
+    else if constexpr (std::is_base_of<xsimd::avx512bw, Arch>::value) return "avx512bf16";
+#endif
     else if constexpr (std::is_base_of<xsimd::avx512bw, Arch>::value) return "avx512";  // avx512bw or above
     else if constexpr (std::is_same<xsimd::fma3<xsimd::avx2>, Arch>::value) return "avx2";
     else if constexpr (std::is_same<xsimd::sse2, Arch>::value) return "sse2";

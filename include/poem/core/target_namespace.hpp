@@ -13,6 +13,8 @@
 #ifndef POEM_TARGET_NAMESPACE
 #if defined(POEM_FORCE_SCALAR)
 #define POEM_TARGET_NAMESPACE target_native_scalar
+#elif defined(__AVX512BW__) && defined(__AVX512BF16__)
+#define POEM_TARGET_NAMESPACE target_native_avx512bf16
 #elif defined(__AVX512BW__)
 #define POEM_TARGET_NAMESPACE target_native_avx512
 #elif defined(__AVX2__) && defined(__FMA__)

@@ -42,8 +42,9 @@ void validate(const model_config& c);
 // The arithmetic of the tower and heads (their weights are packed for it at load).
 //   fp32: fp32 weights and products, within 1e-5 of PyTorch float32 (the default).
 //   bf16: weights and each layer's inputs rounded to bfloat16, products summed in fp32 in vdpbf16ps's
-//         order (model/detail/gemm_bf16.hpp: the same bits from every SIMD target). The attention stays
-//         fp32. docs/model.md gives the accuracy measured against fp32 and the speed.
+//         order (model/detail/gemm_bf16.hpp: the same bits from every SIMD target but amx, whose AMX
+//         tiles sum in their own order, model/detail/gemm_amx.hpp). The attention stays fp32.
+//         docs/model.md gives the accuracy measured against fp32 and the speed.
 enum class precision { fp32, bf16 };
 
 inline const char* to_string(precision p) noexcept { return p == precision::bf16 ? "bf16" : "fp32"; }

@@ -174,8 +174,8 @@ template <class Arch>
 inline void fma_row(float a, const xsimd::batch<float, Arch>& b0, const xsimd::batch<float, Arch>& b1,
                     xsimd::batch<float, Arch>& c0, xsimd::batch<float, Arch>& c1) noexcept {
     const xsimd::batch<float, Arch> ar(a);
-    c0 = xsimd::fma(ar, b0, c0);
-    c1 = xsimd::fma(ar, b1, c1);
+    c0 = fmadd(ar, b0, c0);
+    c1 = fmadd(ar, b1, c1);
 }
 
 // fp32 panels (pack_b): step kk is row kk of the sub-panel, two aligned loads.
@@ -226,13 +226,13 @@ constexpr auto micro_table(std::index_sequence<I...>) {
 }
 
 // Runs a micro-kernel table over B's panels (k_steps rows of panel_width values of the kernel's
-// Panel::value_type each) for C = A * B + bias. full_panels: C's rows have room for every panel's
-// columns (ldc >= panels * panel_width), so the last panel is stored whole (its padding columns get the
-// padded, zero, weights and bias) instead of trimmed.
+// Panel::value_type each, panel_rows >= k_steps rows apart) for C = A * B + bias. full_panels: C's rows
+// have room for every panel's columns (ldc >= panels * panel_width), so the last panel is stored whole
+// (its padding columns get the padded, zero, weights and bias) instead of trimmed.
 template <class Arch, class Table, class BT>
 void drive_panels(const Table& table, std::size_t m, const float* a, std::size_t lda, const BT* b, std::size_t k_steps,
-                  std::size_t n, const float* bias, const epilogue& ep, float* c, std::size_t ldc,
-                  bool full_panels) noexcept {
+                  std::size_t panel_rows, std::size_t n, const float* bias, const epilogue& ep, float* c,
+                  std::size_t ldc, bool full_panels) noexcept {
     using shape = gemm_shape<Arch>;
     constexpr std::size_t nr = shape::nr;
     const std::size_t panels = (n + panel_width - 1) / panel_width;
@@ -246,7 +246,7 @@ void drive_panels(const Table& table, std::size_t m, const float* a, std::size_t
     for (std::size_t ic = 0; ic < m; ic += chunk) {
         const std::size_t iend = std::min(m, ic + chunk);
         for (std::size_t p = 0; p < panels; ++p) {
-            const BT* bp = b + p * k_steps * panel_width;
+            const BT* bp = b + p * panel_rows * panel_width;
             for (std::size_t s = 0; s < panel_width; s += nr) {
                 const std::size_t col = p * panel_width + s;
                 if (col >= stored) break;
@@ -295,7 +295,7 @@ void gemm_simd(std::size_t m, const float* a, std::size_t lda, const packed_view
                std::size_t ldc, bool full_panels = false) noexcept {
     if (b.nr != panel_width) return gemm_scalar(m, a, lda, b, ep, c, ldc, full_panels);
     static constexpr auto table = micro_table<micro_kernel_fp32, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
-    drive_panels<Arch>(table, m, a, lda, b.data, b.k, b.n, b.bias, ep, c, ldc, full_panels);
+    drive_panels<Arch>(table, m, a, lda, b.data, b.k, b.k, b.n, b.bias, ep, c, ldc, full_panels);
 }
 
 // Reference: C = A * W^T + bias for a torch weight W (n x k), double accumulation, plain loops.

@@ -10,16 +10,24 @@
 //
 // Packing: B as in gemm.hpp, panels of panel_width columns, but each panel row holds a pair of k rows
 // as one 32-bit word per column, bf16(B[2t][j]) in the low half and bf16(B[2t + 1][j]) in the high half
-// (vdpbf16ps's operand layout); an odd K is padded with a zero row. The bias stays fp32. Weights are
-// rounded and packed once at load (model_options::precision = bf16).
+// (vdpbf16ps's operand layout, and AMX's); an odd K is padded with a zero row, and each panel with zero
+// pair rows to bf16_panel_rows(K), a multiple of 16 (an AMX tile's rows; the other kernels skip them).
+// The bias stays fp32. Weights are rounded and packed once at load (model_options::precision = bf16).
 //
 // A is rounded per call into caller scratch (bf16_scratch_size floats): the widening kernels keep it as
 // fp32 values with the low 16 bits zero and broadcast them like the fp32 kernel does.
+//
+// Native: compiled with AVX512_BF16 (__AVX512BF16__: -mavx512bf16, -march=sapphirerapids or znver4, or
+// the dispatch target avx512bf16), the AVX-512 kernel runs vdpbf16ps itself: A's rows are rounded into
+// pair words like B's, and each step is one broadcast pair word of A against two pair-word rows of B.
+// Same bits as the widening kernels, denormals aside (vdpbf16ps treats denormal inputs as zero).
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include <xsimd/xsimd.hpp>
@@ -44,13 +52,19 @@ inline float round_bf16(float x) noexcept { return bits_float(static_cast<std::u
 // Pair rows of a K-row matrix.
 inline std::size_t bf16_pairs(std::size_t k) noexcept { return (k + 1) / 2; }
 
-// Floats of scratch gemm_bf16 needs for m rows of A with k columns: m rows of 2 * bf16_pairs(k), and
-// one more so that it is never empty (the caller's sizes are bounded far below overflow).
-inline std::size_t bf16_scratch_size(std::size_t m, std::size_t k) noexcept { return m * 2 * bf16_pairs(k) + 1; }
+// Pair rows per packed panel: bf16_pairs(k) rounded up to a multiple of 16.
+inline std::size_t bf16_panel_rows(std::size_t k) noexcept { return (bf16_pairs(k) + 15) / 16 * 16; }
+
+// Floats of scratch gemm_bf16 needs for m rows of A with k columns, on any target: m rows of
+// 2 * bf16_pairs(k) (the widening kernels), or m rounded up to 32 rows of bf16_panel_rows(k) pair words
+// (AMX), and one more so that it is never empty (the caller's sizes are bounded far below overflow).
+inline std::size_t bf16_scratch_size(std::size_t m, std::size_t k) noexcept {
+    return std::max(m * 2 * bf16_pairs(k), (m + 31) / 32 * 32 * bf16_panel_rows(k)) + 1;
+}
 
 // A packed bf16 B and its fp32 bias, not owned: what the bf16 kernels take.
 struct packed_bf16_view {
-    const std::uint32_t* data = nullptr;  // panels * bf16_pairs(k) * panel_width words, 64-byte aligned
+    const std::uint32_t* data = nullptr;  // panels * bf16_panel_rows(k) * panel_width words, 64-byte aligned
     const float* bias = nullptr;          // panels * panel_width, 64-byte aligned
     std::size_t k = 0, n = 0;
 };
@@ -64,16 +78,17 @@ struct packed_bf16 {
     packed_bf16() = default;
     // From a torch Linear weight W (n x k, row-major) and its bias (n floats, or nullptr).
     packed_bf16(const float* w, const float* b, std::size_t n_out, std::size_t k_in)
-        : k(k_in), n(n_out), data((n_out + panel_width - 1) / panel_width * bf16_pairs(k_in) * panel_width),
+        : k(k_in), n(n_out), data((n_out + panel_width - 1) / panel_width * bf16_panel_rows(k_in) * panel_width),
           bias((n_out + panel_width - 1) / panel_width * panel_width) {
         const std::size_t panels = (n + panel_width - 1) / panel_width, pairs = bf16_pairs(k);
+        const std::size_t rows = bf16_panel_rows(k);
         for (std::size_t p = 0; p < panels; ++p)
             for (std::size_t t = 0; t < pairs; ++t)
                 for (std::size_t j = 0; j < panel_width && p * panel_width + j < n; ++j) {
                     const float* row = w + (p * panel_width + j) * k;  // B(kk, col) = W[col][kk]
                     const std::uint32_t lo = bf16_bits(row[2 * t]);
                     const std::uint32_t hi = 2 * t + 1 < k ? bf16_bits(row[2 * t + 1]) : 0u;
-                    data.data()[(p * pairs + t) * panel_width + j] = lo | hi << 16;
+                    data.data()[(p * rows + t) * panel_width + j] = lo | hi << 16;
                 }
         if (b != nullptr) std::copy(b, b + n_out, bias.data());
     }
@@ -144,17 +159,73 @@ struct bf16_panel {
 template <class Arch, std::size_t MR>
 using micro_kernel_bf16 = micro_kernel<Arch, MR, bf16_panel>;
 
+#if defined(__AVX512BF16__)
+// Whether Arch runs the native vdpbf16ps kernel (an AVX-512 target compiled with AVX512_BF16).
+template <class Arch>
+inline constexpr bool native_bf16 = std::is_base_of<xsimd::avx512bw, Arch>::value;
+
+// A's m rows rounded to bf16 as pair words (bf16(x[2t]) low, bf16(x[2t + 1]) high: the bf16 values in
+// order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch. The
+// rounding is round_rows_bf16's (vcvtne2ps2bf16 would treat denormals as zero). Returns ld.
+inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out,
+                                         std::size_t ld) noexcept {
+    const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7FFF), quiet = _mm512_set1_epi32(0x00400000);
+    for (std::size_t i = 0; i < m; ++i) {
+        const float* x = a + i * lda;
+        unsigned char* y = reinterpret_cast<unsigned char*>(out + i * ld);
+        std::size_t j = 0;
+        for (; j + 16 <= k; j += 16) {
+            const __m512 v = _mm512_loadu_ps(x + j);
+            const __m512i u = _mm512_castps_si512(v);
+            const __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, half), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+            const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            const __m512i bits = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(u, quiet));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 2 * j), _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+        }
+        for (; j < 2 * ld; ++j) {
+            const std::uint16_t h = j < k ? bf16_bits(x[j]) : std::uint16_t(0);
+            std::memcpy(y + 2 * j, &h, sizeof h);
+        }
+    }
+    return ld;
+}
+
+// bf16 panels, native: step t is pair row t; a holds pair words (round_rows_bf16_pairs).
+struct bf16_native_panel {
+    using value_type = std::uint32_t;
+    template <class Arch, std::size_t... R>
+    static void step(std::index_sequence<R...>, std::size_t t, const float* a, std::size_t lda, const std::uint32_t* b,
+                     std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                     std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1) noexcept {
+        static_assert(xsimd::batch<float, Arch>::size == 16, "poem: vdpbf16ps covers 16 fp32 lanes");
+        const __m512bh b0 = (__m512bh)_mm512_load_si512(b + t * panel_width);
+        const __m512bh b1 = (__m512bh)_mm512_load_si512(b + t * panel_width + 16);
+        auto row = [&](const float* word, xsimd::batch<float, Arch>& x0, xsimd::batch<float, Arch>& x1) {
+            std::int32_t w;
+            std::memcpy(&w, word, sizeof w);
+            const __m512bh ar = (__m512bh)_mm512_set1_epi32(w);
+            x0 = _mm512_dpbf16_ps(x0, ar, b0);
+            x1 = _mm512_dpbf16_ps(x1, ar, b1);
+        };
+        (row(a + R * lda + t, std::get<R>(c0), std::get<R>(c1)), ...);
+    }
+};
+template <class Arch, std::size_t MR>
+using micro_kernel_bf16_native = micro_kernel<Arch, MR, bf16_native_panel>;
+#endif
+
 // The scalar reference: the same packed words, the same order of additions.
 inline void gemm_bf16_scalar(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b,
                              const epilogue& ep, float* c, std::size_t ldc, float* scratch) noexcept {
     const std::size_t ld = round_rows_bf16(m, a, lda, b.k, scratch);
     const std::size_t panels = (b.n + panel_width - 1) / panel_width, pairs = bf16_pairs(b.k);
+    const std::size_t panel_rows = bf16_panel_rows(b.k);
     float acc[panel_width];
     for (std::size_t i = 0; i < m; ++i) {
         const float* x = scratch + i * ld;
         for (std::size_t p = 0; p < panels; ++p) {
             const std::size_t w = std::min(panel_width, b.n - p * panel_width);
-            const std::uint32_t* bp = b.data + p * pairs * panel_width;
+            const std::uint32_t* bp = b.data + p * panel_rows * panel_width;
             for (std::size_t j = 0; j < panel_width; ++j) acc[j] = b.bias[p * panel_width + j];
             for (std::size_t t = 0; t < pairs; ++t)
                 for (std::size_t j = 0; j < panel_width; ++j) {
@@ -174,9 +245,20 @@ inline void gemm_bf16_scalar(std::size_t m, const float* a, std::size_t lda, con
 template <class Arch>
 void gemm_bf16_simd(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b, const epilogue& ep,
                     float* c, std::size_t ldc, float* scratch) noexcept {
+#if defined(__AVX512BF16__)
+    if constexpr (native_bf16<Arch>) {
+        const std::size_t ld = round_rows_bf16_pairs(m, a, lda, b.k, scratch, bf16_pairs(b.k));
+        static constexpr auto table =
+            micro_table<micro_kernel_bf16_native, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
+        drive_panels<Arch>(table, m, scratch, ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n, b.bias, ep, c,
+                           ldc, false);
+        return;
+    }
+#endif
     const std::size_t ld = round_rows_bf16_simd<Arch>(m, a, lda, b.k, scratch);
     static constexpr auto table = micro_table<micro_kernel_bf16, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
-    drive_panels<Arch>(table, m, scratch, ld, b.data, bf16_pairs(b.k), b.n, b.bias, ep, c, ldc, false);
+    drive_panels<Arch>(table, m, scratch, ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n, b.bias, ep, c,
+                           ldc, false);
 }
 
 // Reference for tests: C = round(A) * round(W)^T + bias for a torch weight W (n x k), rounded to bf16,

@@ -8,6 +8,7 @@
 
 #include "poem/core/simd.hpp"
 #include "poem/model/detail/gemm.hpp"
+#include "poem/model/detail/gemm_amx.hpp"
 #include "poem/model/detail/gemm_bf16.hpp"
 #include "poem/model/detail/softmax.hpp"
 
@@ -30,7 +31,11 @@ inline namespace POEM_TARGET_NAMESPACE {
 
 template <class Arch>
 constexpr model_kernels model_kernels_simd() noexcept {
+#if defined(POEM_AMX)  // the dispatch target amx: its bf16 GEMM runs on tiles (gemm_amx.hpp)
+    return {&gemm_simd<Arch>, &gemm_bf16_amx, &softmax_rows_simd<Arch>};
+#else
     return {&gemm_simd<Arch>, &gemm_bf16_simd<Arch>, &softmax_rows_simd<Arch>};
+#endif
 }
 constexpr model_kernels model_kernels_scalar() noexcept {
     return {&gemm_scalar, &gemm_bf16_scalar, &softmax_rows_scalar};
