@@ -34,6 +34,7 @@
 #ifdef POEM_HAVE_LIBTORCH
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #endif
 #ifdef POEM_HAVE_ONEDNN
 #include <omp.h>
@@ -494,7 +495,7 @@ const bool torch_context = [] {
 void BM_model_predict_libtorch(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
     at::set_num_threads(1);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;  // c10's: ATen 2.x headers no longer alias it in at::
     static const torch_model tm(bench_file());
     poem_bench::rotating<request> reqs(4, [&](std::size_t i) { return make_request(n, 100 + i); });
     {  // same outputs as poem's forward pass

@@ -25,8 +25,8 @@ namespace {
 constexpr std::size_t k_objectives = 4;
 constexpr std::size_t seq_len = 100;
 
-const poem::model& bench_model() {
-    static const poem::model m = [] {
+const poem::model& bench_model(poem::precision precision = poem::precision::fp32) {
+    auto make = [](poem::precision p) {
         poem::model_config c;
         c.vocab = 100000;
         c.d = 32;
@@ -34,9 +34,12 @@ const poem::model& bench_model() {
         c.n_objectives = 2 * k_objectives;
         c.n_levels = 8;
         c.chrono_feats = 1;
-        return poem::model::from_file(poem_bench::make_model_file(c, 42));
-    }();
-    return m;
+        return poem::model::from_file(poem_bench::make_model_file(c, 42), {p});
+    };
+    static const poem::model fp32 = make(poem::precision::fp32);
+    if (precision == poem::precision::fp32) return fp32;
+    static const poem::model bf16 = make(poem::precision::bf16);
+    return bf16;
 }
 
 poem::ranker_config bench_ranker_config() {
@@ -107,9 +110,9 @@ void set_counters(benchmark::State& state, std::size_t n) {
                                                         benchmark::Counter::kIsRate);
 }
 
-void BM_pipeline_request(benchmark::State& state) {
+void run_requests(benchmark::State& state, poem::precision precision) {
     const auto n = static_cast<std::size_t>(state.range(0));
-    const poem::request_ranker ranker(bench_model(), bench_ranker_config());
+    const poem::request_ranker ranker(bench_model(precision), bench_ranker_config());
     poem::workspace ws;
     poem::user_history user = warm_user(ranker, n, ws);
     auto reqs = requests(n);
@@ -126,7 +129,12 @@ void BM_pipeline_request(benchmark::State& state) {
     state.counters["chrono_tokens"] = static_cast<double>(out.chrono.count);
     set_counters(state, n);
 }
+
+void BM_pipeline_request(benchmark::State& state) { run_requests(state, poem::precision::fp32); }
 BENCHMARK(BM_pipeline_request)->ArgName("N")->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+// The same requests with the model loaded in bf16 (docs/model.md, "Precision").
+void BM_pipeline_request_bf16(benchmark::State& state) { run_requests(state, poem::precision::bf16); }
+BENCHMARK(BM_pipeline_request_bf16)->ArgName("N")->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
 // The same request, fusion and levels done naively; the model, sequences and state as above.
 void BM_pipeline_request_naive(benchmark::State& state) {
