@@ -32,9 +32,9 @@ inline constexpr bool use_simd = true;
 namespace detail {
 inline namespace POEM_TARGET_NAMESPACE {
 
-// a * b + c and c - a * b, each rounded once. xsimd 8.1 has no AVX-512 fma or fnma: its generic
-// fallback is a multiply and an add, two roundings at half the rate (and under -ffp-contract=off, which
-// the dispatch targets use, the compiler may not fuse them). Kernels call these, not xsimd::fma.
+// a * b + c, rounded once. xsimd 8.1 has no AVX-512 fma or fnma: its generic fallback is a multiply
+// and an add, two roundings at half the rate (and under -ffp-contract=off, which the dispatch targets
+// use, the compiler may not fuse them). Kernels call these, not xsimd::fma.
 template <class T, class Arch>
 inline xsimd::batch<T, Arch> fmadd(const xsimd::batch<T, Arch>& a, const xsimd::batch<T, Arch>& b,
                                    const xsimd::batch<T, Arch>& c) noexcept {
@@ -47,17 +47,11 @@ inline xsimd::batch<T, Arch> fmadd(const xsimd::batch<T, Arch>& a, const xsimd::
 #endif
         return xsimd::fma(a, b, c);
 }
+// c - a * b, one rounding: the negation is exact, so this is fmadd's rounding of the same value.
 template <class T, class Arch>
 inline xsimd::batch<T, Arch> fnmadd(const xsimd::batch<T, Arch>& a, const xsimd::batch<T, Arch>& b,
                                     const xsimd::batch<T, Arch>& c) noexcept {
-#if XSIMD_WITH_AVX512F
-    if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value && std::is_same<T, float>::value)
-        return _mm512_fnmadd_ps(a, b, c);
-    else if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value && std::is_same<T, double>::value)
-        return _mm512_fnmadd_pd(a, b, c);
-    else
-#endif
-        return xsimd::fnma(a, b, c);
+    return fmadd(-a, b, c);
 }
 
 // Horizontal sum and max of a batch (xsimd 8.1 has hadd but no reduce_max).
