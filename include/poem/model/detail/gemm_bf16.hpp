@@ -257,8 +257,8 @@ void gemm_bf16_simd(std::size_t m, const float* a, std::size_t lda, const packed
 #endif
     const std::size_t ld = round_rows_bf16_simd<Arch>(m, a, lda, b.k, scratch);
     static constexpr auto table = micro_table<micro_kernel_bf16, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
-    drive_panels<Arch>(table, m, scratch, ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n, b.bias, ep, c,
-                           ldc, false);
+    drive_panels<Arch>(table, m, scratch, ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n, b.bias, ep, c, ldc,
+                       false);
 }
 
 // Reference for tests: C = round(A) * round(W)^T + bias for a torch weight W (n x k), rounded to bf16,
