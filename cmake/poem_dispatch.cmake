@@ -24,7 +24,7 @@ function(poem_add_dispatch_library name source_dir)
       endif()
     endif()
     # -ffp-contract=off: a scalar tail compiled in the avx2 copy must round like the baseline reference
-    # (a contracted a * b + c is one rounding, not two); the kernels' FMAs are explicit (xsimd::fma).
+    # (a contracted a * b + c is one rounding, not two); the kernels' FMAs are explicit (fmadd).
     # -O2 whatever the consumer's level: the kernels are the hot code, and xsimd 8.1's AVX-512BW integer
     # select only compiles with the optimised (inline-function) forms of its intrinsics.
     set(base -O2 -march=x86-64 -mtune=generic -ffp-contract=off)
@@ -35,6 +35,25 @@ function(poem_add_dispatch_library name source_dir)
     set(flags_avx512bf16 ${flags_avx512} -mavx512bf16)
     set(flags_amx ${flags_avx512bf16} -mamx-tile -mamx-bf16)
     set(defs_amx POEM_AMX)  # model/detail/gemm_amx.hpp
+  endif()
+  # POEM_DISPATCH_TARGETS (names separated by "," or ";"; empty: all of the above): compile only these,
+  # and scalar. Compile time: each target is one more copy of every kernel, and a fleet without AVX-512
+  # needs none of its three. A name this compiler has no target for is an error.
+  if(POEM_DISPATCH_TARGETS)
+    string(REPLACE "," ";" wanted "${POEM_DISPATCH_TARGETS}")
+    foreach(w ${wanted})
+      if(NOT w IN_LIST targets)
+        message(FATAL_ERROR "poem: POEM_DISPATCH_TARGETS names \"${w}\", not a dispatch target of this "
+                            "compiler (${targets})")
+      endif()
+    endforeach()
+    set(kept scalar)
+    foreach(t ${targets})
+      if(NOT t STREQUAL "scalar" AND t IN_LIST wanted)
+        list(APPEND kept ${t})
+      endif()
+    endforeach()
+    set(targets ${kept})
   endif()
   set(objects "")
   set(has "")
