@@ -606,6 +606,28 @@ TEST_CASE("softmax: the SIMD kernel equals the scalar reference, rows sum to 1")
     }
 }
 
+TEST_CASE("gemm_bf16: a NaN in A stays a NaN on every target, whatever its payload") {
+    // Rounding adds 0x7FFF to the bits: a NaN with a large payload would carry into the exponent and
+    // come out as an infinity or a zero unless the kernel tests for NaN (bf16_bits quietens it).
+    const std::size_t m = 3, k = 37, n = 5;
+    std::vector<float> w(n * k, 0.5f), bias(n, 1.0f), a(m * k, 0.25f);
+    const std::uint32_t nans[] = {0x7FFFFFFFu, 0x7F800001u, 0xFFFFFFFFu, 0x7FC00000u, 0xFFBFFFFFu};
+    const poem::detail::packed_bf16 pb(w.data(), bias.data(), n, k);
+    const simd_target_scope restore;
+    for (const std::string& target : poem::simd_targets()) {
+        poem::set_simd_target(target);
+        for (std::uint32_t bits : nans)
+            for (std::size_t col : {0u, 16u, 36u}) {  // in a SIMD batch and in the scalar tail
+                INFO("target " << target << ", NaN bits " << bits << " at column " << col);
+                std::vector<float> x = a, c(m * n, -7.0f), scratch(poem::detail::bf16_scratch_size(m, k));
+                x[1 * k + col] = poem::detail::bits_float(bits);
+                poem::detail::gemm_bf16(m, x.data(), k, pb.view(), false, c.data(), n, scratch.data());
+                for (std::size_t i = 0; i < m; ++i)
+                    for (std::size_t j = 0; j < n; ++j) REQUIRE(std::isnan(c[i * n + j]) == (i == 1));
+            }
+    }
+}
+
 TEST_CASE("gemm: on the FMA targets every multiply-add rounds once") {
     // a * a - 1 for a = 1 + 2^-12 is 2^-11 + 2^-24 when fused; a separate multiply rounds a * a to
     // 1 + 2^-11 first (a tie, to even) and gives 2^-11. xsimd 8.1 has no AVX-512 fma, and its generic

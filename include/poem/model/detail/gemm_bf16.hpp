@@ -110,26 +110,33 @@ inline std::size_t round_rows_bf16(std::size_t m, const float* a, std::size_t ld
     return ld;
 }
 
-// The same, SIMD: round to nearest even on the bits, NaN kept (quietened).
+// bf16_bits of each lane, SIMD: the rounded value's binary32 bits, whose high half is the bf16 (the low
+// half is left as the addition made it). Round to nearest even on the bits; NaN kept (quietened). The
+// NaN test is xsimd::isnan: xsimd 8.1's != on AVX and AVX-512 is ordered, so v != v is false for NaN.
+template <class Arch>
+xsimd::batch<std::uint32_t, Arch> bf16_rounded_bits(const xsimd::batch<float, Arch>& v) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    using ubatch = xsimd::batch<std::uint32_t, Arch>;
+    const ubatch u = xsimd::bitwise_cast<ubatch>(v);
+    const ubatch rounded = u + ubatch(0x7FFFu) + ((u >> 16) & ubatch(1u));
+    const batch quiet_nan = xsimd::bitwise_cast<batch>(u | ubatch(0x00400000u));
+    return xsimd::bitwise_cast<ubatch>(xsimd::select(xsimd::isnan(v), quiet_nan, xsimd::bitwise_cast<batch>(rounded)));
+}
+
+// round_rows_bf16, SIMD.
 template <class Arch>
 std::size_t round_rows_bf16_simd(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out) noexcept {
     using batch = xsimd::batch<float, Arch>;
     using ubatch = xsimd::batch<std::uint32_t, Arch>;
     constexpr std::size_t L = batch::size;
     const std::size_t ld = 2 * bf16_pairs(k);
-    const ubatch one(1u), half(0x7FFFu), high(0xFFFF0000u), quiet(0x00400000u);
+    const ubatch high(0xFFFF0000u);
     for (std::size_t i = 0; i < m; ++i) {
         const float* x = a + i * lda;
         float* y = out + i * ld;
         std::size_t j = 0;
-        for (; j + L <= k; j += L) {
-            const batch v = batch::load_unaligned(x + j);
-            const ubatch u = xsimd::bitwise_cast<ubatch>(v);
-            const ubatch rounded = (u + half + ((u >> 16) & one)) & high;
-            const batch r = xsimd::select(v != v, xsimd::bitwise_cast<batch>((u | quiet) & high),
-                                          xsimd::bitwise_cast<batch>(rounded));
-            r.store_unaligned(y + j);
-        }
+        for (; j + L <= k; j += L)
+            xsimd::bitwise_cast<batch>(bf16_rounded_bits(batch::load_unaligned(x + j)) & high).store_unaligned(y + j);
         for (; j < k; ++j) y[j] = round_bf16(x[j]);
         if (k < ld) y[k] = 0.0f;
     }
@@ -166,20 +173,16 @@ inline constexpr bool native_bf16 = std::is_base_of<xsimd::avx512bw, Arch>::valu
 
 // A's m rows rounded to bf16 as pair words (bf16(x[2t]) low, bf16(x[2t + 1]) high: the bf16 values in
 // order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch. The
-// rounding is round_rows_bf16's (vcvtne2ps2bf16 would treat denormals as zero). Returns ld.
+// rounding is bf16_rounded_bits' (vcvtne2ps2bf16 would treat denormals as zero). Returns ld.
 inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out,
                                          std::size_t ld) noexcept {
-    const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7FFF), quiet = _mm512_set1_epi32(0x00400000);
+    using batch = xsimd::batch<float, xsimd::avx512bw>;
     for (std::size_t i = 0; i < m; ++i) {
         const float* x = a + i * lda;
         unsigned char* y = reinterpret_cast<unsigned char*>(out + i * ld);
         std::size_t j = 0;
         for (; j + 16 <= k; j += 16) {
-            const __m512 v = _mm512_loadu_ps(x + j);
-            const __m512i u = _mm512_castps_si512(v);
-            const __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, half), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
-            const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            const __m512i bits = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(u, quiet));
+            const __m512i bits = bf16_rounded_bits(batch::load_unaligned(x + j));
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 2 * j), _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
         }
         for (; j < 2 * ld; ++j) {
