@@ -9,7 +9,7 @@
 // bytes, 128 bytes apart). A is rounded into scratch as pair words in rows of bf16_panel_rows(K)
 // words, zero-padded to a multiple of 32 rows. Per 32 rows of A and panel of 32 columns: four fp32
 // accumulator tiles started at the bias, then per 16 pair rows two A tiles, two B tiles and four
-// tdpbf16ps; the epilogue (row scale, ReLU, trimmed store) runs on AVX-512 registers.
+// tdpbf16ps; then the register kernels' epilogue (finish_tile: row scale, ReLU, trimmed store).
 //
 // Numerics: tdpbf16ps sums in fp32 too, but not in vdpbf16ps's documented order, so its outputs are
 // not bit-identical to the other targets'; the tests hold it to the double-precision reference
@@ -20,9 +20,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "poem/model/detail/gemm.hpp"
 #include "poem/model/detail/gemm_bf16.hpp"
@@ -52,6 +54,7 @@ inline void amx_memory_barrier() noexcept { __asm__ volatile("" ::: "memory"); }
 // C = A * B + bias (ReLU if asked) for a bf16-packed B, on AMX; scratch: bf16_scratch_size(m, b.k).
 inline void gemm_bf16_amx(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b,
                           const epilogue& ep, float* c, std::size_t ldc, float* scratch) noexcept {
+    using batch = xsimd::batch<float, xsimd::avx512bw>;
     constexpr std::size_t tile_rows = 16, block_rows = 2 * tile_rows, half = panel_width / 2;
     const std::size_t ld = bf16_panel_rows(b.k);  // pair words per row of A, and pair rows per panel
     const std::size_t m_pad = (m + block_rows - 1) / block_rows * block_rows;
@@ -74,16 +77,11 @@ inline void gemm_bf16_amx(std::size_t m, const float* a, std::size_t lda, const 
     const long a_bytes = static_cast<long>(ld * sizeof(float));
     const std::size_t a_tile = tile_rows * ld;  // floats from one A tile to the next
     const std::size_t panels = (b.n + panel_width - 1) / panel_width;
-    const __m512 zero = _mm512_setzero_ps();
     for (std::size_t p = 0; p < panels; ++p) {
         const std::uint32_t* bp = b.data + p * ld * panel_width;
         for (std::size_t r = 0; r < tile_rows; ++r)
             std::memcpy(bias_rows + r * panel_width, b.bias + p * panel_width, sizeof(float) * panel_width);
         const std::size_t ncols = std::min(panel_width, b.n - p * panel_width);
-        const __mmask16 mask0 = static_cast<__mmask16>(ncols >= half ? 0xFFFFu : (1u << ncols) - 1u);
-        const __mmask16 mask1 = static_cast<__mmask16>(ncols >= panel_width ? 0xFFFFu
-                                                       : ncols <= half ? 0u
-                                                                       : (1u << (ncols - half)) - 1u);
         for (std::size_t i0 = 0; i0 < m; i0 += block_rows) {
             amx_memory_barrier();
             _tile_loadd(0, bias_rows, row_bytes);
@@ -106,20 +104,12 @@ inline void gemm_bf16_amx(std::size_t m, const float* a, std::size_t lda, const 
             _tile_stored(2, acc + tile_rows * panel_width, row_bytes);
             _tile_stored(3, acc + tile_rows * panel_width + half, row_bytes);
             const std::size_t rows = std::min(block_rows, m - i0);
-            for (std::size_t r = 0; r < rows; ++r) {
-                __m512 v0 = _mm512_load_ps(acc + r * panel_width), v1 = _mm512_load_ps(acc + r * panel_width + half);
-                if (ep.row_scale != nullptr) {
-                    const __m512 s = _mm512_set1_ps(ep.row_scale[i0 + r]);
-                    v0 = _mm512_mul_ps(v0, s);
-                    v1 = _mm512_mul_ps(v1, s);
-                }
-                if (ep.relu) {  // max(NaN, 0) is 0, as finish_tile's
-                    v0 = _mm512_max_ps(v0, zero);
-                    v1 = _mm512_max_ps(v1, zero);
-                }
-                float* out = c + (i0 + r) * ldc + p * panel_width;
-                _mm512_mask_storeu_ps(out, mask0, v0);
-                _mm512_mask_storeu_ps(out + half, mask1, v1);
+            for (std::size_t r = 0; r < rows; ++r) {  // the register kernels' epilogue, one row at a time
+                std::array<batch, 1> c0{batch::load_aligned(acc + r * panel_width)};
+                std::array<batch, 1> c1{batch::load_aligned(acc + r * panel_width + half)};
+                const epilogue e(ep.relu, ep.row_scale != nullptr ? ep.row_scale + i0 + r : nullptr);
+                finish_tile<xsimd::avx512bw>(std::index_sequence<0>{}, c0, c1, e, c + (i0 + r) * ldc + p * panel_width,
+                                             ldc, ncols);
             }
         }
     }
