@@ -10,7 +10,8 @@
 // stable by index among equal prefixes. Keys that differ only below the prefix's resolution (a range
 // stretched by an outlier) come out in index order; the expansion to (key << 32 | index) words counts
 // such inversions and, if there are any, finishes with insertion_sort_by_key (a few) or
-// radix_sort_small (many). The result is word for word radix_sort_keys's.
+// radix_sort_small (many). The result is word for word radix_sort_keys's. Ranks (rank_by_key) are read
+// off the 32-bit words directly, the expansion only running where a neighbour is out of order.
 
 #include <cstddef>
 #include <cstdint>
@@ -175,11 +176,11 @@ POEM_FLATTEN inline void sort_words(std::uint32_t* words, std::size_t filled) no
     for (std::size_t i = 0; i < filled; ++i) v[i].store_aligned(words + i * B::size);
 }
 
-// Sorts indices 0..n-1 by keys[i], ties by index (n <= network_sort_max): the words
-// (keys[i] << 32 | i) sorted into a or b (scratch of n words each); returns the one holding them.
+// The network's words of keys[0..n) (n <= network_sort_max), (prefix << 8 | index), sorted into
+// `words` (network_sort_max words, 64-byte aligned): ties and keys that differ below the prefix's
+// resolution in index order.
 template <class Arch>
-std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::uint64_t* a,
-                                 std::uint64_t* b) noexcept {
+void network_sort_words(const std::uint32_t* keys, std::size_t n, std::uint32_t* words) noexcept {
     using B = xsimd::batch<std::uint32_t, Arch>;
     constexpr std::size_t w = B::size;
     constexpr std::uint32_t worst = 0xFFFFFFFFu;
@@ -207,7 +208,6 @@ std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::
     int shift = 0;
     while ((range >> shift) >= 0xFFFFFFu) ++shift;  // finite prefixes stay below the non-finite one
     // The words; the last vector padded with `worst`, which sorts after every real word.
-    alignas(64) std::uint32_t words[network_sort_max];
     const std::size_t filled = (n + w - 1) / w;
     const B lo_b(lo), worst_b(worst), prefix_worst(0xFFFFFFu);
     B index = xsimd::make_batch_constant<B, lane_xor<0>>();
@@ -222,7 +222,13 @@ std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::
     }
     for (; i < filled * w; ++i) words[i] = worst;
     sort_words<1, B>(words, filled);
-    // Back to (key << 32 | index) words, counting the neighbours out of order (equal prefixes).
+}
+
+// The sorted words back to (key << 32 | index) words in a, counting the neighbours out of order (keys
+// that differ below the prefix's resolution) and finishing those; returns a or b (scratch of n words
+// each), whichever holds the sorted words.
+inline std::uint64_t* expand_network_words(const std::uint32_t* keys, std::size_t n, const std::uint32_t* words,
+                                           std::uint64_t* a, std::uint64_t* b) noexcept {
     std::uint32_t inversions = 0;
     std::uint64_t previous = 0;
     for (std::size_t t = 0; t < n; ++t) {
@@ -239,6 +245,53 @@ std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::
         return a;
     }
     return radix_sort_small<false>(nullptr, n, a, b);
+}
+
+// Sorts indices 0..n-1 by keys[i], ties by index (n <= network_sort_max): the words
+// (keys[i] << 32 | i) sorted into a or b (scratch of n words each); returns the one holding them.
+template <class Arch>
+std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::uint64_t* a,
+                                 std::uint64_t* b) noexcept {
+    alignas(64) std::uint32_t words[network_sort_max];
+    network_sort_words<Arch>(keys, n, words);
+    return expand_network_words(keys, n, words, a, b);
+}
+
+// Average ranks (0 = the smallest key; equal keys share the mean of their positions) straight from
+// the network's sorted words, without expanding them to 64-bit words: position t is the rank of the
+// index in word t. Positions first, with no branch per word; only where some neighbours tie (averaged
+// in a second pass) or are out of key order does more run. Returns false, with `rank` unusable, on
+// keys out of order (they differ below the prefix's resolution): only expand_network_words finishes
+// those.
+inline bool ranks_from_network_words(const std::uint32_t* keys, std::size_t n, const std::uint32_t* words,
+                                     float* rank) noexcept {
+    if (n == 0) return true;
+    std::uint32_t previous = keys[words[0] & 0xFFu], not_ascending = 0;
+    rank[words[0] & 0xFFu] = 0.0f;
+    for (std::size_t t = 1; t < n; ++t) {
+        const std::uint32_t idx = words[t] & 0xFFu, key = keys[idx];
+        not_ascending |= static_cast<std::uint32_t>(key <= previous);
+        rank[idx] = static_cast<float>(t);
+        previous = key;
+    }
+    if (not_ascending == 0) return true;
+    auto share = [&](std::size_t first, std::size_t end) {  // the run [first, end) of equal keys
+        const float r = 0.5f * static_cast<float>(first + end - 1);
+        for (std::size_t t = first; t < end; ++t) rank[words[t] & 0xFFu] = r;
+    };
+    previous = keys[words[0] & 0xFFu];
+    std::size_t run = 0;  // where the current run of equal keys starts
+    for (std::size_t t = 1; t < n; ++t) {
+        const std::uint32_t key = keys[words[t] & 0xFFu];
+        if (key < previous) return false;
+        if (key != previous) {
+            if (t - run > 1) share(run, t);
+            run = t;
+        }
+        previous = key;
+    }
+    if (n - run > 1) share(run, n);
+    return true;
 }
 
 }  // namespace POEM_TARGET_NAMESPACE

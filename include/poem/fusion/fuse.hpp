@@ -93,10 +93,9 @@ inline void fuse(matrix_view<const float> scores, const fusion_config& spec, wor
         float* norm = out.normalized.data() + r * n;
 
         auto scope = ws.scope();
-        std::size_t bad = 0;
         span<std::uint32_t> keys;
-        const auto* sorted = detail::sort_scores(scores.row(r), obj.dir == direction::higher_is_better, scope, bad, &keys);
-        detail::average_ranks(sorted, n, rank);
+        const std::size_t bad =
+            detail::rank_scores_into(scores.row(r), obj.dir == direction::higher_is_better, scope, rank, &keys);
         if (bad != 0) {
             out.nonfinite_scores += bad;
             for (std::size_t i = 0; i < n; ++i) out.nonfinite[i] |= keys[i] == worst_sort_key;

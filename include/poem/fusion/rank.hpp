@@ -19,41 +19,29 @@ inline constexpr std::size_t max_candidates = std::size_t(1) << 23;
 namespace detail {
 
 // Sorts `x` best first (sort_by_key), in memory of `scope`; returns the sorted (key << 32 | index) words
-// and sets `nonfinite` (and `keys_out`, the keys, when given).
+// and sets `nonfinite`.
 inline const std::uint64_t* sort_scores(span<const float> x, bool higher_is_better, workspace_scope& scope,
-                                        std::size_t& nonfinite, span<std::uint32_t>* keys_out = nullptr) {
+                                        std::size_t& nonfinite) {
     const std::size_t n = x.size();
     auto keys = scope.alloc<std::uint32_t>(n);
     auto a = scope.alloc<std::uint64_t>(n);
     auto b = scope.alloc<std::uint64_t>(n);
     nonfinite = sort_keys(x.data(), n, higher_is_better, keys.data());
-    if (keys_out != nullptr) *keys_out = keys;
     return sort_by_key(keys.data(), n, a.data(), b.data());
 }
 
-// Average ranks from sorted (key << 32 | index) words (0 = best; a run of equal keys shares the mean
-// of its positions). Positions first, with no branch per word; only if some neighbours tie (rare for
-// real scores) a second pass averages the runs.
-inline void average_ranks(const std::uint64_t* sorted, std::size_t n, float* rank) noexcept {
-    if (n == 0) return;
-    std::uint32_t ties = 0;
-    for (std::size_t t = 0; t + 1 < n; ++t) {
-        rank[static_cast<std::uint32_t>(sorted[t])] = static_cast<float>(t);
-        ties |= static_cast<std::uint32_t>((sorted[t] >> 32) == (sorted[t + 1] >> 32));
-    }
-    rank[static_cast<std::uint32_t>(sorted[n - 1])] = static_cast<float>(n - 1);
-    if (ties == 0) return;
-    std::size_t i = 0;
-    while (i < n) {
-        const std::uint32_t key = static_cast<std::uint32_t>(sorted[i] >> 32);
-        std::size_t j = i + 1;
-        while (j < n && static_cast<std::uint32_t>(sorted[j] >> 32) == key) ++j;
-        if (j - i > 1) {
-            const float r = 0.5f * static_cast<float>(i + j - 1);
-            for (std::size_t t = i; t < j; ++t) rank[static_cast<std::uint32_t>(sorted[t])] = r;
-        }
-        i = j;
-    }
+// The average ranks of x (0 = best) into rank, in memory of `scope`; returns how many were
+// non-finite (and sets `keys_out`, the sort keys, when given).
+inline std::size_t rank_scores_into(span<const float> x, bool higher_is_better, workspace_scope& scope, float* rank,
+                                    span<std::uint32_t>* keys_out = nullptr) {
+    const std::size_t n = x.size();
+    auto keys = scope.alloc<std::uint32_t>(n);
+    auto a = scope.alloc<std::uint64_t>(n);
+    auto b = scope.alloc<std::uint64_t>(n);
+    const std::size_t nonfinite = sort_keys(x.data(), n, higher_is_better, keys.data());
+    if (keys_out != nullptr) *keys_out = keys;
+    rank_by_key(keys.data(), n, a.data(), b.data(), rank);
+    return nonfinite;
 }
 
 inline void check_scores(span<const float> x, const char* what) {
@@ -67,11 +55,8 @@ inline void check_scores(span<const float> x, const char* what) {
 inline std::size_t rank_scores(span<const float> x, direction dir, workspace& ws, span<float> rank) {
     check_size(rank, x.size(), "rank");
     detail::check_scores(x, "scores");
-    std::size_t nonfinite = 0;
     auto scope = ws.scope();
-    const auto* sorted = detail::sort_scores(x, dir == direction::higher_is_better, scope, nonfinite);
-    detail::average_ranks(sorted, x.size(), rank.data());
-    return nonfinite;
+    return detail::rank_scores_into(x, dir == direction::higher_is_better, scope, rank.data());
 }
 
 // Writes the indices of `x` best first into `order` (same size): ties by index, every non-finite
