@@ -18,6 +18,11 @@ TORCH_DEBS := libtorch-dev
 NATIVE_FLAGS := -O2 -march=native
 # The native build's tests include the strict consumer under clang++ too (clang comes with FUZZ_DEBS).
 NATIVE_CMAKE := -DPOEM_BUILD_PYTHON=OFF -DPOEM_STRICT_CLANG=ON
+# The benches' own compile options. `make test` compiles them at -O0 (test-native sets it below): a
+# check that they compile and link, in half the time of -O2 (bench_pipeline.cpp 43 -> 20 s); such a
+# binary refuses to time anything (bench/bench_common.hpp). `make native` and `make bench` build them
+# as they are meant to run.
+NATIVE_BENCH_OPT :=
 # The dispatch build: no -m flags at all; every kernel is compiled per SIMD target and chosen at run time.
 DISPATCH_FLAGS := -O2
 # -g1 (line tables): reports keep file:line; full -g made the sanitizer builds about a quarter slower.
@@ -50,7 +55,7 @@ endef
 # Header-only at -march=native: what a service built for its own machines gets (tests, benches, examples).
 native: deps
 	@mkdir -p build
-	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE))
+	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE) -DPOEM_BENCH_COMPILE_OPTIONS=$(NATIVE_BENCH_OPT))
 
 # Runtime dispatch at baseline flags (POEM_DISPATCH=ON): tests (rerun on every SIMD target), examples and
 # the Python module. POEM_BUILD_BENCH=ON only for `make bench`. The test binaries alone at -O1: the
@@ -74,6 +79,7 @@ tsan: deps
 	  > build/tsan.configure.log || { cat build/tsan.configure.log; exit 1; }
 	cmake --build build/tsan -j $(JOBS) --target test_serve test_model
 
+test-native: NATIVE_BENCH_OPT := -O0
 test-native: native
 	cd build/native && ctest --output-on-failure -j $(JOBS)
 
@@ -133,7 +139,7 @@ fusion-eval: dispatch
 
 bench: deps-bench
 	@mkdir -p build
-	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE))
+	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE) -DPOEM_BENCH_COMPILE_OPTIONS=)
 	@mkdir -p build/bench-results
 	@blas_dir=$$(scripts/local-openblas.sh); blas=$$(scripts/blas-name.sh "$$blas_dir"); \
 	if [ -n "$$blas_dir" ]; then export LD_LIBRARY_PATH=$$blas_dir$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; fi; \
@@ -151,7 +157,7 @@ bench: deps-bench
 DISPATCH_BENCH_FILTER := ^BM_(fusion_sort_keys/N:(100|1000)|fusion_fuse/K:4/N:(100|1000)|fusion_rank/K:4/N:(100|1000)|order_pareto/N:2000/K:3/correlated:0|model_predict/(100|1000))$$
 bench-dispatch: deps-bench
 	@mkdir -p build/bench-results
-	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE))
+	$(call build_flavour,native,$(NATIVE_FLAGS),$(NATIVE_CMAKE) -DPOEM_BENCH_COMPILE_OPTIONS=)
 	$(MAKE) --no-print-directory dispatch DISPATCH_BENCH=ON
 	OPENBLAS_NUM_THREADS=1 $(PYTHON) scripts/dispatch_ratios.py --filter '$(DISPATCH_BENCH_FILTER)' \
 	  --native build/native/bench --dispatch build/dispatch/bench --out build/bench-results/dispatch_ratios

@@ -4,6 +4,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -19,6 +20,17 @@ inline std::string cpu_model() {
         if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
     return "unknown";
 }
+
+#ifdef POEM_BENCH_COMPILE_CHECK
+// Built with extra options (make test compiles the benches at -O0 to check that they build): such a
+// binary's times would mislead, so it refuses to run.
+inline const bool refuse_to_time = [] {
+    std::fprintf(stderr, "poem: this benchmark binary was built as a compile check (POEM_BENCH_COMPILE_OPTIONS=%s); "
+                         "`make bench` builds the ones to time\n", POEM_BENCH_COMPILE_CHECK);
+    std::exit(2);
+    return true;
+}();
+#endif
 
 inline const bool context_added = [] {
     benchmark::AddCustomContext("cpu_model", cpu_model());
