@@ -255,7 +255,8 @@ TEST_CASE("radix_sort entry points equal std::stable_sort at every size around t
     }
 }
 
-TEST_CASE("sort_by_key: every target's words equal std::stable_sort's, around the network's sizes",
+TEST_CASE("sort_by_key and rank_by_key: every target's words equal std::stable_sort's and its ranks the "
+          "average positions of equal keys, around the network's sizes",
           "[core][radix_sort][network_sort]") {
     const simd_target_scope restore;
     poem::rng g(7);
@@ -277,37 +278,19 @@ TEST_CASE("sort_by_key: every target's words equal std::stable_sort's, around th
                 const std::uint64_t* s = poem::detail::sort_by_key(keys.data(), n, a.data(), b.data());
                 REQUIRE((s == a.data() || s == b.data()));
                 REQUIRE(std::vector<std::uint64_t>(s, s + n) == want);
-            }
-    }
-}
 
-TEST_CASE("rank_by_key: every target's ranks are the average positions of equal keys, around the network's sizes",
-          "[core][radix_sort][network_sort]") {
-    const simd_target_scope restore;
-    poem::rng g(11);
-    std::vector<std::size_t> sizes;
-    for (std::size_t n = 0; n <= poem::detail::network_sort_max + 4; ++n) sizes.push_back(n);
-    sizes.push_back(1000);
-    for (const std::string& target : poem::simd_targets()) {
-        poem::set_simd_target(target);
-        for (std::size_t n : sizes)
-            for (int shape = 0; shape < key_shapes; ++shape) {
-                INFO("target " << target << ", n = " << n << ", shape " << shape);
-                const auto keys = test_keys(n, shape, g);
-                // By definition: the keys below, plus half of the other keys equal to this one.
-                std::vector<float> want(n);
+                // Ranks by definition: the keys below, plus half of the other keys equal to this one.
+                std::vector<float> want_rank(n), rank(n, -1.0f);
                 for (std::size_t i = 0; i < n; ++i) {
                     std::size_t below = 0, equal = 0;
                     for (std::size_t j = 0; j < n; ++j) {
                         below += keys[j] < keys[i];
                         equal += keys[j] == keys[i];
                     }
-                    want[i] = static_cast<float>(below) + 0.5f * static_cast<float>(equal - 1);
+                    want_rank[i] = static_cast<float>(below) + 0.5f * static_cast<float>(equal - 1);
                 }
-                std::vector<std::uint64_t> a(n), b(n);
-                std::vector<float> rank(n, -1.0f);
                 poem::detail::rank_by_key(keys.data(), n, a.data(), b.data(), rank.data());
-                REQUIRE(rank == want);
+                REQUIRE(rank == want_rank);
             }
     }
 }
