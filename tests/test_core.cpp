@@ -261,8 +261,12 @@ TEST_CASE("sort_by_key and rank_by_key: every target's words equal std::stable_s
     const simd_target_scope restore;
     poem::rng g(7);
     std::vector<std::size_t> sizes;
-    for (std::size_t n = 0; n <= poem::detail::network_sort_max + 4; ++n) sizes.push_back(n);
-    sizes.push_back(1000);
+    // Every size up to 260 (the network's vector counts and padding), then around each power of two
+    // where the words' index takes one more bit, up to the network's largest size and past it.
+    for (std::size_t n = 0; n <= 260; ++n) sizes.push_back(n);
+    for (std::size_t n : {300, 511, 512, 513, 777, 1000, 1023, 1024, 1025, 2000})
+        sizes.push_back(n);
+    REQUIRE(poem::detail::network_sort_max == 1024);
     for (const std::string& target : poem::simd_targets()) {
         poem::set_simd_target(target);
         for (std::size_t n : sizes)

@@ -15,7 +15,7 @@
 //     chain of increments of one counter.
 //
 // Used by tiers, level selection (64-bit keys as two stable passes: radix_sort_by_two_keys) and,
-// through sort_by_key (core/kernels.hpp: a sorting network up to 256 keys on AVX2, this sort
+// through sort_by_key (core/kernels.hpp: a sorting network up to 1024 keys on AVX2, this sort
 // beyond and as the scalar reference), by fusion's ranks, rank_order(), Pareto levels and the serving
 // order.
 
