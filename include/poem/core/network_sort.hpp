@@ -28,7 +28,7 @@ namespace poem::detail {
 inline constexpr std::size_t network_sort_max = 1024;  // the index takes the word's low bits (at most 10)
 
 // The index bits of the network's words for n keys (n <= network_sort_max); the prefix keeps the rest.
-inline unsigned network_index_bits(std::size_t n) noexcept { return n <= 256 ? 8 : 10; }
+inline int network_index_bits(std::size_t n) noexcept { return n <= 256 ? 8 : 10; }
 
 inline namespace POEM_TARGET_NAMESPACE {
 
@@ -211,7 +211,7 @@ void network_sort_words(const std::uint32_t* keys, std::size_t n, std::uint32_t*
     }
     const std::uint32_t range = below != 0 && below - 1 > lo ? below - 1 - lo : 0;
     int shift = 0;
-    const unsigned index_bits = network_index_bits(n);
+    const int index_bits = network_index_bits(n);
     const std::uint32_t prefix_worst = 0xFFFFFFFFu >> index_bits;  // the non-finite key's prefix
     while ((range >> shift) >= prefix_worst) ++shift;  // finite prefixes stay below the non-finite one
     // The words; the last vector padded with `worst`, which sorts after every real word.
