@@ -137,14 +137,14 @@ inline void sort_registers(B* r) noexcept {
     }
 }
 
-// Sorts v[0..filled) ascending as one sequence, as the network over Count vectors (a power of two)
-// would with vectors filled..Count-1 all 0xFFFFFFFF: every compare-exchange with such a vector leaves
-// both sides as they are, so in memory those are skipped and never read (in registers a block is
-// padded). Blocks of R vectors are sorted, and every merge finished, in registers; only the stages
-// between vectors R or more apart go through memory, one pass each.
-template <std::size_t Count, class B>
-inline void bitonic_sort(B* v, std::size_t filled) noexcept {
-    constexpr std::size_t r_count = Count < 8 ? Count : 8;
+// Sorts v[0..filled) ascending as one sequence, as the network over `count` vectors (a power of two,
+// at least R) would with vectors filled..count-1 all 0xFFFFFFFF: every compare-exchange with such a
+// vector leaves both sides as they are, so in memory those are skipped and never read (in registers a
+// block is padded). Blocks of R vectors are sorted, and every merge finished, in registers; only the
+// stages between vectors R or more apart go through memory, one pass each.
+template <std::size_t R, class B>
+inline void bitonic_sort(B* v, std::size_t count, std::size_t filled) noexcept {
+    constexpr std::size_t r_count = R;
     const B padding(0xFFFFFFFFu);
     auto in_registers = [&](auto&& work) {
         for (std::size_t base = 0; base < filled; base += r_count) {
@@ -157,7 +157,7 @@ inline void bitonic_sort(B* v, std::size_t filled) noexcept {
         }
     };
     in_registers([](B* r) { sort_registers<r_count, 1>(r); });
-    for (std::size_t k = 2 * r_count; k <= Count; k *= 2) {  // merge blocks of k vectors
+    for (std::size_t k = 2 * r_count; k <= count; k *= 2) {  // merge blocks of k vectors
         for (std::size_t base = 0; base < filled; base += k)
             for (std::size_t p = base + k > filled ? base + k - filled : 0; p < k / 2; ++p)
                 mirror_exchange(v[base + p], v[base + k - 1 - p]);
@@ -168,17 +168,28 @@ inline void bitonic_sort(B* v, std::size_t filled) noexcept {
     }
 }
 
-// Sorts the words[0..filled * W) (Count <= filled <= network_sort_max / W): one instance of the
-// network per power of two, so that the loops' strides are constants.
+// Sorts the words[0..filled * W) (Count <= filled <= network_sort_max / W). Up to 16 vectors (128
+// words: the common small requests) one instance per power of two; from 32 on one instance whatever
+// the size, which only changes how many merges go through memory: an instance per size up to 128
+// vectors cost about 1.5 s more compile time per translation unit that sorts.
 template <std::size_t Count, class B>
 POEM_FLATTEN inline void sort_words(std::uint32_t* words, std::size_t filled) noexcept {
-    if constexpr (Count * B::size < network_sort_max) {
+    constexpr std::size_t most = network_sort_max / B::size;
+    static_assert(most >= 32, "poem: the network covers at least 32 vectors");
+    if constexpr (Count < 32) {
         if (filled > Count) return sort_words<2 * Count, B>(words, filled);
+        B v[Count];
+        for (std::size_t i = 0; i < filled; ++i) v[i] = B::load_aligned(words + i * B::size);
+        bitonic_sort<(Count < 8 ? Count : 8)>(v, Count, filled);
+        for (std::size_t i = 0; i < filled; ++i) v[i].store_aligned(words + i * B::size);
+    } else {
+        std::size_t count = Count;
+        while (count < filled) count *= 2;
+        B v[most];
+        for (std::size_t i = 0; i < filled; ++i) v[i] = B::load_aligned(words + i * B::size);
+        bitonic_sort<8>(v, count, filled);
+        for (std::size_t i = 0; i < filled; ++i) v[i].store_aligned(words + i * B::size);
     }
-    B v[Count];
-    for (std::size_t i = 0; i < filled; ++i) v[i] = B::load_aligned(words + i * B::size);
-    bitonic_sort<Count>(v, filled);
-    for (std::size_t i = 0; i < filled; ++i) v[i].store_aligned(words + i * B::size);
 }
 
 // The network's words of keys[0..n) (n <= network_sort_max), (prefix << index bits | index), sorted into
