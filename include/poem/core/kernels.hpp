@@ -7,8 +7,8 @@
 // sort_by_key is the one entry to poem's sort of keys: the SIMD kernel runs up to network_sort_max
 // keys through the sorting network of core/network_sort.hpp (AVX2 and AVX-512 targets) and more through
 // radix_sort_keys; the scalar reference is radix_sort_keys alone. Both give the same words.
-// rank_by_key is that sort followed by average_ranks; up to network_sort_max keys the SIMD kernel
-// reads the ranks off the network's 32-bit words instead of expanding them (they are the same ranks).
+// rank_by_key is that sort followed by average_ranks; up to network_sort_max keys, where no neighbours
+// tie, the SIMD kernel reads the ranks off the network's 32-bit words instead of expanding them.
 
 #include <atomic>
 #include <cstddef>

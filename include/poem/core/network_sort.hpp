@@ -13,7 +13,7 @@
 // outlier) come out in index order; the expansion to (key << 32 | index) words counts such
 // inversions and, if there are any, finishes with insertion_sort_by_key (a few) or radix_sort_small
 // (many). The result is word for word radix_sort_keys's. Ranks (rank_by_key) are read off the 32-bit
-// words directly, the expansion only running where a neighbour is out of order.
+// words directly, the expansion only running where neighbours tie or are out of order.
 
 #include <cstddef>
 #include <cstdint>
@@ -276,12 +276,11 @@ std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::
     return expand_network_words(keys, n, words, a, b);
 }
 
-// Average ranks (0 = the smallest key; equal keys share the mean of their positions) straight from
-// the network's sorted words, without expanding them to 64-bit words: position t is the rank of the
-// index in word t. Positions first, with no branch per word; only where some neighbours tie (averaged
-// in a second pass) or are out of key order does more run. Returns false, with `rank` unusable, on
-// keys out of order (they differ below the prefix's resolution): only expand_network_words finishes
-// those.
+// Ranks straight from the network's sorted words when every key differs from its neighbours and they
+// come in key order (the usual case for real scores): position t is the rank of the index in word t,
+// written without expanding the words to 64 bits. Returns false, with `rank` unusable, where some
+// neighbours tie or are out of key order (below the prefix's resolution): then the caller expands the
+// words (expand_network_words) and averages the tied runs (average_ranks).
 inline bool ranks_from_network_words(const std::uint32_t* keys, std::size_t n, const std::uint32_t* words,
                                      float* rank) noexcept {
     if (n == 0) return true;
@@ -294,24 +293,7 @@ inline bool ranks_from_network_words(const std::uint32_t* keys, std::size_t n, c
         rank[idx] = static_cast<float>(t);
         previous = key;
     }
-    if (not_ascending == 0) return true;
-    auto share = [&](std::size_t first, std::size_t end) {  // the run [first, end) of equal keys
-        const float r = 0.5f * static_cast<float>(first + end - 1);
-        for (std::size_t t = first; t < end; ++t) rank[words[t] & mask] = r;
-    };
-    previous = keys[words[0] & mask];
-    std::size_t run = 0;  // where the current run of equal keys starts
-    for (std::size_t t = 1; t < n; ++t) {
-        const std::uint32_t key = keys[words[t] & mask];
-        if (key < previous) return false;
-        if (key != previous) {
-            if (t - run > 1) share(run, t);
-            run = t;
-        }
-        previous = key;
-    }
-    if (n - run > 1) share(run, n);
-    return true;
+    return not_ascending == 0;
 }
 
 }  // namespace POEM_TARGET_NAMESPACE
