@@ -43,9 +43,9 @@ constexpr const char* simd_target_name() noexcept {
     if constexpr (!use_simd) return "scalar";
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #if defined(__AVX512BF16__)
-    else if constexpr (std::is_base_of<xsimd::avx512bw, Arch>::value) return "avx512bf16";
+    else if constexpr (std::is_base_of<xsimd::avx512dq, Arch>::value) return "avx512bf16";
 #endif
-    else if constexpr (std::is_base_of<xsimd::avx512bw, Arch>::value) return "avx512";  // avx512bw or above
+    else if constexpr (std::is_base_of<xsimd::avx512dq, Arch>::value) return "avx512";  // avx512dq (simd.hpp) or above
     else if constexpr (std::is_same<xsimd::fma3<xsimd::avx2>, Arch>::value) return "avx2";
     else if constexpr (std::is_same<xsimd::sse2, Arch>::value) return "sse2";
 #endif

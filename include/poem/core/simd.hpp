@@ -21,7 +21,16 @@
 
 namespace poem {
 
+// GCC at -O0 defines _mm512_mask_blend_epi8 and _epi16 as macros whose casts refuse an xsimd batch, and
+// xsimd 8.1's AVX-512BW select on integer batches names both (in branches 4-byte lanes never take; its
+// own pow and exp select on int lanes): a Debug build (-O0 -march=native) on an AVX-512BW machine would
+// not compile. There the kernels take AVX-512DQ's instruction set, whose select has no such branch;
+// poem uses none of BW's byte and word instructions.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE__) && XSIMD_WITH_AVX512BW
+using simd_arch = xsimd::avx512dq;
+#else
 using simd_arch = xsimd::default_arch;
+#endif
 
 #ifdef POEM_FORCE_SCALAR
 inline constexpr bool use_simd = false;

@@ -169,7 +169,7 @@ using micro_kernel_bf16 = micro_kernel<Arch, MR, bf16_panel>;
 #if defined(__AVX512BF16__)
 // Whether Arch runs the native vdpbf16ps kernel (an AVX-512 target compiled with AVX512_BF16).
 template <class Arch>
-inline constexpr bool native_bf16 = std::is_base_of<xsimd::avx512bw, Arch>::value;
+inline constexpr bool native_bf16 = std::is_base_of<xsimd::avx512dq, Arch>::value;  // dq: simd.hpp
 
 // A's m rows rounded to bf16 as pair words (bf16(x[2t]) low, bf16(x[2t + 1]) high: the bf16 values in
 // order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch. The
