@@ -41,9 +41,10 @@ all: native
 deps:
 	@scripts/ensure-deps.sh $(BUILD_DEBS) $(PY_DEBS) $(FUZZ_DEBS) $(REDIS_DEBS)
 
-# LibTorch and oneDNN: the baselines bench_model compares poem's forward pass and tower with.
+# LibTorch and oneDNN: the baselines bench_model compares poem's forward pass and tower with. Debian's
+# oneDNN is built with its OpenCL runtime: its CMake config needs the OpenCL headers (a recommends).
 deps-bench: deps
-	@scripts/ensure-deps.sh $(TORCH_DEBS) libdnnl-dev
+	@scripts/ensure-deps.sh $(TORCH_DEBS) libdnnl-dev ocl-icd-opencl-dev
 
 # configure-and-build <dir> <flags> <extra cmake args>
 define build_flavour

@@ -22,13 +22,19 @@ endif()
 # bench_model: oneDNN's matmuls beside poem's tower, when oneDNN is found (Debian: libdnnl-dev; its
 # CPU runtime is OpenMP, so the bench links OpenMP to set one thread). Defines POEM_HAVE_ONEDNN.
 if(TARGET bench_model)
-  find_package(dnnl QUIET CONFIG)
+  # Debian's oneDNN is built with its OpenCL GPU runtime, and its config stops the whole configure
+  # (find_package(OpenCL REQUIRED)) when the OpenCL headers are missing: look for them first.
+  find_package(OpenCL QUIET)
+  if(OpenCL_FOUND)
+    find_package(dnnl QUIET CONFIG)
+  endif()
   find_package(OpenMP QUIET COMPONENTS CXX)
   if(dnnl_FOUND AND TARGET DNNL::dnnl AND OpenMP_CXX_FOUND)
     message(STATUS "poem: oneDNN ${dnnl_VERSION} found, bench_model includes BM_model_mlp_onednn")
     target_link_libraries(bench_model PRIVATE DNNL::dnnl OpenMP::OpenMP_CXX)
     target_compile_definitions(bench_model PRIVATE POEM_HAVE_ONEDNN)
   else()
-    message(STATUS "poem: oneDNN (or OpenMP) not found, bench_model runs without BM_model_mlp_onednn")
+    message(STATUS "poem: oneDNN (or OpenMP, or the OpenCL headers its config needs) not found, "
+                   "bench_model runs without BM_model_mlp_onednn")
   endif()
 endif()
