@@ -68,6 +68,18 @@ void pareto_args_large(benchmark::internal::Benchmark* b) {
     b->Unit(benchmark::kMillisecond)->Iterations(16);
 }
 void pareto_args_naive(benchmark::internal::Benchmark* b) { pareto_args_for(b, true); }
+// Around the choice between the two methods for K >= 3: requests of 100 to 2000 candidates (the sizes
+// pareto_args lacks for the automatic choice, all of them for the forced methods), 0.2 s each.
+void pareto_args_methods_for(benchmark::internal::Benchmark* b, bool forced) {
+    b->ArgNames({"N", "K", "correlated"});
+    for (int corr : {0, 1})
+        for (int k : {3, 4, 5, 8})
+            for (int n : {100, 300, 500, 1000, 2000})
+                if (forced || n == 100 || n == 300 || n == 1000) b->Args({n, k, corr});
+    b->Unit(benchmark::kMicrosecond)->MinTime(0.2);
+}
+void pareto_args_methods(benchmark::internal::Benchmark* b) { pareto_args_methods_for(b, true); }
+void pareto_args_small(benchmark::internal::Benchmark* b) { pareto_args_methods_for(b, false); }
 void pareto_args_tied(benchmark::internal::Benchmark* b) {
     b->ArgNames({"N", "K"});
     for (int k : {2, 3, 5, 8})
@@ -75,7 +87,11 @@ void pareto_args_tied(benchmark::internal::Benchmark* b) {
     b->Unit(benchmark::kMicrosecond);
 }
 
-template <bool Baseline>
+// Which implementation a Pareto bench runs: pareto_levels as it chooses, one of its two methods for
+// K >= 3 forced (the searches over levels, the bitsets), or the ENS-BS baseline.
+enum class pareto_impl { automatic, search, bitset, ensbs };
+
+template <pareto_impl Impl>
 void run_pareto(benchmark::State& state, bool correlated, bool tied) {
     const auto n = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1));
     auto in = requests(k, n, correlated, tied);
@@ -85,7 +101,11 @@ void run_pareto(benchmark::State& state, bool correlated, bool tied) {
     std::uint32_t levels = 0;
     for (auto _ : state) {
         const poem::matrix_view<const float> s(in.next().data(), k, n);
-        if constexpr (Baseline) poem_bench::pareto_levels_ensbs(s, d, ws, out);
+        if constexpr (Impl == pareto_impl::ensbs) poem_bench::pareto_levels_ensbs(s, d, ws, out);
+        else if constexpr (Impl == pareto_impl::search)
+            poem::detail::pareto_levels(s, d, ws, out, poem::detail::pareto_method::search);
+        else if constexpr (Impl == pareto_impl::bitset)
+            poem::detail::pareto_levels(s, d, ws, out, poem::detail::pareto_method::bitset);
         else poem::pareto_levels(s, d, ws, out);
         levels = out.count;
         benchmark::DoNotOptimize(out.level.data());
@@ -94,19 +114,35 @@ void run_pareto(benchmark::State& state, bool correlated, bool tied) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 
-void BM_order_pareto(benchmark::State& state) { run_pareto<false>(state, state.range(2) != 0, false); }
+void BM_order_pareto(benchmark::State& state) {
+    run_pareto<pareto_impl::automatic>(state, state.range(2) != 0, false);
+}
 BENCHMARK(BM_order_pareto)->Apply(pareto_args);
 BENCHMARK(BM_order_pareto)->Apply(pareto_args_large);
+BENCHMARK(BM_order_pareto)->Apply(pareto_args_small);
+
+// The two methods for K >= 3, each forced, where pareto_levels chooses between them (pareto_bitset_max):
+// the searches over levels (staircases for K = 3, level trees from K = 4) and the dominance bitsets.
+void BM_order_pareto_search(benchmark::State& state) {
+    run_pareto<pareto_impl::search>(state, state.range(2) != 0, false);
+}
+BENCHMARK(BM_order_pareto_search)->Apply(pareto_args_methods);
+void BM_order_pareto_bitset(benchmark::State& state) {
+    run_pareto<pareto_impl::bitset>(state, state.range(2) != 0, false);
+}
+BENCHMARK(BM_order_pareto_bitset)->Apply(pareto_args_methods);
 
 // The implementation before the level trees (ENS-BS, bench/naive_order.hpp).
-void BM_order_pareto_ensbs(benchmark::State& state) { run_pareto<true>(state, state.range(2) != 0, false); }
+void BM_order_pareto_ensbs(benchmark::State& state) {
+    run_pareto<pareto_impl::ensbs>(state, state.range(2) != 0, false);
+}
 BENCHMARK(BM_order_pareto_ensbs)->Apply(pareto_args);
 BENCHMARK(BM_order_pareto_ensbs)->Apply(pareto_args_large);
 
-void BM_order_pareto_tied(benchmark::State& state) { run_pareto<false>(state, false, true); }
+void BM_order_pareto_tied(benchmark::State& state) { run_pareto<pareto_impl::automatic>(state, false, true); }
 BENCHMARK(BM_order_pareto_tied)->Apply(pareto_args_tied);
 
-void BM_order_pareto_ensbs_tied(benchmark::State& state) { run_pareto<true>(state, false, true); }
+void BM_order_pareto_ensbs_tied(benchmark::State& state) { run_pareto<pareto_impl::ensbs>(state, false, true); }
 BENCHMARK(BM_order_pareto_ensbs_tied)->Apply(pareto_args_tied);
 
 void BM_order_pareto_naive(benchmark::State& state) {

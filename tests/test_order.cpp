@@ -149,6 +149,17 @@ void check_layering(const std::vector<float>& s, std::size_t k, std::size_t n, c
 
 // ---- Pareto levels ------------------------------------------------------------------------------
 
+namespace {
+// The two ways levels for K >= 3 are found, each forced whatever pareto_levels would choose for the size.
+using poem::detail::pareto_method;
+const pareto_method both_methods[] = {pareto_method::search, pareto_method::bitset};
+
+void pareto_levels_by(const std::vector<float>& s, std::size_t k, std::size_t n, const std::vector<direction>& d,
+                      pareto_method method, poem::workspace& ws, poem::levels_result& out) {
+    poem::detail::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, out, method);
+}
+}  // namespace
+
 TEST_CASE("pareto_levels equals the brute-force reference", "[order][pareto]") {
     poem::workspace ws;  // shared across calls: reuse must not leak state
     const std::size_t ks[] = {1, 2, 3, 4, 5, 8};
@@ -166,6 +177,14 @@ TEST_CASE("pareto_levels equals the brute-force reference", "[order][pareto]") {
                     REQUIRE(got.count == want.count);
                     REQUIRE(got.nonfinite == want.nonfinite);
                     REQUIRE(got.level == want.level);
+                    for (pareto_method method : both_methods) {
+                        poem::levels_result by;
+                        pareto_levels_by(s, k, n, d, method, ws, by);
+                        INFO("method=" << static_cast<int>(method));
+                        REQUIRE(by.count == want.count);
+                        REQUIRE(by.nonfinite == want.nonfinite);
+                        REQUIRE(by.level == want.level);
+                    }
                 }
 }
 
@@ -267,7 +286,8 @@ TEST_CASE("pareto_levels special cases", "[order][pareto]") {
 // thresholds: one bucket is 16 members (a level of 16 is one full leaf, 17 splits it, 33 splits
 // again), and the sort finishes ties on objective 0 by std::sort below m / 64 + 8 tied candidates and
 // by a second radix sort on (objective 0, objective 1) above, or first of all when 64 sampled keys
-// of objective 0 repeat.
+// of objective 0 repeat. Both methods for K >= 3 (the searches over levels and the bitsets) at every
+// size; the bitsets' rows are blocks of 256 positions (100 and 300 span one and two).
 TEST_CASE("pareto_levels equals the brute-force reference for K = 2..20", "[order][pareto]") {
     poem::workspace ws;
     poem::levels_result got;
@@ -279,12 +299,15 @@ TEST_CASE("pareto_levels equals the brute-force reference for K = 2..20", "[orde
                 ++seed;
                 const auto s = make_scores(k, n, what, seed);
                 const auto d = make_dirs(k, seed);
-                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
                 const auto want = reference_levels(s, k, n, d);
-                INFO("k=" << k << " n=" << n << " kind=" << static_cast<int>(what) << " seed=" << seed);
-                REQUIRE(got.count == want.count);
-                REQUIRE(got.nonfinite == want.nonfinite);
-                REQUIRE(got.level == want.level);
+                for (pareto_method method : both_methods) {
+                    pareto_levels_by(s, k, n, d, method, ws, got);
+                    INFO("k=" << k << " n=" << n << " kind=" << static_cast<int>(what) << " seed=" << seed
+                              << " method=" << static_cast<int>(method));
+                    REQUIRE(got.count == want.count);
+                    REQUIRE(got.nonfinite == want.nonfinite);
+                    REQUIRE(got.level == want.level);
+                }
             }
 }
 
@@ -309,9 +332,12 @@ TEST_CASE("pareto_levels: ties on objective 0 on every sorting path", "[order][p
                     s[a] = s[b];
                 }
                 const auto d = make_dirs(k, tied);
-                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
-                INFO("k=" << k << " tied=" << tied << " late=" << late);
-                REQUIRE(got.level == reference_levels(s, k, n, d).level);
+                const auto want = reference_levels(s, k, n, d);
+                for (pareto_method method : both_methods) {
+                    pareto_levels_by(s, k, n, d, method, ws, got);
+                    INFO("k=" << k << " tied=" << tied << " late=" << late << " method=" << static_cast<int>(method));
+                    REQUIRE(got.level == want.level);
+                }
             }
     SECTION("objective 0 quantised to 16 values, the rest continuous or coarse") {
         for (std::size_t k : {2u, 3u, 4u, 6u, 8u, 12u})
@@ -325,9 +351,12 @@ TEST_CASE("pareto_levels: ties on objective 0 on every sorting path", "[order][p
                                        : coarse ? static_cast<float>(g.below(5))
                                                 : g.uniform_float();
                 const auto d = make_dirs(k, 3 * k);
-                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, m), d, ws, got);
-                INFO("k=" << k << " coarse=" << coarse);
-                REQUIRE(got.level == reference_levels(s, k, m, d).level);
+                const auto want = reference_levels(s, k, m, d);
+                for (pareto_method method : both_methods) {
+                    pareto_levels_by(s, k, m, d, method, ws, got);
+                    INFO("k=" << k << " coarse=" << coarse << " method=" << static_cast<int>(method));
+                    REQUIRE(got.level == want.level);
+                }
             }
     }
 }
@@ -341,9 +370,12 @@ TEST_CASE("pareto_levels: level trees that split many times", "[order][pareto]")
                 const std::size_t n = 1500;
                 const auto s = make_scores(k, n, what, 500 + k);
                 const auto d = make_dirs(k, 600 + k);
-                poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
-                INFO("k=" << k << " kind=" << static_cast<int>(what));
-                REQUIRE(got.level == reference_levels(s, k, n, d).level);
+                const auto want = reference_levels(s, k, n, d);
+                for (pareto_method method : both_methods) {
+                    pareto_levels_by(s, k, n, d, method, ws, got);
+                    INFO("k=" << k << " kind=" << static_cast<int>(what) << " method=" << static_cast<int>(method));
+                    REQUIRE(got.level == want.level);
+                }
             }
     }
     SECTION("one large level: an antichain on objectives 0 and 1, the others on a few values") {
@@ -358,10 +390,13 @@ TEST_CASE("pareto_levels: level trees that split many times", "[order][pareto]")
                 for (std::size_t r = 2; r < k; ++r) s[r * n + i] = static_cast<float>(g.below(3));
             }
             const std::vector<direction> d(k, direction::higher_is_better);
-            poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
-            INFO("k=" << k);
-            CHECK(got.count == 1);
-            REQUIRE(got.level == reference_levels(s, k, n, d).level);
+            const auto want = reference_levels(s, k, n, d);
+            for (pareto_method method : both_methods) {
+                pareto_levels_by(s, k, n, d, method, ws, got);
+                INFO("k=" << k << " method=" << static_cast<int>(method));
+                CHECK(got.count == 1);
+                REQUIRE(got.level == want.level);
+            }
         }
     }
     SECTION("a chain: one candidate per level") {
@@ -371,9 +406,11 @@ TEST_CASE("pareto_levels: level trees that split many times", "[order][pareto]")
             for (std::size_t r = 0; r < k; ++r)
                 for (std::size_t i = 0; i < n; ++i) s[r * n + i] = static_cast<float>(i * (r + 1));
             const std::vector<direction> d(k, direction::lower_is_better);
-            poem::pareto_levels(poem::matrix_view<const float>(s.data(), k, n), d, ws, got);
-            REQUIRE(got.count == n);
-            for (std::size_t i = 0; i < n; ++i) REQUIRE(got.level[i] == i);
+            for (pareto_method method : both_methods) {
+                pareto_levels_by(s, k, n, d, method, ws, got);
+                REQUIRE(got.count == n);
+                for (std::size_t i = 0; i < n; ++i) REQUIRE(got.level[i] == i);
+            }
         }
     }
     SECTION("a warm workspace is not reallocated") {

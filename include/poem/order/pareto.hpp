@@ -12,6 +12,9 @@
 //   K = 2   sort by (objective 0, objective 1), then one sweep in which each candidate's level is the
 //           first level whose smallest objective-1 key is larger than its own (binary search on the
 //           levels' tails, as in the longest-decreasing-subsequence algorithm): O(N log N).
+//   K >= 3, up to pareto_bitset_max(K) candidates: dominance bitsets (detail/pareto_bitset.hpp), each
+//           candidate's dominators the AND of one row of bits per objective 1..K-1, its level found by
+//           a binary search over the levels' member bits: O(K N^2 / 64) word operations. Past that:
 //   K = 3   sort lexicographically, then each candidate binary-searches the levels built so far; a
 //           level keeps the 2D staircase (minimal pairs) of its members' objectives 1 and 2, so "does
 //           level l dominate c" is one binary search: O(N log^2 N).
@@ -40,6 +43,7 @@
 #include "poem/core/workspace.hpp"
 #include "poem/core/direction.hpp"
 #include "poem/order/levels_result.hpp"
+#include "poem/order/detail/pareto_bitset.hpp"
 #include "poem/order/detail/pareto_tree.hpp"
 #include "poem/order/detail/sort.hpp"
 
@@ -123,12 +127,12 @@ private:
     std::uint32_t levels_ = 0;
 };
 
-}  // namespace detail
+// How K >= 3 levels are found: chosen by N and K, or (tests, benches) one method forced. Forcing the
+// bitsets where they do not fit (pareto_bitset_fits) takes the searches.
+enum class pareto_method { automatic, bitset, search };
 
-// Pareto levels of the K x N `scores` (rows = objectives, contiguous), one direction per objective.
-// Reuses `out`'s memory; with a warm workspace it does not allocate once `out` has grown.
 inline void pareto_levels(matrix_view<const float> scores, span<const direction> dirs, workspace& ws,
-                          levels_result& out) {
+                          levels_result& out, pareto_method method) {
     const std::size_t k = scores.rows(), n = scores.cols();
     check(k > 0, "pareto_levels: scores has no rows (K = 0 objectives)");
     check(dirs.size() == k, "pareto_levels: dirs has ", dirs.size(), " entries for K = ", k, " objectives");
@@ -144,15 +148,18 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
     // Sort keys of every objective, once; a candidate with any worst key (non-finite) is marked
     // (level = UINT32_MAX) and gets the worst key on objective 0 so that it sorts last.
     auto keys = scope.alloc<std::uint32_t>(k * n).data();
+    std::size_t worst_keys = 0;
     for (std::size_t r = 0; r < k; ++r)
-        detail::sort_keys(scores.data() + r * n, n, dirs[r] == direction::higher_is_better, keys + r * n);
+        worst_keys += detail::sort_keys(scores.data() + r * n, n, dirs[r] == direction::higher_is_better, keys + r * n);
     std::fill(level, level + n, 0u);
-    for (std::size_t r = 0; r < k; ++r) {
-        const std::uint32_t* kr = keys + r * n;
-        for (std::size_t i = 0; i < n; ++i) level[i] |= kr[i] == worst_sort_key ? ~0u : 0u;
-    }
     std::size_t bad = 0;
-    for (std::size_t i = 0; i < n; ++i) bad += level[i] != 0;
+    if (worst_keys > 0) {  // the usual request has none: no pass over the keys to look for them
+        for (std::size_t r = 0; r < k; ++r) {
+            const std::uint32_t* kr = keys + r * n;
+            for (std::size_t i = 0; i < n; ++i) level[i] |= kr[i] == worst_sort_key ? ~0u : 0u;
+        }
+        for (std::size_t i = 0; i < n; ++i) bad += level[i] != 0;
+    }
     out.nonfinite = bad;
     const std::size_t m = n - bad;
     std::uint32_t* key0 = keys;
@@ -219,7 +226,22 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
     }
 
     std::uint32_t levels = 0;
-    if (k == 1) {
+    const bool bitset = k >= 3 && detail::pareto_bitset_fits(m, k - 1) &&
+                        (method == pareto_method::bitset ||
+                         (method == pareto_method::automatic && m <= detail::pareto_bitset_max(k)));
+    if (bitset) {
+        const std::size_t d = k - 1;
+        auto y = scope.alloc<std::uint32_t>(d * m).data();
+        for (std::size_t r = 0; r < d; ++r)
+            for (std::size_t i = 0; i < m; ++i) y[r * m + i] = key_of(r + 1, idx[i]);
+        auto same = scope.alloc<std::uint8_t>(m).data();
+        for (std::size_t i = 0; i < m; ++i) {
+            bool eq = i > 0 && x0[i] == x0[i - 1];
+            for (std::size_t r = 0; r < d && eq; ++r) eq = y[r * m + i] == y[r * m + i - 1];
+            same[i] = eq;
+        }
+        levels = detail::pareto_levels_bitset(scope, y, d, same, m, words, words_tmp, lv);
+    } else if (k == 1) {
         for (std::size_t i = 0; i < m; ++i) {
             if (i > 0 && x0[i] != x0[i - 1]) ++levels;
             lv[i] = levels;
@@ -287,6 +309,15 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         ++levels;
     }
     out.count = levels;
+}
+
+}  // namespace detail
+
+// Pareto levels of the K x N `scores` (rows = objectives, contiguous), one direction per objective.
+// Reuses `out`'s memory; with a warm workspace it does not allocate once `out` has grown.
+inline void pareto_levels(matrix_view<const float> scores, span<const direction> dirs, workspace& ws,
+                          levels_result& out) {
+    detail::pareto_levels(scores, dirs, ws, out, detail::pareto_method::automatic);
 }
 
 inline levels_result pareto_levels(matrix_view<const float> scores, span<const direction> dirs, workspace& ws) {
