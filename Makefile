@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 CMAKE_COMMON := -DCMAKE_BUILD_TYPE= -DPOEM_FETCH_DEPS=OFF -DPython3_EXECUTABLE=$(PYTHON)
 
-BUILD_DEBS := g++ make cmake xtl-dev libxsimd-dev xtensor-dev nlohmann-json3-dev catch2 libbenchmark-dev
+BUILD_DEBS := g++ make cmake ccache xtl-dev libxsimd-dev xtensor-dev nlohmann-json3-dev catch2 libbenchmark-dev
 PY_DEBS := python3 python3-dev python3-torch python3-numpy python3-pandas python3-matplotlib python3-tqdm pybind11-dev \
            python3-pip python3-venv python3-setuptools python3-wheel python3-skbuild \
            python3-dask python3-distributed
@@ -14,6 +14,14 @@ PY_DEBS := python3 python3-dev python3-torch python3-numpy python3-pandas python
 REDIS_DEBS := redis-server libhiredis-dev
 FUZZ_DEBS := clang libclang-rt-14-dev libfuzzer-14-dev
 TORCH_DEBS := libtorch-dev
+
+# Every configure (the builds below, the consumer tests' and the Python package's through pip) compiles
+# through ccache, its cache in this checkout's build/: a fresh clone starts cold, and within one
+# `make test` the package's compile reuses the dispatch build's objects (the same -O2 flags) and the
+# second consumer build the first's. CMake reads the launcher from the environment on a first configure;
+# recursively expanded, so that `make deps` has installed ccache by the time a recipe runs.
+export CCACHE_DIR := $(CURDIR)/build/ccache
+export CMAKE_CXX_COMPILER_LAUNCHER = $(shell command -v ccache)
 
 NATIVE_FLAGS := -O2 -march=native
 # The native build's tests include the strict consumer under clang++ too (clang comes with FUZZ_DEBS).

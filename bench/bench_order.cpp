@@ -1,6 +1,7 @@
 // order/ benchmarks: Pareto levels beside the textbook O(K N^2) non-dominated sort (`_naive`, Deb's
 // fast non-dominated sort: domination counts and dominated lists) and the ENS-BS implementation they
-// replaced (`_ensbs`), on uniform, correlated and tied data; tiers and sampling, and one
+// replaced (`_ensbs`), with each of their two methods for K >= 3 forced (`_search`, `_bitset`), on
+// uniform, correlated and tied data; tiers and sampling, and one
 // request's record + sequence of the partial-order state beside a plain vector-and-std::set version.
 // Items are candidates (Pareto, tiers, sampling) or requests (sequence). Every iteration sees a
 // different input (16 rotating requests).
