@@ -225,6 +225,18 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         }
     }
 
+    // same[i]: sorted candidate i is identical to i - 1 on every objective, so it takes that one's
+    // level (the methods for K >= 3; K = 2 and 3's sweeps compare their packed keys themselves).
+    auto identical_to_previous = [&] {
+        auto same = scope.alloc<std::uint8_t>(m).data();
+        for (std::size_t i = 0; i < m; ++i) {
+            bool eq = i > 0 && x0[i] == x0[i - 1];
+            for (std::size_t r = 1; r < k && eq; ++r) eq = key_of(r, idx[i]) == key_of(r, idx[i - 1]);
+            same[i] = eq;
+        }
+        return same;
+    };
+
     std::uint32_t levels = 0;
     const bool bitset = k >= 3 && detail::pareto_bitset_fits(m, k - 1) &&
                         (method == pareto_method::bitset ||
@@ -234,13 +246,7 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         auto y = scope.alloc<std::uint32_t>(d * m).data();
         for (std::size_t r = 0; r < d; ++r)
             for (std::size_t i = 0; i < m; ++i) y[r * m + i] = key_of(r + 1, idx[i]);
-        auto same = scope.alloc<std::uint8_t>(m).data();
-        for (std::size_t i = 0; i < m; ++i) {
-            bool eq = i > 0 && x0[i] == x0[i - 1];
-            for (std::size_t r = 0; r < d && eq; ++r) eq = y[r * m + i] == y[r * m + i - 1];
-            same[i] = eq;
-        }
-        levels = detail::pareto_levels_bitset(scope, y, d, same, m, words, words_tmp, lv);
+        levels = detail::pareto_levels_bitset(scope, y, d, identical_to_previous(), m, words, words_tmp, lv);
     } else if (k == 1) {
         for (std::size_t i = 0; i < m; ++i) {
             if (i > 0 && x0[i] != x0[i - 1]) ++levels;
@@ -288,10 +294,7 @@ inline void pareto_levels(matrix_view<const float> scores, span<const direction>
         for (std::size_t i = 0; i < m; ++i)
             for (std::size_t r = 1; r < k; ++r)
                 pts[i * stride + r - 1] = static_cast<std::int32_t>(key_of(r, idx[i]) ^ 0x80000000u);
-        auto same = scope.alloc<std::uint8_t>(m).data();
-        for (std::size_t i = 0; i < m; ++i)
-            same[i] = i > 0 && x0[i] == x0[i - 1] &&
-                      std::equal(pts + i * stride, pts + i * stride + d, pts + (i - 1) * stride);
+        const std::uint8_t* same = identical_to_previous();
         switch (k) {
 #define POEM_PARETO_K(K) \
     case K: levels = detail::pareto_levels_tree<K - 1>(scope, pts, same, m, d, lv); break;
