@@ -75,8 +75,8 @@ inline std::uint32_t pareto_levels_bitset(workspace_scope& scope, const std::uin
     check(pareto_bitset_fits(m, d) && d > 0, "pareto_levels: internal error (bitset method for m = ", m, ", D = ", d, ")");
 
     // pool: the rows of every objective; row[i * d + r]: where candidate i's row of objective r starts.
-    // One pass per objective in its sorted order (ties by position) sets each
-    // candidate's bit, then copies the bits so far.
+    // One pass per objective in its sorted order (ties by position) sets each candidate's bit, then
+    // copies the bits so far as that candidate's row.
     auto pool = scope.alloc<std::uint64_t>(d * row_words).data();
     auto row = scope.alloc<std::uint32_t>(m * d).data();
     auto acc = scope.alloc<std::uint64_t>(width).data();
