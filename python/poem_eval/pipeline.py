@@ -32,11 +32,12 @@ user's state. Without `score_items`, a negative's scores are unknown (NaN): rank
 from dataclasses import asdict, dataclass
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 
 from .adapters import from_eval_data
-from .data import EvalData, progress
+from .data import EvalData, load_npz, progress, save_npz
 from .schema import EVALUATED, OUTPUT, PER_REQUEST, SPLIT_SKIP, SPLIT_TRAIN, SPLIT_WARMUP, ReplayInput
 
 SCORE_DIRS = ("higher", "higher", "higher")  # p_click, p_long_view, pred_watch_time_s
@@ -329,11 +330,52 @@ def training_inputs(inp: ReplayInput, cfg: PipelineConfig, show_progress: bool =
 
 
 def build_inputs(data: EvalData, ups, cfg: PipelineConfig, show_progress: bool = True, config=None,
-                 score_rows=(0, 1, 2)) -> dict:
+                 score_rows=(0, 1, 2), cache: bool = True) -> dict:
     """The KuaiRand evaluation's inputs: training_inputs() of its requests (adapters.from_eval_data,
     whose request ids and candidate order are data's, so req and row_cand index `data`), with the
     upstream.UpstreamScores `ups` (its rows `score_rows`, and its scorer for the mined negatives) and,
     when cfg.side_features names them, the causal item and user statistics. `config`: the
-    poem.RankerConfig, when not ranker_config(cfg) (another fusion, other score rows)."""
+    poem.RankerConfig, when not ranker_config(cfg) (another fusion, other score rows).
+
+    Cached beside data's own cache (inputs_cache_path) when `cache` and both data and ups come from
+    cache files: the evaluation, its precision check and their tests replay the same requests once."""
+    path = inputs_cache_path(data, ups, cfg, config, score_rows) if cache else None
+    if path is not None and path.exists():
+        return load_inputs(path)
     inp = from_eval_data(data, ups.scores, ups.scorer, side_features=bool(cfg.side_features), score_rows=score_rows)
-    return training_inputs(inp, cfg, show_progress=show_progress, config=config)
+    res = training_inputs(inp, cfg, show_progress=show_progress, config=config)
+    if path is not None:
+        save_inputs(path, res)
+    return res
+
+
+def save_inputs(path, res: dict) -> None:
+    """training_inputs()' result as one .npz, atomically: its arrays, and the rest (counts, graph_edges,
+    serving_config) as JSON."""
+    save_npz(Path(path), {k: v for k, v in res.items() if isinstance(v, np.ndarray)},
+             {k: v for k, v in res.items() if not isinstance(v, np.ndarray)})
+
+
+def load_inputs(path) -> dict:
+    arrays, meta = load_npz(Path(path))
+    return {**arrays, **meta}
+
+
+def inputs_cache_path(data: EvalData, ups, cfg: PipelineConfig, config=None, score_rows=(0, 1, 2)):
+    """Where build_inputs caches its result, or None when data or ups has no cache file. The name hashes
+    everything the replay reads: data's and the upstream model's cache files (whose names hash their
+    configs), cfg, the serving config, the score rows, and the code that replays: the `poem` module's
+    file and poem_eval's sources (an edit to either replays again). None too for a learned fusion, whose
+    weights the serving config's JSON does not carry."""
+    if data.path is None or getattr(ups, "path", None) is None:
+        return None
+    if config is not None and json.loads(config.to_json())["fusion"]["method"] == "learned":
+        return None
+    h = hashlib.sha1()
+    h.update(json.dumps({"data": Path(data.path).name, "upstream": Path(ups.path).name, "cfg": asdict(cfg),
+                         "config": config.to_json() if config is not None else None,
+                         "score_rows": [int(r) for r in score_rows]}, sort_keys=True).encode())
+    for f in [Path(_poem().__file__), *sorted(Path(__file__).parent.glob("*.py"))]:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return Path(data.path).parent / f"inputs_{h.hexdigest()[:16]}.npz"

@@ -9,7 +9,7 @@ partial-order tokens). Runs in a subprocess so that Debian's OpenBLAS, when scri
 has unpacked it under build/openblas, can be put first on LD_LIBRARY_PATH.
 
 In process: the mined negatives join their request as candidates, with the upstream model's scores and
-the causal statistics, through the same ranker as every other candidate."""
+the causal statistics, through the same ranker as every other candidate; and build_inputs' cache."""
 import unittest
 
 from quick_run import quick_report
@@ -83,6 +83,50 @@ class NegativesAreCandidates(unittest.TestCase):
         self.assertGreater(len(np.unique(feats[:, 2])), 2)
         self.assertGreater(feats[:, 1].std(), 0.1)
         self.assertTrue(np.isfinite(out["row_feats"]).all())
+        # What build_inputs caches comes back whole: every key, array, dtype and value.
+        import tempfile
+        from pathlib import Path
+        from poem_eval.pipeline import load_inputs, save_inputs
+        with tempfile.TemporaryDirectory() as d:
+            save_inputs(Path(d) / "inputs.npz", out)
+            back = load_inputs(Path(d) / "inputs.npz")
+        self.assertEqual(set(back), set(out))
+        for k, v in out.items():
+            if isinstance(v, np.ndarray):
+                self.assertEqual(back[k].dtype, v.dtype, k)
+                np.testing.assert_array_equal(back[k], v, err_msg=k)
+            else:
+                self.assertEqual(back[k], v, k)
+
+
+class InputsCacheKey(unittest.TestCase):
+    """build_inputs' cache file is named by everything the replay reads, and never used for a learned
+    fusion (its weights are not in the serving config's JSON)."""
+
+    def test_the_name_moves_with_what_the_replay_reads(self):
+        from dataclasses import replace
+        import numpy as np
+        import poem
+        from poem_eval import item_stats, upstream
+        from poem_eval.data import EvalConfig, build_eval_data
+        from poem_eval.fusion_eval import poem_ranker_config
+        from poem_eval.pipeline import PipelineConfig, inputs_cache_path, ranker_config
+        data = build_eval_data(EvalConfig(quick=True), show_progress=False)
+        ups = upstream.build_upstream_scores(data, show_progress=False)
+        cfg = PipelineConfig(side_features=item_stats.TRANSFORMS)
+        path = inputs_cache_path(data, ups, cfg)
+        self.assertEqual(path, inputs_cache_path(data, ups, PipelineConfig(side_features=item_stats.TRANSFORMS)))
+        self.assertEqual(path.parent, data.path.parent)
+        others = [inputs_cache_path(data, ups, PipelineConfig()), inputs_cache_path(data, ups, replace(cfg, seed=1)),
+                  inputs_cache_path(data, ups, replace(cfg, level_method="fused_tiers")),
+                  inputs_cache_path(data, ups, cfg, score_rows=(1, 0, 2)),
+                  inputs_cache_path(data, ups, cfg, config=ranker_config(poem, replace(cfg, lp=16)))]
+        self.assertEqual(len({path, *others}), 1 + len(others))
+        k, d, h = 4, 2, 3  # the four objectives of poem_ranker_config
+        shapes = {"component.weight": (k, d), "component.bias": (k, d), "aggregate.weight": (h, k * d),
+                  "aggregate.bias": (h,), "out.weight": (1, h), "out.bias": (1,), "skip.weight": (1, k)}
+        learned = poem.LearnedFusion.from_tensors({"fusion." + n: np.full(s, 0.1, np.float32) for n, s in shapes.items()})
+        self.assertIsNone(inputs_cache_path(data, ups, cfg, config=poem_ranker_config(poem, cfg, learned)))
 
 
 if __name__ == "__main__":
