@@ -42,7 +42,7 @@ template <class Arch>
 constexpr const char* simd_target_name() noexcept {
     if constexpr (!use_simd) return "scalar";
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
-#if defined(__AVX512BF16__)
+#if POEM_VDPBF16PS
     else if constexpr (std::is_base_of<xsimd::avx512dq, Arch>::value) return "avx512bf16";
 #endif
     else if constexpr (std::is_base_of<xsimd::avx512dq, Arch>::value) return "avx512";  // avx512dq (simd.hpp) or above

@@ -32,6 +32,17 @@ using simd_arch = xsimd::avx512dq;
 using simd_arch = xsimd::default_arch;
 #endif
 
+// POEM_VDPBF16PS: whether these flags run the model's bf16 GEMM on AVX512_BF16's vdpbf16ps. Only
+// where it pays, as the dispatch library ranks its targets at run time (docs/dispatch.md): on the Intel
+// Xeon with AMX we measured it ran at half the fp32 FMA rate, and the widening kernel gives the same
+// bits 1.4x faster; AMD's Zen 4 runs it at twice that rate. Intel's AVX512_BF16 CPUs are Cooper Lake
+// (unmeasured, ranked like the others) and those with AMX: their flags take the widening kernel.
+#if defined(__AVX512BF16__) && !defined(__AMX_BF16__) && !defined(__cooperlake__)
+#define POEM_VDPBF16PS 1
+#else
+#define POEM_VDPBF16PS 0
+#endif
+
 #ifdef POEM_FORCE_SCALAR
 inline constexpr bool use_simd = false;
 #else

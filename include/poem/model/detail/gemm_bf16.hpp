@@ -17,10 +17,11 @@
 // A is rounded per call into caller scratch (bf16_scratch_size floats): the widening kernels keep it as
 // fp32 values with the low 16 bits zero and broadcast them like the fp32 kernel does.
 //
-// Native: compiled with AVX512_BF16 (__AVX512BF16__: -mavx512bf16, -march=sapphirerapids or znver4, or
-// the dispatch target avx512bf16), the AVX-512 kernel runs vdpbf16ps itself: A's rows are rounded into
-// pair words like B's, and each step is one broadcast pair word of A against two pair-word rows of B.
-// Same bits as the widening kernels, denormals aside (vdpbf16ps treats denormal inputs as zero).
+// Native: where the flags say vdpbf16ps pays (POEM_VDPBF16PS, core/simd.hpp: AVX512_BF16 on a CPU that
+// is not Intel's, such as -march=znver4 or the dispatch target avx512bf16), the AVX-512 kernel runs
+// vdpbf16ps itself: A's rows are rounded into pair words like B's, and each step is one broadcast pair
+// word of A against two pair-word rows of B. Same bits as the widening kernels, denormals aside
+// (vdpbf16ps treats denormal inputs as zero).
 
 #include <algorithm>
 #include <array>
@@ -167,9 +168,10 @@ template <class Arch, std::size_t MR>
 using micro_kernel_bf16 = micro_kernel<Arch, MR, bf16_panel>;
 
 #if defined(__AVX512BF16__)
-// Whether Arch runs the native vdpbf16ps kernel (an AVX-512 target compiled with AVX512_BF16).
+// Whether Arch runs the native vdpbf16ps kernel (an AVX-512 target compiled with AVX512_BF16, where
+// POEM_VDPBF16PS says it pays). The pair-word rounding below serves the AMX kernel too.
 template <class Arch>
-inline constexpr bool native_bf16 = std::is_base_of<xsimd::avx512dq, Arch>::value;  // dq: simd.hpp
+inline constexpr bool native_bf16 = POEM_VDPBF16PS && std::is_base_of<xsimd::avx512dq, Arch>::value;  // dq: simd.hpp
 
 // A's m rows rounded to bf16 as pair words (bf16(x[2t]) low, bf16(x[2t + 1]) high: the bf16 values in
 // order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch. The
