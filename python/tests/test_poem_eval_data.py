@@ -275,8 +275,13 @@ class QuickData(unittest.TestCase):
 
     def test_upstream_quick(self):
         from poem_eval import upstream
+        from poem_eval.data import DEFAULT_CACHE_DIR
+        # The suite's cache (POEM_EVAL_CACHE), where the evaluation's quick runs find the same upstream
+        # model: trained here once (or loaded), then trained again below on this test's own copy.
         t0 = time.time()
-        ups = upstream.build_upstream_scores(self.data, show_progress=False)
+        shared = build_eval_data(EvalConfig(quick=True), show_progress=False)
+        self.assertEqual(shared.meta["config_hash"], self.data.meta["config_hash"])
+        ups = upstream.build_upstream_scores(shared, show_progress=False)
         up_s = time.time() - t0
         # Time is reported, not asserted: a shared machine's load would make it flaky (speed lives in
         # benchmarks); about 30 s on a quiet 2-core machine.
@@ -290,17 +295,16 @@ class QuickData(unittest.TestCase):
         self.assertGreater(ev["auc_long_view"], 0.55)
         np.testing.assert_array_equal(ups.req_in_sample, self.data.req_split == SPLIT_UPSTREAM)
         self.assertEqual(ups.request_scores(self.data, 3).shape, (3, int(np.diff(self.data.req_offsets)[3])))
-        # deterministic: a second training gives the same scores
+        # deterministic: a second training, on this test's own build of the data, gives the same scores
         again = upstream.train_and_score(self.data, upstream.UpstreamConfig(), show_progress=False)
         np.testing.assert_array_equal(again.scores, s)
         # the command line summary runs on the cached arrays
         buf = io.StringIO()
         from poem_eval import data as data_mod
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
-            data_mod.main(["--summary", "--quick", "--cache-dir", self.tmp])
+            data_mod.main(["--summary", "--quick", "--cache-dir", DEFAULT_CACHE_DIR])
         self.assertIn("floor on test days", buf.getvalue())
         self.assertIn("upstream ranker", buf.getvalue())
-
 
 if __name__ == "__main__":
     unittest.main()
