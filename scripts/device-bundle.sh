@@ -16,6 +16,8 @@ cmake --build "$build" -j "$(nproc)" --target poem_dispatch $tests $benches
 rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/lib" "$stage/include"
 for t in $tests; do cp "$build/tests/$t" "$stage/bin/"; done
 for b in $benches; do cp "$build/bench/$b" "$stage/bin/"; done
+# The core's FMA and AMX peaks, measured beside the benches (device-check.sh).
+g++ -O2 -o "$stage/bin/cpu_peak" scripts/cpu_peak.cpp
 # BEFORE=<another build's bench_model>: run beside this one, alternating (device-check.sh).
 if [ -n "${BEFORE:-}" ]; then cp "$BEFORE" "$stage/bin/bench_model_before"; fi
 cp "$build/libpoem_dispatch.a" /usr/lib/x86_64-linux-gnu/libbenchmark_main.a "$stage/lib/"

@@ -7,7 +7,8 @@
 #      on avx512bf16 too), each binary on its best target and again on avx512;
 #   3. one thread each, pinned: poem's tower and forward pass in fp32 and bf16 on avx512bf16 and on
 #      avx512, oneDNN's matmuls (Debian's 2.6, carried), LibTorch (compiled here against this machine's
-#      PyTorch), ranks at small N, the whole request, and Pareto levels at N = 20000.
+#      PyTorch), ranks at small N, the whole request, and Pareto levels at N = 20000; and the core's
+#      FMA and AMX peaks (scripts/cpu_peak.cpp), to quote fractions of peak from the same run.
 set -uo pipefail
 root=$PWD
 run=$root/build/devrun
@@ -49,6 +50,8 @@ cat "$out"/test_*.log 2>/dev/null | grep -B2 -A12 "FAILED" | head -60 > "$out/fa
 
 echo "== benches (one thread, pinned)"
 pin=$(command -v taskset >/dev/null && echo "taskset -c ${PIN_CORE:-2}")
+# The core's peaks (GFLOP/s), so that a kernel's fraction of peak comes from this run.
+[ -x $B/cpu_peak ] && $pin $B/cpu_peak | tee "$out/peak.txt"
 reps=${REPS:-5} min_time=${MIN_TIME:-0.2}
 bench() {  # name filter target [extra args]
   local bin=$1 filter=$2 target=$3; shift 3
@@ -84,5 +87,5 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
             print(f"{os.path.basename(f)[:-5]:18} {b['run_name']:58} {b['real_time']:12.1f} {b['time_unit']} {extra or '':>10.4g}" if extra else
                   f"{os.path.basename(f)[:-5]:18} {b['run_name']:58} {b['real_time']:12.1f} {b['time_unit']}")
 PY
-cp "$out/summary.txt" "$out/cpu.txt" "$out/failures.txt" "$final/" 2>/dev/null
+cp "$out/summary.txt" "$out/cpu.txt" "$out/peak.txt" "$out/failures.txt" "$final/" 2>/dev/null
 tar -czf "$final/results.tgz" -C "$out" .
