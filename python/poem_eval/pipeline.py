@@ -338,14 +338,22 @@ def build_inputs(data: EvalData, ups, cfg: PipelineConfig, show_progress: bool =
     poem.RankerConfig, when not ranker_config(cfg) (another fusion, other score rows).
 
     Cached beside data's own cache (inputs_cache_path) when `cache` and both data and ups come from
-    cache files: the evaluation, its precision check and their tests replay the same requests once."""
+    cache files: the evaluation, its precision check and their tests replay the same requests once.
+    One file per configuration: the files an older build of the code left for it are removed."""
     path = inputs_cache_path(data, ups, cfg, config, score_rows) if cache else None
     if path is not None and path.exists():
-        return load_inputs(path)
-    inp = from_eval_data(data, ups.scores, ups.scorer, side_features=bool(cfg.side_features), score_rows=score_rows)
-    res = training_inputs(inp, cfg, show_progress=show_progress, config=config)
+        res = load_inputs(path)
+    else:
+        inp = from_eval_data(data, ups.scores, ups.scorer, side_features=bool(cfg.side_features),
+                             score_rows=score_rows)
+        res = training_inputs(inp, cfg, show_progress=show_progress, config=config)
+        if path is not None:
+            save_inputs(path, res)
     if path is not None:
-        save_inputs(path, res)
+        what = path.name.split("_")[1]  # inputs_<configuration>_<code>.npz
+        for old in path.parent.glob(f"inputs_{what}_*.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)
     return res
 
 
@@ -362,20 +370,21 @@ def load_inputs(path) -> dict:
 
 
 def inputs_cache_path(data: EvalData, ups, cfg: PipelineConfig, config=None, score_rows=(0, 1, 2)):
-    """Where build_inputs caches its result, or None when data or ups has no cache file. The name hashes
-    everything the replay reads: data's and the upstream model's cache files (whose names hash their
-    configs), cfg, the serving config, the score rows, and the code that replays: the `poem` module's
-    file and poem_eval's sources (an edit to either replays again). None too for a learned fusion, whose
-    weights the serving config's JSON does not carry."""
+    """Where build_inputs caches its result, or None when data or ups has no cache file. The name,
+    inputs_<configuration>_<code>.npz, hashes everything the replay reads: data's and the upstream
+    model's cache files (whose names hash their configs), cfg, the serving config and the score rows;
+    then the code that replays: the `poem` module's file and poem_eval's sources (an edit to either
+    replays again). None too for a learned fusion, whose weights the serving config's JSON does not
+    carry."""
     if data.path is None or getattr(ups, "path", None) is None:
         return None
     if config is not None and json.loads(config.to_json())["fusion"]["method"] == "learned":
         return None
-    h = hashlib.sha1()
-    h.update(json.dumps({"data": Path(data.path).name, "upstream": Path(ups.path).name, "cfg": asdict(cfg),
-                         "config": config.to_json() if config is not None else None,
-                         "score_rows": [int(r) for r in score_rows]}, sort_keys=True).encode())
+    what = hashlib.sha1(json.dumps({"data": Path(data.path).name, "upstream": Path(ups.path).name,
+                                    "cfg": asdict(cfg), "config": config.to_json() if config is not None else None,
+                                    "score_rows": [int(r) for r in score_rows]}, sort_keys=True).encode())
+    code = hashlib.sha1()
     for f in [Path(_poem().__file__), *sorted(Path(__file__).parent.glob("*.py"))]:
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return Path(data.path).parent / f"inputs_{h.hexdigest()[:16]}.npz"
+        code.update(f.name.encode())
+        code.update(f.read_bytes())
+    return Path(data.path).parent / f"inputs_{what.hexdigest()[:12]}_{code.hexdigest()[:12]}.npz"

@@ -128,6 +128,31 @@ class InputsCacheKey(unittest.TestCase):
         learned = poem.LearnedFusion.from_tensors({"fusion." + n: np.full(s, 0.1, np.float32) for n, s in shapes.items()})
         self.assertIsNone(inputs_cache_path(data, ups, cfg, config=poem_ranker_config(poem, cfg, learned)))
 
+    def test_one_file_per_configuration(self):
+        """What an older build of the code cached for the same configuration goes when build_inputs
+        runs (here from the cache that the quick evaluation's tests have filled, or after a replay)."""
+        from poem_eval import item_stats, upstream
+        from poem_eval.data import EvalConfig, build_eval_data
+        from poem_eval.pipeline import PipelineConfig, build_inputs, inputs_cache_path
+        data = build_eval_data(EvalConfig(quick=True), show_progress=False)
+        ups = upstream.build_upstream_scores(data, show_progress=False)
+        cfg = PipelineConfig(side_features=item_stats.TRANSFORMS)  # precision's and run --quick's
+        path = inputs_cache_path(data, ups, cfg)
+        what = path.name.split("_")[1]
+        stale = path.with_name(f"inputs_{what}_000000000000.npz")
+        other = path.with_name("inputs_000000000000_000000000000.npz")  # another configuration's
+        try:
+            stale.write_bytes(b"")
+            other.write_bytes(b"")
+            out = build_inputs(data, ups, cfg, show_progress=False)
+            self.assertTrue(path.exists())
+            self.assertFalse(stale.exists())
+            self.assertTrue(other.exists())
+            self.assertGreater(out["counts"]["requests"], 1000)
+        finally:
+            stale.unlink(missing_ok=True)
+            other.unlink(missing_ok=True)
+
 
 if __name__ == "__main__":
     unittest.main()
