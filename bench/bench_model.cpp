@@ -9,6 +9,7 @@
 // finds: `make bench` puts Debian's OpenBLAS first (scripts/local-openblas.sh), and the context entry
 // libtorch_blas says which library this process mapped ("reference" for Debian's default libblas3).
 // BM_model_mlp_onednn runs the tower through oneDNN's matmuls (fp32; bf16 where oneDNN has it).
+// BM_model_softmax times the attention's softmax alone.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -204,6 +205,34 @@ void BM_model_mlp_naive(benchmark::State& state) {
     set_counters(state, bench_model().tower_flops(n), n);
 }
 BENCHMARK(BM_model_mlp_naive)->Arg(100)->Arg(1000);
+
+// The attention's softmax alone: N rows of seq_len scores (one attention's, N candidates against 100
+// tokens), exp(s - max) and 1 / sum as the forward pass calls it; the copy of the scores (the kernel
+// works in place) is timed on both sides. _naive: the scalar reference, double sums.
+void run_softmax(benchmark::State& state, bool naive) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const std::size_t ld = (seq_len + 15) / 16 * 16;
+    poem_bench::rotating<std::vector<float>> scores(4, [&](std::size_t i) {
+        poem::rng g(11 + i);
+        std::vector<float> v(n * ld);
+        for (auto& x : v) x = (g.uniform_float() - 0.5f) * 20;
+        return v;
+    });
+    std::vector<float> s(n * ld), inv_sum(n);
+    for (auto _ : state) {
+        const std::vector<float>& x = scores.next();
+        std::copy(x.begin(), x.end(), s.begin());
+        if (naive) poem::detail::softmax_rows_scalar(s.data(), n, seq_len, ld, inv_sum.data());
+        else poem::detail::softmax_rows(s.data(), n, seq_len, ld, inv_sum.data());
+        benchmark::DoNotOptimize(s.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * static_cast<std::int64_t>(n * seq_len)));
+}
+void BM_model_softmax(benchmark::State& state) { run_softmax(state, false); }
+BENCHMARK(BM_model_softmax)->Arg(100)->Arg(1000);
+void BM_model_softmax_naive(benchmark::State& state) { run_softmax(state, true); }
+BENCHMARK(BM_model_softmax_naive)->Arg(100)->Arg(1000);
 
 #ifdef POEM_HAVE_ONEDNN
 // The same tower and heads as oneDNN matmuls (bias, ReLU as a post-op), what a user of oneDNN would

@@ -585,7 +585,7 @@ TEST_CASE("gemm_bf16: every target gives the scalar reference's bits and PyTorch
 TEST_CASE("softmax: the SIMD kernel equals the scalar reference, rows sum to 1") {
     poem::rng g(3);
     for (std::size_t cols : {1u, 2u, 7u, 16u, 33u, 100u}) {
-        const std::size_t rows = 5, ld = (cols + 63) / 64 * 64;
+        const std::size_t rows = 9, ld = (cols + 63) / 64 * 64;  // rows in groups, and the rest alone
         std::vector<float> a(rows * ld), b;
         for (auto& x : a) x = (g.uniform_float() - 0.5f) * 40;
         b = a;
@@ -602,6 +602,19 @@ TEST_CASE("softmax: the SIMD kernel equals the scalar reference, rows sum to 1")
                 sum += a[r * ld + j];
             }
             REQUIRE(std::abs(sum - 1.0) < 1e-5);
+        }
+        // Taken together (in groups) or one row at a time, every row gets the same bits.
+        std::vector<float> x(rows * ld);
+        for (auto& v : x) v = (g.uniform_float() - 0.5f) * 40;
+        for (bool normalise : {true, false}) {
+            std::vector<float> together = x, alone = x, inv_together(rows), inv_alone(rows);
+            poem::detail::softmax_rows(together.data(), rows, cols, ld, normalise ? nullptr : inv_together.data());
+            for (std::size_t r = 0; r < rows; ++r)
+                poem::detail::softmax_rows(alone.data() + r * ld, 1, cols, ld, normalise ? nullptr : inv_alone.data() + r);
+            for (std::size_t r = 0; r < rows; ++r) {
+                REQUIRE(std::memcmp(together.data() + r * ld, alone.data() + r * ld, cols * sizeof(float)) == 0);
+                if (!normalise) REQUIRE(std::memcmp(&inv_together[r], &inv_alone[r], sizeof(float)) == 0);
+            }
         }
     }
 }

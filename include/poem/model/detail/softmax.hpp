@@ -1,17 +1,21 @@
 #pragma once
 // Row-wise softmax over the first `cols` entries of each row of a rows x ld matrix (in place), the
-// attention's normalisation (optionally leaving the division by the sum to the caller). Masking is done before: the attention compacts the valid tokens, so every
-// column here is valid; a sequence with no valid token never reaches this kernel (its output is zero).
+// attention's normalisation (optionally leaving the division by the sum to the caller). Masking is
+// done before: the attention compacts the valid tokens, so every column here is valid; a sequence
+// with no valid token never reaches this kernel (its output is zero).
 //
 // The SIMD kernel writes -inf into the row's padding up to a multiple of the batch size (ld must be
 // at least that), so that whole batches are processed: exp(-inf - max) = 0 adds nothing to the sum.
-// `softmax_rows_scalar` is the reference (double accumulation of the sum).
+// It takes rows in groups of two or four, interleaved (softmax_row_group), with the same bits as one
+// at a time. `softmax_rows_scalar` is the reference (double accumulation of the sum).
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include <xsimd/xsimd.hpp>
 
@@ -80,37 +84,61 @@ inline float row_max(const xsimd::batch<float, Arch>& m) noexcept {
     return reduce_max(m);
 }
 
+// exp(x - mx) of one batch of a row, stored in place and added to the row's sum.
+template <class Arch>
+inline void exp_shifted_store(float* x, const xsimd::batch<float, Arch>& mx, xsimd::batch<float, Arch>& sum) noexcept {
+    const auto e = exp_nonpositive<Arch>(xsimd::batch<float, Arch>::load_unaligned(x) - mx);
+    e.store_unaligned(x);
+    sum += e;
+}
+
+// The softmax of rows s, s + ld, ... (one per index in G), padded to `padded` columns, their loops
+// interleaved. Each row's steps wait on one another (its max, the max's reduction, the exp pass and
+// its sum, the sum's reduction); the other rows' steps fill those waits. Every row gets the one-row
+// arithmetic in the one-row order, so grouping never changes a bit.
+template <class Arch, std::size_t... G>
+inline void softmax_row_group(std::index_sequence<G...>, float* s, std::size_t ld, std::size_t padded,
+                              float* inv_sum) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr std::size_t L = batch::size, n = sizeof...(G);
+    const float ninf = -std::numeric_limits<float>::infinity();
+    float* const x[n] = {(s + G * ld)...};
+    std::array<batch, n> m0{((void)G, batch(ninf))...}, m1{((void)G, batch(ninf))...};
+    std::size_t j = 0;
+    for (; j + 2 * L <= padded; j += 2 * L) {  // two chains a row: the max's latency bounds this loop
+        ((std::get<G>(m0) = xsimd::max(std::get<G>(m0), batch::load_unaligned(x[G] + j))), ...);
+        ((std::get<G>(m1) = xsimd::max(std::get<G>(m1), batch::load_unaligned(x[G] + j + L))), ...);
+    }
+    if (j < padded) ((std::get<G>(m0) = xsimd::max(std::get<G>(m0), batch::load_unaligned(x[G] + j))), ...);
+    const std::array<batch, n> mx{batch(row_max<Arch>(xsimd::max(std::get<G>(m0), std::get<G>(m1))))...};
+    std::array<batch, n> sum{((void)G, batch(0.0f))...};
+    for (std::size_t c = 0; c < padded; c += L) (exp_shifted_store<Arch>(x[G] + c, std::get<G>(mx), std::get<G>(sum)), ...);
+    const float inv_s[n] = {(1.0f / xsimd::hadd(std::get<G>(sum)))...};
+    if (inv_sum != nullptr) {
+        ((inv_sum[G] = inv_s[G]), ...);
+        return;
+    }
+    for (std::size_t c = 0; c < padded; c += L)
+        ((batch::load_unaligned(x[G] + c) * batch(inv_s[G])).store_unaligned(x[G] + c), ...);
+}
+
 template <class Arch>
 void softmax_rows_simd(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum = nullptr) noexcept {
-    using batch = xsimd::batch<float, Arch>;
-    constexpr std::size_t L = batch::size;
+    constexpr std::size_t L = xsimd::batch<float, Arch>::size;
+    // Rows four at a time with 32 vector registers (AVX-512), two with 16: each row in flight holds
+    // its max, sum and the exp's temporaries.
+    constexpr std::size_t group = L >= 16 ? 4 : 2;
     const std::size_t padded = (cols + L - 1) / L * L;
     const float ninf = -std::numeric_limits<float>::infinity();
-    for (std::size_t r = 0; r < rows; ++r) {
-        float* x = s + r * ld;
-        for (std::size_t j = cols; j < padded; ++j) x[j] = ninf;
-        batch m0(ninf), m1(ninf);  // two chains: the max's latency, not its throughput, bounds this loop
-        std::size_t j = 0;
-        for (; j + 2 * L <= padded; j += 2 * L) {
-            m0 = xsimd::max(m0, batch::load_unaligned(x + j));
-            m1 = xsimd::max(m1, batch::load_unaligned(x + j + L));
-        }
-        if (j < padded) m0 = xsimd::max(m0, batch::load_unaligned(x + j));
-        const batch mx(row_max<Arch>(xsimd::max(m0, m1)));
-        batch sum(0.0f);
-        for (std::size_t c = 0; c < padded; c += L) {
-            const batch e = exp_nonpositive<Arch>(batch::load_unaligned(x + c) - mx);
-            e.store_unaligned(x + c);
-            sum += e;
-        }
-        const float inv_s = 1.0f / xsimd::hadd(sum);
-        if (inv_sum != nullptr) {
-            inv_sum[r] = inv_s;
-            continue;
-        }
-        const batch inv(inv_s);
-        for (std::size_t c = 0; c < padded; c += L) (batch::load_unaligned(x + c) * inv).store_unaligned(x + c);
-    }
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = cols; j < padded; ++j) s[r * ld + j] = ninf;
+    std::size_t r = 0;
+    for (; r + group <= rows; r += group)
+        softmax_row_group<Arch>(std::make_index_sequence<group>{}, s + r * ld, ld, padded,
+                                inv_sum != nullptr ? inv_sum + r : nullptr);
+    for (; r < rows; ++r)
+        softmax_row_group<Arch>(std::make_index_sequence<1>{}, s + r * ld, ld, padded,
+                                inv_sum != nullptr ? inv_sum + r : nullptr);
 }
 
 }  // namespace POEM_TARGET_NAMESPACE
