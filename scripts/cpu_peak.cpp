@@ -19,49 +19,29 @@ double seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// c = a * c + b on 12 or 24 registers; each FMA depends only on its own chain's previous one.
-#define POEM_CHAINS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define POEM_CHAINS24(X) POEM_CHAINS12(X) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
-
-__attribute__((target("avx512f"))) double fma_avx512(long iters) {
-    const __m512 a = _mm512_set1_ps(0.9999f), b = _mm512_set1_ps(1e-4f);
-#define DECL(i) __m512 c##i = _mm512_set1_ps(1e-3f * i);
-#define STEP(i) c##i = _mm512_fmadd_ps(a, c##i, b);
-#define SUM(i) s = _mm512_add_ps(s, c##i);
-    POEM_CHAINS24(DECL)
-    const double t0 = seconds();
-    for (long it = 0; it < iters; ++it) { POEM_CHAINS24(STEP) }
-    const double t = seconds() - t0;
-    __m512 s = _mm512_setzero_ps();
-    POEM_CHAINS24(SUM)
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, s);
-    if (lanes[0] == 12345.0f) std::puts("");  // keeps the chains live
-    return static_cast<double>(iters) * 24 * 16 * 2 / t / 1e9;
-#undef DECL
-#undef STEP
-#undef SUM
-}
-
-__attribute__((target("avx2,fma"))) double fma_avx2(long iters) {
-    const __m256 a = _mm256_set1_ps(0.9999f), b = _mm256_set1_ps(1e-4f);
-#define DECL(i) __m256 c##i = _mm256_set1_ps(1e-3f * i);
-#define STEP(i) c##i = _mm256_fmadd_ps(a, c##i, b);
-#define SUM(i) s = _mm256_add_ps(s, c##i);
-    POEM_CHAINS12(DECL)
-    const double t0 = seconds();
-    for (long it = 0; it < iters; ++it) { POEM_CHAINS12(STEP) }
-    const double t = seconds() - t0;
-    __m256 s = _mm256_setzero_ps();
-    POEM_CHAINS12(SUM)
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, s);
-    if (lanes[0] == 12345.0f) std::puts("");
-    return static_cast<double>(iters) * 12 * 8 * 2 / t / 1e9;
-#undef DECL
-#undef STEP
-#undef SUM
-}
+// `name`: c = a * c + b on `chains` registers of `vec` (fully unrolled, so the array lives in
+// registers), each FMA waiting only on its own chain's previous one; GFLOP/s.
+#define POEM_FMA_PEAK(name, isa, vec, lanes, chains, set1, fmadd, store)                           \
+    __attribute__((target(isa))) double name(long iters) {                                        \
+        const vec a = set1(0.9999f), b = set1(1e-4f);                                             \
+        vec c[chains];                                                                            \
+        _Pragma("GCC unroll 32") for (int i = 0; i < chains; ++i) c[i] = set1(1e-3f * i);         \
+        const double t0 = seconds();                                                              \
+        for (long it = 0; it < iters; ++it) {                                                     \
+            _Pragma("GCC unroll 32") for (int i = 0; i < chains; ++i) c[i] = fmadd(a, c[i], b);   \
+        }                                                                                         \
+        const double t = seconds() - t0;                                                          \
+        alignas(64) float out[lanes];                                                             \
+        float keep = 0; /* reads every chain, so none is optimised away */                        \
+        _Pragma("GCC unroll 32") for (int i = 0; i < chains; ++i) {                               \
+            store(out, c[i]);                                                                     \
+            keep += out[0];                                                                       \
+        }                                                                                         \
+        if (keep == 12345.0f) std::puts("");                                                      \
+        return static_cast<double>(iters) * chains * lanes * 2 / t / 1e9;                         \
+    }
+POEM_FMA_PEAK(fma_avx512, "avx512f", __m512, 16, 24, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_store_ps)
+POEM_FMA_PEAK(fma_avx2, "avx2,fma", __m256, 8, 12, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_store_ps)
 
 // ldtilecfg's operand: palette 1, each tile's bytes per row and rows.
 struct tile_config {
