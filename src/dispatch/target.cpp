@@ -38,7 +38,7 @@ static_assert(XSIMD_WITH_AVX512BW, "poem: the avx512bf16 target needs the avx512
 #ifndef __AVX512BF16__
 #error "poem: the avx512bf16 target needs -mavx512bf16"
 #endif
-#if defined(__AMX_BF16__) || defined(__cooperlake__)
+#if !POEM_VDPBF16PS
 #error "poem: the avx512bf16 target runs vdpbf16ps, which Intel's flags turn off (POEM_VDPBF16PS, core/simd.hpp)"
 #endif
 using target_arch = xsimd::avx512bw;  // gemm_bf16.hpp: native_bf16
