@@ -306,5 +306,6 @@ class QuickData(unittest.TestCase):
         self.assertIn("floor on test days", buf.getvalue())
         self.assertIn("upstream ranker", buf.getvalue())
 
+
 if __name__ == "__main__":
     unittest.main()

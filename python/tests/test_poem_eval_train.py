@@ -100,8 +100,8 @@ class NegativesAreCandidates(unittest.TestCase):
 
 
 class InputsCacheKey(unittest.TestCase):
-    """build_inputs' cache file is named by everything the replay reads, and never used for a learned
-    fusion (its weights are not in the serving config's JSON)."""
+    """build_inputs' cache file is named by everything the replay reads, never used for a learned fusion
+    (its weights are not in the serving config's JSON), and one per configuration."""
 
     def test_the_name_moves_with_what_the_replay_reads(self):
         from dataclasses import replace
