@@ -112,7 +112,8 @@ inline void softmax_row_group(std::index_sequence<G...>, float* s, std::size_t l
     if (j < padded) ((std::get<G>(m0) = xsimd::max(std::get<G>(m0), batch::load_unaligned(x[G] + j))), ...);
     const std::array<batch, n> mx{batch(row_max<Arch>(xsimd::max(std::get<G>(m0), std::get<G>(m1))))...};
     std::array<batch, n> sum{((void)G, batch(0.0f))...};
-    for (std::size_t c = 0; c < padded; c += L) (exp_shifted_store<Arch>(x[G] + c, std::get<G>(mx), std::get<G>(sum)), ...);
+    for (std::size_t c = 0; c < padded; c += L)
+        (exp_shifted_store<Arch>(x[G] + c, std::get<G>(mx), std::get<G>(sum)), ...);
     const float inv_s[n] = {(1.0f / xsimd::hadd(std::get<G>(sum)))...};
     if (inv_sum != nullptr) {
         ((inv_sum[G] = inv_s[G]), ...);
