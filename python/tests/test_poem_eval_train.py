@@ -103,17 +103,23 @@ class InputsCacheKey(unittest.TestCase):
     """build_inputs' cache file is named by everything the replay reads, never used for a learned fusion
     (its weights are not in the serving config's JSON), and one per configuration."""
 
+    @classmethod
+    def setUpClass(cls):
+        from poem_eval import item_stats, upstream
+        from poem_eval.data import EvalConfig, build_eval_data
+        from poem_eval.pipeline import PipelineConfig
+        cls.data = build_eval_data(EvalConfig(quick=True), show_progress=False)
+        cls.ups = upstream.build_upstream_scores(cls.data, show_progress=False)
+        cls.cfg = PipelineConfig(side_features=item_stats.TRANSFORMS)  # precision's and run --quick's
+
     def test_the_name_moves_with_what_the_replay_reads(self):
         from dataclasses import replace
         import numpy as np
         import poem
-        from poem_eval import item_stats, upstream
-        from poem_eval.data import EvalConfig, build_eval_data
+        from poem_eval import item_stats
         from poem_eval.fusion_eval import poem_ranker_config
         from poem_eval.pipeline import PipelineConfig, inputs_cache_path, ranker_config
-        data = build_eval_data(EvalConfig(quick=True), show_progress=False)
-        ups = upstream.build_upstream_scores(data, show_progress=False)
-        cfg = PipelineConfig(side_features=item_stats.TRANSFORMS)
+        data, ups, cfg = self.data, self.ups, self.cfg
         path = inputs_cache_path(data, ups, cfg)
         self.assertEqual(path, inputs_cache_path(data, ups, PipelineConfig(side_features=item_stats.TRANSFORMS)))
         self.assertEqual(path.parent, data.path.parent)
@@ -131,20 +137,15 @@ class InputsCacheKey(unittest.TestCase):
     def test_one_file_per_configuration(self):
         """What an older build of the code cached for the same configuration goes when build_inputs
         runs (here from the cache that the quick evaluation's tests have filled, or after a replay)."""
-        from poem_eval import item_stats, upstream
-        from poem_eval.data import EvalConfig, build_eval_data
-        from poem_eval.pipeline import PipelineConfig, build_inputs, inputs_cache_path
-        data = build_eval_data(EvalConfig(quick=True), show_progress=False)
-        ups = upstream.build_upstream_scores(data, show_progress=False)
-        cfg = PipelineConfig(side_features=item_stats.TRANSFORMS)  # precision's and run --quick's
-        path = inputs_cache_path(data, ups, cfg)
+        from poem_eval.pipeline import build_inputs, inputs_cache_path
+        path = inputs_cache_path(self.data, self.ups, self.cfg)
         what = path.name.split("_")[1]
         stale = path.with_name(f"inputs_{what}_000000000000.npz")
         other = path.with_name("inputs_000000000000_000000000000.npz")  # another configuration's
         try:
             stale.write_bytes(b"")
             other.write_bytes(b"")
-            out = build_inputs(data, ups, cfg, show_progress=False)
+            out = build_inputs(self.data, self.ups, self.cfg, show_progress=False)
             self.assertTrue(path.exists())
             self.assertFalse(stale.exists())
             self.assertTrue(other.exists())
@@ -152,7 +153,6 @@ class InputsCacheKey(unittest.TestCase):
         finally:
             stale.unlink(missing_ok=True)
             other.unlink(missing_ok=True)
-
 
 if __name__ == "__main__":
     unittest.main()
