@@ -23,12 +23,15 @@ using poem_bench::naive_ranks;
 
 using matrix = std::vector<float>;
 
-// 16 different K x N requests of predicted rates in [0, 1) (24-bit resolution, so a few ties).
-poem_bench::rotating<matrix> requests(std::size_t k, std::size_t n) {
+// 16 different K x N requests of predicted rates in [0, 1) (24-bit resolution, so a few ties), or
+// quantised to `levels` values (rates rounded, counts: long runs of ties).
+poem_bench::rotating<matrix> requests(std::size_t k, std::size_t n, int levels = 0) {
     return {16, [&](std::size_t r) {
                 poem::rng g(1000 * k + n + r);
                 matrix m(k * n);
                 for (auto& x : m) x = g.uniform_float();
+                if (levels > 0)
+                    for (auto& x : m) x = std::floor(x * static_cast<float>(levels)) / static_cast<float>(levels);
                 return m;
             }};
 }
@@ -65,9 +68,9 @@ poem::fusion_config learned_spec_for(std::size_t k) {
 
 // ---- benchmarks --------------------------------------------------------------------------------
 
-void BM_fusion_rank(benchmark::State& state) {
+void rank_requests(benchmark::State& state, int levels) {
     const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
-    auto in = requests(k, n);
+    auto in = requests(k, n, levels);
     poem::workspace ws;
     std::vector<float> rank(n);
     for (auto _ : state) {
@@ -81,9 +84,9 @@ void BM_fusion_rank(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
 }
 
-void BM_fusion_rank_naive(benchmark::State& state) {
+void rank_requests_naive(benchmark::State& state, int levels) {
     const auto k = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
-    auto in = requests(k, n);
+    auto in = requests(k, n, levels);
     std::vector<float> rank(n);
     std::vector<std::uint32_t> idx;
     for (auto _ : state) {
@@ -94,6 +97,12 @@ void BM_fusion_rank_naive(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k * n));
 }
+
+void BM_fusion_rank(benchmark::State& state) { rank_requests(state, 0); }
+void BM_fusion_rank_naive(benchmark::State& state) { rank_requests_naive(state, 0); }
+// Scores quantised to 16 values: every request has long tied runs to average.
+void BM_fusion_rank_tied(benchmark::State& state) { rank_requests(state, 16); }
+void BM_fusion_rank_tied_naive(benchmark::State& state) { rank_requests_naive(state, 16); }
 
 // fuse() of rotating K x N requests (range 0: K, range 1: N) under the spec `make_spec(K)` gives.
 template <class MakeSpec>
@@ -181,6 +190,10 @@ void shapes(benchmark::internal::Benchmark* b) {
     for (int k : {2, 4, 8})
         for (int n : {100, 256, 1000, 5000}) b->Args({k, n});
 }
+void tied_shapes(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"K", "N"});
+    for (int n : {100, 256, 1000, 5000}) b->Args({4, n});
+}
 
 }  // namespace
 
@@ -215,6 +228,8 @@ BENCHMARK(BM_fusion_sort_keys)->ArgName("N")->Arg(100)->Arg(1000);
 BENCHMARK(BM_fusion_sort_keys_naive)->ArgName("N")->Arg(100)->Arg(1000);
 BENCHMARK(BM_fusion_rank)->Apply(shapes);
 BENCHMARK(BM_fusion_rank_naive)->Apply(shapes);
+BENCHMARK(BM_fusion_rank_tied)->Apply(tied_shapes);
+BENCHMARK(BM_fusion_rank_tied_naive)->Apply(tied_shapes);
 BENCHMARK(BM_fusion_fuse)->Apply(shapes);
 BENCHMARK(BM_fusion_fuse_naive)->Apply(shapes);
 BENCHMARK(BM_fusion_learned)->Apply(learned_shapes);

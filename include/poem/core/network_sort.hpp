@@ -13,7 +13,8 @@
 // outlier) come out in index order; the expansion to (key << 32 | index) words counts such
 // inversions and, if there are any, finishes with insertion_sort_by_key (a few) or radix_sort_small
 // (many). The result is word for word radix_sort_keys's. Ranks (rank_by_key) are read off the 32-bit
-// words directly, the expansion only running where neighbours tie or are out of order.
+// words directly (tied runs averaged in place), the expansion only running where neighbours are out of
+// key order.
 
 #include <cstddef>
 #include <cstdint>
@@ -276,11 +277,12 @@ std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::
     return expand_network_words(keys, n, words, a, b);
 }
 
-// Ranks straight from the network's sorted words when every key differs from its neighbours and they
-// come in key order (the usual case for real scores): position t is the rank of the index in word t,
-// written without expanding the words to 64 bits. Returns false, with `rank` unusable, where some
-// neighbours tie or are out of key order (below the prefix's resolution): then the caller expands the
-// words (expand_network_words) and averages the tied runs (average_ranks).
+// Ranks straight from the network's sorted words when they come in key order (the usual case for real
+// scores): position t is the rank of the index in word t, written without expanding the words to
+// 64 bits. Where neighbours tie (equal keys share a prefix, so their words are already in index order)
+// a second pass averages the tied runs in place. Returns false, with `rank` unusable, where some
+// neighbours are out of key order (keys that differ below the prefix's resolution): then the caller
+// expands the words (expand_network_words) and averages the tied runs (average_ranks).
 inline bool ranks_from_network_words(const std::uint32_t* keys, std::size_t n, const std::uint32_t* words,
                                      float* rank) noexcept {
     if (n == 0) return true;
@@ -293,7 +295,20 @@ inline bool ranks_from_network_words(const std::uint32_t* keys, std::size_t n, c
         rank[idx] = static_cast<float>(t);
         previous = key;
     }
-    return not_ascending == 0;
+    if (not_ascending == 0) return true;
+    // Ties, or keys out of order: one pass over the runs of equal keys tells which, averaging the runs.
+    for (std::size_t i = 0; i < n;) {
+        const std::uint32_t key = keys[words[i] & mask];
+        std::size_t j = i + 1;
+        while (j < n && keys[words[j] & mask] == key) ++j;
+        if (j < n && keys[words[j] & mask] < key) return false;
+        if (j - i > 1) {
+            const float r = 0.5f * static_cast<float>(i + j - 1);
+            for (std::size_t t = i; t < j; ++t) rank[words[t] & mask] = r;
+        }
+        i = j;
+    }
+    return true;
 }
 
 }  // namespace POEM_TARGET_NAMESPACE
