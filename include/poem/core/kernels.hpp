@@ -48,17 +48,8 @@ inline void average_ranks(const std::uint64_t* sorted, std::size_t n, float* ran
     }
     rank[static_cast<std::uint32_t>(sorted[n - 1])] = static_cast<float>(n - 1);
     if (ties == 0) return;
-    std::size_t i = 0;
-    while (i < n) {
-        const std::uint32_t key = static_cast<std::uint32_t>(sorted[i] >> 32);
-        std::size_t j = i + 1;
-        while (j < n && static_cast<std::uint32_t>(sorted[j] >> 32) == key) ++j;
-        if (j - i > 1) {
-            const float r = 0.5f * static_cast<float>(i + j - 1);
-            for (std::size_t t = i; t < j; ++t) rank[static_cast<std::uint32_t>(sorted[t])] = r;
-        }
-        i = j;
-    }
+    const auto index_at = [&](std::size_t t) { return static_cast<std::uint32_t>(sorted[t]); };
+    average_tied_runs(n, [&](std::size_t t) { return static_cast<std::uint32_t>(sorted[t] >> 32); }, index_at, rank);
 }
 
 // Sorts indices 0..n-1 by keys[i], ties by index: the words (keys[i] << 32 | i) in order, in a or b

@@ -277,6 +277,25 @@ std::uint64_t* network_sort_keys(const std::uint32_t* keys, std::size_t n, std::
     return expand_network_words(keys, n, words, a, b);
 }
 
+// The second pass of ranks from a sorted order, where some neighbours tie: every run of equal keys gets
+// the mean of its positions. key_at(t) and index_at(t) are position t's key and index. Returns false,
+// the ranks half averaged, at the first key smaller than the one before (the order was not sorted).
+template <class KeyAt, class IndexAt>
+inline bool average_tied_runs(std::size_t n, KeyAt key_at, IndexAt index_at, float* rank) noexcept {
+    for (std::size_t i = 0; i < n;) {
+        const std::uint32_t key = key_at(i);
+        std::size_t j = i + 1;
+        while (j < n && key_at(j) == key) ++j;
+        if (j < n && key_at(j) < key) return false;
+        if (j - i > 1) {
+            const float r = 0.5f * static_cast<float>(i + j - 1);
+            for (std::size_t t = i; t < j; ++t) rank[index_at(t)] = r;
+        }
+        i = j;
+    }
+    return true;
+}
+
 // Ranks straight from the network's sorted words when they come in key order (the usual case for real
 // scores): position t is the rank of the index in word t, written without expanding the words to
 // 64 bits. Where neighbours tie (equal keys share a prefix, so their words are already in index order)
@@ -296,19 +315,9 @@ inline bool ranks_from_network_words(const std::uint32_t* keys, std::size_t n, c
         previous = key;
     }
     if (not_ascending == 0) return true;
-    // Ties, or keys out of order: one pass over the runs of equal keys tells which, averaging the runs.
-    for (std::size_t i = 0; i < n;) {
-        const std::uint32_t key = keys[words[i] & mask];
-        std::size_t j = i + 1;
-        while (j < n && keys[words[j] & mask] == key) ++j;
-        if (j < n && keys[words[j] & mask] < key) return false;
-        if (j - i > 1) {
-            const float r = 0.5f * static_cast<float>(i + j - 1);
-            for (std::size_t t = i; t < j; ++t) rank[words[t] & mask] = r;
-        }
-        i = j;
-    }
-    return true;
+    // Ties, or keys out of order: the pass over the runs of equal keys tells which.
+    const auto index_at = [&](std::size_t t) { return words[t] & mask; };
+    return average_tied_runs(n, [&](std::size_t t) { return keys[index_at(t)]; }, index_at, rank);
 }
 
 }  // namespace POEM_TARGET_NAMESPACE
