@@ -23,13 +23,14 @@ class CandidateScorer:
         self.upstream, self.stats, self.user_ids = upstream, stats, np.asarray(user_ids)
         self.rows = list(rows)
 
-    def __call__(self, user, time, items) -> np.ndarray:
+    def __call__(self, users, times, items) -> np.ndarray:
+        """Column j: items[j] for users[j] at times[j] (a scalar user or time stands for every item)."""
         items = np.asarray(items, np.int64)
         if self.upstream is None:
             scores = np.full((len(self.rows), len(items)), np.nan, np.float32)
         else:
-            scores = self.upstream(np.searchsorted(self.user_ids, user), items)[self.rows]
-        return np.concatenate([scores, self.stats.rows(user, time, items)])
+            scores = self.upstream(np.searchsorted(self.user_ids, users), items)[self.rows]
+        return np.concatenate([scores, self.stats.rows(users, times, items)])
 
 
 def _exposure_time(data: EvalData, exp: np.ndarray) -> np.ndarray:

@@ -186,12 +186,27 @@ def replay_globals(inp: ReplayInput) -> dict:
     return {"graph": graph.to_bytes(), "popularity": pop}
 
 
+# Users whose requests replay() interleaves: each holds at most one request suspended while its mined
+# negatives wait for score_items, which then scores the negatives of all of them in one call (a call per
+# request cost about 1 ms of PyTorch and numpy overhead for a handful of items: half of a replay).
+# Enough users to amortise that, few enough to bound the suspended requests' memory.
+USERS_IN_FLIGHT = 1024
+
+# One entry per output request, in this order (the keys of schema.OUTPUT that replay() fills).
+_FIELDS = ("request_id", "user", "time", "split", "row_item", "row_pos", "row_feats", "row_tier", "pair_i",
+           "pair_j", "pair_margin", "po_ids", "po_feats", "po_mask", "ch_ids", "ch_feats", "ch_mask")
+
+
 def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None, shared: dict = None,
            show_progress: bool = False, config=None) -> dict:
     """Replays the requests of `inp` in order through poem.RequestRanker; returns schema.OUTPUT's arrays
     and "counts". The poem.RankerConfig: `config`, or `config_json`'s (which cannot hold a learned
     fusion's weights), or ranker_config(cfg); `shared`: what replay_globals(whole input) returned, when
-    `inp` is one partition of it."""
+    `inp` is one partition of it.
+
+    Each user's requests run in time order; different users' requests interleave (a request reads only
+    its own user's history), so that the mined negatives of many requests are scored in one score_items
+    call. The output is in input order whatever the interleaving."""
     cfg = cfg or PipelineConfig()
     poem = _poem()
     if config is None and config_json:
@@ -213,88 +228,92 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
         raise ValueError(f"requests.cand_side: {0 if side is None else len(side)} rows, but the ranker config has "
                          f"{n_side} side features")
     request_scores = rq["cand_scores"] if side is None else np.concatenate([rq["cand_scores"], side])
-    engaged_items = {}  # user -> items engaged so far: not a hard negative for them
-    out = {k: [] for k in OUTPUT if k not in ("row_offsets", "pair_offsets")}
-    row_offsets, pair_offsets = [0], [0]
+    done = {}  # request index -> its output entry (_FIELDS)
     counts = {"requests": 0, "hard_negatives": 0, "random_negatives": 0, "pairs": 0, "po_tokens": 0}
     off, eoff = rq["cand_offsets"], d["eng_offsets"]
+    bar = progress(total=inp.n_requests, enabled=show_progress, desc=f"replay ({cfg.level_method})",
+                   mininterval=1.0)
 
-    for r in progress(range(inp.n_requests), enabled=show_progress, desc=f"replay ({cfg.level_method})",
-                      mininterval=1.0):
-        split = int(rq["split"][r])
-        if split == SPLIT_SKIP:
-            continue
-        u, t = int(rq["user"][r]), int(rq["time"][r])
-        sl = slice(int(off[r]), int(off[r + 1]))
-        items = rq["cand_item"][sl].astype(np.uint64)
-        ordinal = rp.history(u).request_count
-        scores = request_scores[:, sl]
-        req = rp.rank(u, t, items, scores)
-        if split != SPLIT_WARMUP:
-            fused_rank = np.array(req.fused_rank)
-            exposed = rq["cand_exposed"][sl]
-            feats = req.candidate_features()
-            if split in EVALUATED:
-                keep = np.flatnonzero(exposed)
-                rows_items, rows_pos, rows_feats = items[keep], keep, feats[keep]
-                rows_tier = np.full(len(keep), -1, np.int8)
-                pi = pj = np.zeros(0, np.int32)
-                pm = np.zeros(0, np.float32)
-            else:
-                sample_seed = poem.request_seed(cfg.seed ^ SAMPLE_STREAM, u, t, ordinal)
-                fav = fused_rank < cfg.system_top_k
-                rest = np.flatnonzero(~exposed & ~fav)
-                extra = np.random.default_rng([sample_seed, 1]).choice(
-                    rest, size=min(cfg.train_unexposed, len(rest)), replace=False) if len(rest) else rest
-                keep = np.sort(np.concatenate([np.flatnonzero(exposed | fav), extra]))
-                c = sl.start + keep
-                hs = poem.hierarchical_samples(
-                    items[keep], fused_rank[keep].astype(np.uint32), d["cand_play_time"][c], d["cand_duration"][c],
-                    d["cand_click"][c], d["cand_like"][c], d["cand_follow"][c],
-                    np.fromiter(engaged_items.get(u, ()), np.uint64), graph, popularity, hcfg, sample_seed)
-                n_extra = len(hs["items"]) - len(keep)
-                rows_items = hs["items"].astype(np.uint64)
-                rows_pos = np.concatenate([keep, np.full(n_extra, -1, np.int64)])
-                if n_extra:  # the negatives join the request as candidates; every row's features from that ranking
-                    negatives = rows_items[len(keep):]
-                    neg_scores = (np.asarray(inp.score_items(u, t, negatives), np.float32) if inp.score_items is not None
-                                  else np.full((len(scores), n_extra), np.nan, np.float32))
-                    if neg_scores.shape != (len(scores), n_extra):
-                        raise ValueError(f"score_items: returned shape {neg_scores.shape}, expected {(len(scores), n_extra)}"
-                                         " (the K scores and the side features of each item)")
-                    joined = rp.rank(u, t, np.concatenate([items, negatives]),
-                                     np.concatenate([scores, neg_scores], axis=1))
-                    jf = joined.candidate_features()
-                    rows_feats = np.concatenate([jf[keep], jf[len(items):]])
+    def user_requests(rs):
+        """One user's requests `rs`, in order. Where mined negatives need scores, yields (user, time,
+        items) and is sent their (K + S) x n scores."""
+        engaged_items = set()  # the user's items engaged so far: not a hard negative for them
+        for r in rs:
+            bar.update()
+            split = int(rq["split"][r])
+            if split == SPLIT_SKIP:
+                continue
+            u, t = int(rq["user"][r]), int(rq["time"][r])
+            sl = slice(int(off[r]), int(off[r + 1]))
+            items = rq["cand_item"][sl].astype(np.uint64)
+            ordinal = rp.history(u).request_count
+            scores = request_scores[:, sl]
+            req = rp.rank(u, t, items, scores)
+            if split != SPLIT_WARMUP:
+                fused_rank = np.array(req.fused_rank)
+                exposed = rq["cand_exposed"][sl]
+                feats = req.candidate_features()
+                if split in EVALUATED:
+                    keep = np.flatnonzero(exposed)
+                    rows_items, rows_pos, rows_feats = items[keep], keep, feats[keep]
+                    rows_tier = np.full(len(keep), -1, np.int8)
+                    pi = pj = np.zeros(0, np.int32)
+                    pm = np.zeros(0, np.float32)
                 else:
-                    rows_feats = feats[keep]
-                rows_tier = hs["tiers"].astype(np.int8)
-                pi, pj, pm = hs["pair_i"], hs["pair_j"], hs["pair_margin"]
-                counts["hard_negatives"] += int(hs["tier_sizes"][3])
-                counts["random_negatives"] += int(hs["tier_sizes"][4])
-            po_ids, po_feats, po_mask = rp.po_arrays(req)
-            ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req)
-            counts["requests"] += 1
-            counts["pairs"] += len(pi)
-            counts["po_tokens"] += int(po_mask.sum())
-            for k, v in (("request_id", rq["request_id"][r]), ("user", u), ("time", t), ("split", split),
-                         ("row_item", rows_items), ("row_pos", rows_pos), ("row_feats", rows_feats),
-                         ("row_tier", rows_tier), ("pair_i", pi), ("pair_j", pj), ("pair_margin", pm),
-                         ("po_ids", po_ids), ("po_feats", po_feats), ("po_mask", po_mask),
-                         ("ch_ids", ch_ids), ("ch_feats", ch_feats), ("ch_mask", ch_mask)):
-                out[k].append(v)
-            row_offsets.append(row_offsets[-1] + len(rows_items))
-            pair_offsets.append(pair_offsets[-1] + len(pi))
+                    sample_seed = poem.request_seed(cfg.seed ^ SAMPLE_STREAM, u, t, ordinal)
+                    fav = fused_rank < cfg.system_top_k
+                    rest = np.flatnonzero(~exposed & ~fav)
+                    extra = np.random.default_rng([sample_seed, 1]).choice(
+                        rest, size=min(cfg.train_unexposed, len(rest)), replace=False) if len(rest) else rest
+                    keep = np.sort(np.concatenate([np.flatnonzero(exposed | fav), extra]))
+                    c = sl.start + keep
+                    hs = poem.hierarchical_samples(
+                        items[keep], fused_rank[keep].astype(np.uint32), d["cand_play_time"][c], d["cand_duration"][c],
+                        d["cand_click"][c], d["cand_like"][c], d["cand_follow"][c],
+                        np.fromiter(engaged_items, np.uint64), graph, popularity, hcfg, sample_seed)
+                    n_extra = len(hs["items"]) - len(keep)
+                    rows_items = hs["items"].astype(np.uint64)
+                    rows_pos = np.concatenate([keep, np.full(n_extra, -1, np.int64)])
+                    if n_extra:  # the negatives join the request as candidates; every row's features from that ranking
+                        negatives = rows_items[len(keep):]
+                        neg_scores = ((yield u, t, negatives) if inp.score_items is not None
+                                      else np.full((len(scores), n_extra), np.nan, np.float32))
+                        joined = rp.rank(u, t, np.concatenate([items, negatives]),
+                                         np.concatenate([scores, neg_scores], axis=1))
+                        jf = joined.candidate_features()
+                        rows_feats = np.concatenate([jf[keep], jf[len(items):]])
+                    else:
+                        rows_feats = feats[keep]
+                    rows_tier = hs["tiers"].astype(np.int8)
+                    pi, pj, pm = hs["pair_i"], hs["pair_j"], hs["pair_margin"]
+                    counts["hard_negatives"] += int(hs["tier_sizes"][3])
+                    counts["random_negatives"] += int(hs["tier_sizes"][4])
+                po_ids, po_feats, po_mask = rp.po_arrays(req)
+                ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req)
+                counts["requests"] += 1
+                counts["pairs"] += len(pi)
+                counts["po_tokens"] += int(po_mask.sum())
+                done[r] = (rq["request_id"][r], u, t, split, rows_items, rows_pos, rows_feats, rows_tier, pi, pj, pm,
+                           po_ids, po_feats, po_mask, ch_ids, ch_feats, ch_mask)
 
-        # After the request: its sampled tokens go into the state, its engagements into the user's log.
-        e = d["eng_order"][eoff[r]:eoff[r + 1]]
-        rp.record(u, req, dict(item=eg["item"][e], time=eg["time"][e], play=eg["play_time"][e],
-                               duration=eg["duration"][e], click=eg["click"][e], like=eg["like"][e],
-                               follow=eg["follow"][e]))
-        if len(e):
-            engaged_items.setdefault(u, set()).update(int(i) for i in eg["item"][e[eg["engaged"][e]]])
+            # After the request: its sampled tokens go into the state, its engagements into the user's log.
+            e = d["eng_order"][eoff[r]:eoff[r + 1]]
+            rp.record(u, req, dict(item=eg["item"][e], time=eg["time"][e], play=eg["play_time"][e],
+                                   duration=eg["duration"][e], click=eg["click"][e], like=eg["like"][e],
+                                   follow=eg["follow"][e]))
+            if len(e):
+                engaged_items.update(int(i) for i in eg["item"][e[eg["engaged"][e]]])
 
-    res = {"row_offsets": np.asarray(row_offsets, np.int64), "pair_offsets": np.asarray(pair_offsets, np.int64)}
+    by_user = np.argsort(rq["user"], kind="stable")  # each user's requests in input (time) order
+    bounds = np.flatnonzero(np.diff(rq["user"][by_user])) + 1
+    _score_in_batches((user_requests(rs) for rs in np.split(by_user, bounds) if len(rs)), inp.score_items,
+                      len(request_scores), USERS_IN_FLIGHT)
+    bar.close()
+
+    out = {k: [v[i] for r, v in sorted(done.items())] for i, k in enumerate(_FIELDS)}
+    sizes = np.array([(len(v[4]), len(v[8])) for _, v in sorted(done.items())], np.int64).reshape(-1, 2)
+    res = {"row_offsets": np.r_[0, np.cumsum(sizes[:, 0])].astype(np.int64),
+           "pair_offsets": np.r_[0, np.cumsum(sizes[:, 1])].astype(np.int64)}
     # A partition may hold no train or test request: its empty arrays still concatenate with the others.
     lp, lc = rp.config.po_length, rp.config.chrono_length
     shapes = {"row_feats": (0, 3 + rp.config.objective_rows), "po_ids": (0, lp), "po_feats": (0, lp, 4),
@@ -309,6 +328,47 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
             res[k] = np.concatenate(v).astype(dtype)
     res["counts"] = counts
     return res
+
+
+def _advance(gen, sent):
+    """What the generator asks next (user, time, items), or None once it has finished."""
+    try:
+        return gen.send(sent)
+    except StopIteration:
+        return None
+
+
+def _score_in_batches(users, score_items, rows: int, in_flight: int):
+    """Runs the users' request generators (replay's user_requests), at most `in_flight` of them started at
+    a time, and answers what the suspended ones ask for with one score_items call per round."""
+    todo = iter(users)
+    waiting = []  # (generator, (user, time, items))
+
+    def start_more():
+        while len(waiting) < in_flight:
+            gen = next(todo, None)
+            if gen is None:
+                return
+            ask = _advance(gen, None)
+            if ask is not None:
+                waiting.append((gen, ask))
+
+    start_more()
+    while waiting:
+        n = np.array([len(ask[2]) for _, ask in waiting])
+        items = np.concatenate([ask[2] for _, ask in waiting])
+        got = np.asarray(score_items(np.repeat([ask[0] for _, ask in waiting], n).astype(np.int64),
+                                     np.repeat([ask[1] for _, ask in waiting], n).astype(np.int64), items),
+                         np.float32)
+        if got.shape != (rows, len(items)):
+            raise ValueError(f"score_items: returned shape {got.shape}, expected {(rows, len(items))}"
+                             " (the K scores and the side features of each item)")
+        asked, waiting = waiting, []
+        for (gen, _), part in zip(asked, np.split(got, np.cumsum(n)[:-1], axis=1)):
+            ask = _advance(gen, np.ascontiguousarray(part))
+            if ask is not None:
+                waiting.append((gen, ask))
+        start_more()
 
 
 def training_inputs(inp: ReplayInput, cfg: PipelineConfig, show_progress: bool = False, config=None) -> dict:

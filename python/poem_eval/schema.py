@@ -16,9 +16,11 @@ requests, one row per logged request (R rows), and its candidates (C rows, CSR b
   cand_side     float   [S,C] optional: side features (the ranker config's side_features, in order), what
                               the service knows of each candidate besides its scores (item statistics)
 
-score_items (optional): a callable (user, time, items) -> float (K + S) x n, the scores and side features
-of items that were not candidates (the mined negatives, which then join their request as candidates);
-absent: unknown (NaN), which fusion ranks last and the model sees as 0.
+score_items (optional): a callable (users, times, items) -> float (K + S) x n, column j the scores and side
+features of items[j] for users[j] at times[j], items that were not candidates (the mined negatives, which
+then join their request as candidates). The replay asks for the negatives of many requests in one call,
+so per-call costs (a PyTorch forward pass) are paid once per batch. Absent: unknown (NaN), which fusion
+ranks last and the model sees as 0.
 
 engagements, one row per exposure with its feedback (E rows):
   request_id    integer [E]   the request the item was shown in (its user and time must agree)

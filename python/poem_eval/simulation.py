@@ -310,10 +310,14 @@ class SimScorer:
         # (user, time) -> request; two requests of a user in one second share the later one's view
         self.row = {(int(u), int(t)): r for r, (u, t) in enumerate(zip(user, time))}
 
-    def __call__(self, user, time, items) -> np.ndarray:
-        c_up = self.interest_up[self.row[(int(user), int(time))]][None, :]
-        cand = np.asarray(items, np.int64)[None, :]
-        return np.stack(upstream_scores(self.world, self.cfg, self.offsets, *self.quality_up, c_up, cand))[:, 0]
+    def __call__(self, users, times, items) -> np.ndarray:
+        """Column j: items[j] for users[j] at times[j] (a scalar user or time stands for every item)."""
+        cand = np.asarray(items, np.int64)[:, None]
+        at = np.stack([np.broadcast_to(np.asarray(x, np.int64), len(cand)) for x in (users, times)], axis=1)
+        keys, which = np.unique(at, axis=0, return_inverse=True)
+        rows = np.array([self.row[(int(u), int(t))] for u, t in keys], np.int64)[which.reshape(-1)]
+        c_up = self.interest_up[rows]
+        return np.stack(upstream_scores(self.world, self.cfg, self.offsets, *self.quality_up, c_up, cand))[:, :, 0]
 
 
 def calibrate(world, cfg: SimConfig, n_users: int = 200, passes: int = 2):

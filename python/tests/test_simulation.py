@@ -2,7 +2,8 @@
 
 Properties of the simulator (no torch, no `poem` module): the same seed gives the same arrays; drift 0
 keeps every user's current interest fixed; at informativeness 0 the upstream scores are a function of the
-item alone, whatever the drift; the exposures' engagement rates sit near the log's.
+item alone, whatever the drift; the exposures' engagement rates sit near the log's; the replay of a
+simulation scores many requests' mined negatives per call and gets the same bytes as one at a time.
 
 Then the quick mode end to end (`python -m poem_eval.simulation --quick`, in a subprocess so that the
 local OpenBLAS can go first on LD_LIBRARY_PATH): the pipeline trains (every run's loss falls) and the
@@ -100,6 +101,44 @@ class Simulator(unittest.TestCase):
             np.testing.assert_allclose(got, rq["cand_scores"][:, sl][:, :9], rtol=2e-6)
             checked += 1
         self.assertGreater(checked, 50)
+
+    def test_replay_scores_many_requests_negatives_per_call(self):
+        # pipeline.replay interleaves users, so one score_items call scores the mined negatives of one
+        # request of every user in flight. The output is the same bytes as one user at a time (one call
+        # per request), in input order. This scorer is elementwise, so batching cannot move a bit.
+        import dataclasses
+        from unittest import mock
+        from poem_eval import pipeline as P
+        cfg = S.SimConfig(drift=0.75, informativeness=1.0, n_users=40)
+        inp = S.to_replay_input(self.world, cfg, self.sim(drift=0.75, informativeness=1.0, n_users=40))
+        calls, score = [], inp.score_items
+
+        def counted(users, times, items):
+            calls.append((np.unique(users).size, len(items)))
+            return score(users, times, items)
+
+        inp = dataclasses.replace(inp, score_items=counted)
+        pc = P.PipelineConfig(level_method="fused_tiers")
+        batched = P.replay(inp, pc)
+        in_batches, calls[:] = list(calls), []
+        with mock.patch.object(P, "USERS_IN_FLIGHT", 1):
+            alone = P.replay(inp, pc)
+        self.assertEqual(set(batched), set(alone))
+        for k, v in batched.items():
+            if k == "counts":
+                self.assertEqual(v, alone[k])
+            else:
+                np.testing.assert_array_equal(v, alone[k], err_msg=k)
+        self.assertTrue((np.diff(batched["request_id"]) > 0).all())  # input order
+        # Requests with mined negatives, per user: one call each alone; batched, one call per round.
+        m = np.repeat(np.arange(len(batched["request_id"])), np.diff(batched["row_offsets"]))
+        with_negatives = np.unique(m[batched["row_pos"] < 0])
+        per_user = np.unique(batched["user"][with_negatives], return_counts=True)[1]
+        self.assertGreater(len(per_user), 20)
+        self.assertEqual(len(calls), len(with_negatives))
+        self.assertEqual(len(in_batches), per_user.max())
+        self.assertEqual(in_batches[0][0], len(per_user))  # every user's first such request in one call
+        self.assertEqual(sum(n for _, n in in_batches), sum(n for _, n in calls))
 
     def test_replay_input(self):
         cfg = S.SimConfig(drift=0.75, informativeness=1.0, n_users=40)
