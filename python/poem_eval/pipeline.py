@@ -310,10 +310,10 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
                       len(request_scores), USERS_IN_FLIGHT)
     bar.close()
 
-    out = {k: [v[i] for r, v in sorted(done.items())] for i, k in enumerate(_FIELDS)}
-    sizes = np.array([(len(v[4]), len(v[8])) for _, v in sorted(done.items())], np.int64).reshape(-1, 2)
-    res = {"row_offsets": np.r_[0, np.cumsum(sizes[:, 0])].astype(np.int64),
-           "pair_offsets": np.r_[0, np.cumsum(sizes[:, 1])].astype(np.int64)}
+    entries = [done[r] for r in sorted(done)]  # input order
+    out = dict(zip(_FIELDS, map(list, zip(*entries)))) if entries else {k: [] for k in _FIELDS}
+    res = {k: np.cumsum([0] + [len(x) for x in out[f]], dtype=np.int64)
+           for k, f in (("row_offsets", "row_item"), ("pair_offsets", "pair_i"))}
     # A partition may hold no train or test request: its empty arrays still concatenate with the others.
     lp, lc = rp.config.po_length, rp.config.chrono_length
     shapes = {"row_feats": (0, 3 + rp.config.objective_rows), "po_ids": (0, lp), "po_feats": (0, lp, 4),
