@@ -38,7 +38,7 @@ import numpy as np
 
 from .adapters import from_eval_data
 from .data import EvalData, load_npz, progress, save_npz
-from .schema import EVALUATED, OUTPUT, PER_REQUEST, SPLIT_SKIP, SPLIT_TRAIN, SPLIT_WARMUP, ReplayInput
+from .schema import EVALUATED, OUTPUT, PER_PAIR, PER_ROW, SPLIT_SKIP, SPLIT_TRAIN, SPLIT_WARMUP, ReplayInput
 
 SCORE_DIRS = ("higher", "higher", "higher")  # p_click, p_long_view, pred_watch_time_s
 
@@ -143,18 +143,39 @@ class Replayer:
                             exposed["click"].astype(bool), exposed["like"].astype(bool), exposed["follow"].astype(bool))
 
     @staticmethod
-    def po_arrays(ranked):
-        """The partial-order sequence as the model's inputs: ids, L x 4 (fused, rank_pct, level, age), mask."""
+    def po_into(ranked, ids: np.ndarray, feats: np.ndarray, mask: np.ndarray) -> None:
+        """The partial-order sequence as the model's inputs, written into rows the caller owns: ids (Lp),
+        feats (Lp x 4: fused, rank_pct, level, age), mask (Lp)."""
         po = ranked.po
-        feats = np.stack([po["fused_score"], po["rank_pct"], po["level"].astype(np.float32), po["age_seconds"]], axis=1)
-        return np.array(po["item_id"]), feats.astype(np.float32), np.array(po["mask"])
+        ids[:] = po["item_id"]
+        for j, k in enumerate(("fused_score", "rank_pct", "level", "age_seconds")):
+            feats[:, j] = po[k]
+        mask[:] = po["mask"]
 
     @staticmethod
-    def chrono_arrays(ranked):
-        """The chronological sequence as the model's inputs: ids, L x 2 (age, play ratio), mask."""
+    def chrono_into(ranked, ids: np.ndarray, feats: np.ndarray, mask: np.ndarray) -> None:
+        """The chronological sequence as the model's inputs: ids (Lc), feats (Lc x 2: age, play ratio), mask."""
         ch = ranked.chrono
-        feats = np.stack([ch["age_seconds"], ch["play_ratio"]], axis=1)
-        return np.array(ch["item_id"]), feats.astype(np.float32), np.array(ch["mask"])
+        ids[:] = ch["item_id"]
+        feats[:, 0] = ch["age_seconds"]
+        feats[:, 1] = ch["play_ratio"]
+        mask[:] = ch["mask"]
+
+    @classmethod
+    def po_arrays(cls, ranked):
+        """po_into's rows as new arrays: ids, L x 4 features, mask."""
+        n = len(ranked.po["item_id"])
+        out = np.zeros(n, np.uint64), np.zeros((n, 4), np.float32), np.zeros(n, np.uint8)
+        cls.po_into(ranked, *out)
+        return out
+
+    @classmethod
+    def chrono_arrays(cls, ranked):
+        """chrono_into's rows as new arrays: ids, L x 2 features, mask."""
+        n = len(ranked.chrono["item_id"])
+        out = np.zeros(n, np.uint64), np.zeros((n, 2), np.float32), np.zeros(n, np.uint8)
+        cls.chrono_into(ranked, *out)
+        return out
 
 
 # The training sample's draws (the unexposed subset, the mined negatives) come from their own stream:
@@ -192,11 +213,6 @@ def replay_globals(inp: ReplayInput) -> dict:
 # Enough users to amortise that, few enough to bound the suspended requests' memory.
 USERS_IN_FLIGHT = 1024
 
-# One entry per output request, in this order (the keys of schema.OUTPUT that replay() fills).
-_FIELDS = ("request_id", "user", "time", "split", "row_item", "row_pos", "row_feats", "row_tier", "pair_i",
-           "pair_j", "pair_margin", "po_ids", "po_feats", "po_mask", "ch_ids", "ch_feats", "ch_mask")
-
-
 def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None, shared: dict = None,
            show_progress: bool = False, config=None) -> dict:
     """Replays the requests of `inp` in order through poem.RequestRanker; returns schema.OUTPUT's arrays
@@ -228,9 +244,32 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
         raise ValueError(f"requests.cand_side: {0 if side is None else len(side)} rows, but the ranker config has "
                          f"{n_side} side features")
     request_scores = rq["cand_scores"] if side is None else np.concatenate([rq["cand_scores"], side])
-    done = {}  # request index -> its output entry (_FIELDS)
     counts = {"requests": 0, "hard_negatives": 0, "random_negatives": 0, "pairs": 0, "po_tokens": 0}
-    off, eoff = rq["cand_offsets"], d["eng_offsets"]
+    # The loop below runs once per request in Python, so what it reads is prepared once: per-request
+    # scalars as Python ints, the candidates' ids as uint64, and the engagements gathered in request order
+    # with the dtypes RequestRanker.log takes (a request then slices views; a gather and seven conversions
+    # per request were a fifth of a replay).
+    split_of, user_of, time_of = rq["split"].tolist(), rq["user"].tolist(), rq["time"].tolist()
+    off, eoff = rq["cand_offsets"].tolist(), d["eng_offsets"].tolist()
+    cand_item = rq["cand_item"].astype(np.uint64)
+    e_order = d["eng_order"]
+    events = tuple(eg[k][e_order].astype(t) for k, t in (("item", np.uint64), ("time", np.int64),
+                                                         ("play_time", np.float32), ("duration", np.float32),
+                                                         ("click", bool), ("like", bool), ("follow", bool)))
+    event_engaged = eg["engaged"][e_order]
+    # The output requests (trained and evaluated), in input order; the per-request arrays are filled in
+    # place, rows and pairs are kept per request and joined in that order at the end.
+    out_req = np.flatnonzero((rq["split"] != SPLIT_SKIP) & (rq["split"] != SPLIT_WARMUP))
+    slot = np.full(inp.n_requests, -1, np.int64)
+    slot[out_req] = np.arange(len(out_req))
+    slot = slot.tolist()
+    lp, lc = rp.config.po_length, rp.config.chrono_length
+    m = len(out_req)
+    res = {"po_ids": np.zeros((m, lp), np.uint64), "po_feats": np.zeros((m, lp, 4), np.float32),
+           "po_mask": np.zeros((m, lp), np.uint8), "ch_ids": np.zeros((m, lc), np.uint64),
+           "ch_feats": np.zeros((m, lc, 2), np.float32), "ch_mask": np.zeros((m, lc), np.uint8)}
+    rows = [None] * m  # per output request: its PER_ROW then PER_PAIR arrays (schema.py)
+    no_pairs = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
     bar = progress(total=inp.n_requests, enabled=show_progress, desc=f"replay ({cfg.level_method})",
                    mininterval=1.0)
 
@@ -240,25 +279,22 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
         engaged_items = set()  # the user's items engaged so far: not a hard negative for them
         for r in rs:
             bar.update()
-            split = int(rq["split"][r])
+            split = split_of[r]
             if split == SPLIT_SKIP:
                 continue
-            u, t = int(rq["user"][r]), int(rq["time"][r])
-            sl = slice(int(off[r]), int(off[r + 1]))
-            items = rq["cand_item"][sl].astype(np.uint64)
+            u, t = user_of[r], time_of[r]
+            a, b = off[r], off[r + 1]
+            items = cand_item[a:b]
             ordinal = rp.history(u).request_count
-            scores = request_scores[:, sl]
+            scores = request_scores[:, a:b]
             req = rp.rank(u, t, items, scores)
             if split != SPLIT_WARMUP:
-                fused_rank = np.array(req.fused_rank)
-                exposed = rq["cand_exposed"][sl]
+                fused_rank = req.fused_rank  # a view: valid while req lives
+                exposed = rq["cand_exposed"][a:b]
                 feats = req.candidate_features()
                 if split in EVALUATED:
                     keep = np.flatnonzero(exposed)
-                    rows_items, rows_pos, rows_feats = items[keep], keep, feats[keep]
-                    rows_tier = np.full(len(keep), -1, np.int8)
-                    pi = pj = np.zeros(0, np.int32)
-                    pm = np.zeros(0, np.float32)
+                    row = (items[keep], keep, feats[keep], np.full(len(keep), -1, np.int8)) + no_pairs
                 else:
                     sample_seed = poem.request_seed(cfg.seed ^ SAMPLE_STREAM, u, t, ordinal)
                     fav = fused_rank < cfg.system_top_k
@@ -266,11 +302,12 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
                     extra = np.random.default_rng([sample_seed, 1]).choice(
                         rest, size=min(cfg.train_unexposed, len(rest)), replace=False) if len(rest) else rest
                     keep = np.sort(np.concatenate([np.flatnonzero(exposed | fav), extra]))
-                    c = sl.start + keep
+                    c = a + keep
                     hs = poem.hierarchical_samples(
                         items[keep], fused_rank[keep].astype(np.uint32), d["cand_play_time"][c], d["cand_duration"][c],
                         d["cand_click"][c], d["cand_like"][c], d["cand_follow"][c],
-                        np.fromiter(engaged_items, np.uint64), graph, popularity, hcfg, sample_seed)
+                        np.fromiter(engaged_items, np.uint64, len(engaged_items)), graph, popularity, hcfg,
+                        sample_seed)
                     n_extra = len(hs["items"]) - len(keep)
                     rows_items = hs["items"].astype(np.uint64)
                     rows_pos = np.concatenate([keep, np.full(n_extra, -1, np.int64)])
@@ -284,25 +321,23 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
                         rows_feats = np.concatenate([jf[keep], jf[len(items):]])
                     else:
                         rows_feats = feats[keep]
-                    rows_tier = hs["tiers"].astype(np.int8)
-                    pi, pj, pm = hs["pair_i"], hs["pair_j"], hs["pair_margin"]
+                    row = (rows_items, rows_pos, rows_feats, hs["tiers"].astype(np.int8),
+                           hs["pair_i"], hs["pair_j"], hs["pair_margin"])
                     counts["hard_negatives"] += int(hs["tier_sizes"][3])
                     counts["random_negatives"] += int(hs["tier_sizes"][4])
-                po_ids, po_feats, po_mask = rp.po_arrays(req)
-                ch_ids, ch_feats, ch_mask = rp.chrono_arrays(req)
-                counts["requests"] += 1
-                counts["pairs"] += len(pi)
-                counts["po_tokens"] += int(po_mask.sum())
-                done[r] = (rq["request_id"][r], u, t, split, rows_items, rows_pos, rows_feats, rows_tier, pi, pj, pm,
-                           po_ids, po_feats, po_mask, ch_ids, ch_feats, ch_mask)
+                i = slot[r]
+                rows[i] = row
+                rp.po_into(req, res["po_ids"][i], res["po_feats"][i], res["po_mask"][i])
+                rp.chrono_into(req, res["ch_ids"][i], res["ch_feats"][i], res["ch_mask"][i])
+                counts["pairs"] += len(row[4])
 
             # After the request: its sampled tokens go into the state, its engagements into the user's log.
-            e = d["eng_order"][eoff[r]:eoff[r + 1]]
-            rp.record(u, req, dict(item=eg["item"][e], time=eg["time"][e], play=eg["play_time"][e],
-                                   duration=eg["duration"][e], click=eg["click"][e], like=eg["like"][e],
-                                   follow=eg["follow"][e]))
-            if len(e):
-                engaged_items.update(int(i) for i in eg["item"][e[eg["engaged"][e]]])
+            h = rp.history(u)
+            rp.ranker.record(h, req, rp.ws)
+            ea, eb = eoff[r], eoff[r + 1]
+            if ea < eb:
+                rp.ranker.log(h, *(e[ea:eb] for e in events))
+                engaged_items.update(events[0][ea:eb][event_engaged[ea:eb]].tolist())
 
     by_user = np.argsort(rq["user"], kind="stable")  # each user's requests in input (time) order
     bounds = np.flatnonzero(np.diff(rq["user"][by_user])) + 1
@@ -310,22 +345,17 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
                       len(request_scores), USERS_IN_FLIGHT)
     bar.close()
 
-    entries = [done[r] for r in sorted(done)]  # input order
-    out = dict(zip(_FIELDS, map(list, zip(*entries)))) if entries else {k: [] for k in _FIELDS}
-    res = {k: np.cumsum([0] + [len(x) for x in out[f]], dtype=np.int64)
-           for k, f in (("row_offsets", "row_item"), ("pair_offsets", "pair_i"))}
-    # A partition may hold no train or test request: its empty arrays still concatenate with the others.
-    lp, lc = rp.config.po_length, rp.config.chrono_length
-    shapes = {"row_feats": (0, 3 + rp.config.objective_rows), "po_ids": (0, lp), "po_feats": (0, lp, 4),
-              "po_mask": (0, lp), "ch_ids": (0, lc), "ch_feats": (0, lc, 2), "ch_mask": (0, lc)}
-    for k, v in out.items():
-        dtype = OUTPUT[k][0]
-        if not v:
-            res[k] = np.zeros(shapes.get(k, (0,)), dtype)
-        elif k in PER_REQUEST:
-            res[k] = np.stack([np.asarray(x) for x in v]).astype(dtype)
-        else:
-            res[k] = np.concatenate(v).astype(dtype)
+    counts["requests"] = m
+    counts["po_tokens"] = int(res["po_mask"].sum(dtype=np.int64))
+    for k, src in (("request_id", "request_id"), ("user", "user"), ("time", "time"), ("split", "split")):
+        res[k] = rq[src][out_req].astype(OUTPUT[k][0])
+    for j, k in enumerate(PER_ROW + PER_PAIR):  # the order of `rows`' entries
+        if m:
+            res[k] = np.concatenate([x[j] for x in rows]).astype(OUTPUT[k][0], copy=False)
+        else:  # a partition may hold no train or test request: its empty arrays still concatenate
+            res[k] = np.zeros((0, 3 + rp.config.objective_rows) if k == "row_feats" else (0,), OUTPUT[k][0])
+    res["row_offsets"] = np.r_[0, np.cumsum([len(x[0]) for x in rows], dtype=np.int64)].astype(np.int64)
+    res["pair_offsets"] = np.r_[0, np.cumsum([len(x[4]) for x in rows], dtype=np.int64)].astype(np.int64)
     res["counts"] = counts
     return res
 
