@@ -1,8 +1,8 @@
 // One core's arithmetic peaks, for quoting a kernel's fraction of peak from the same run
 // (scripts/device-check.sh runs it beside the benches): fp32 FMAs on AVX2 and AVX-512 registers (24
-// independent accumulation chains, more than latency x ports on any x86 core), and AMX's tdpbf16ps
-// (four accumulator tiles) where the CPU has it and Linux grants the tile state. Prints one JSON
-// object, GFLOP/s, best of five timed loops each.
+// independent accumulation chains, more than latency x ports on any x86 core), AVX512_BF16's vdpbf16ps
+// the same way, and AMX's tdpbf16ps (four accumulator tiles), each where the CPU has it (and, for AMX,
+// Linux grants the tile state). Prints one JSON object, GFLOP/s, best of five timed loops each.
 //   g++ -O2 -o cpu_peak scripts/cpu_peak.cpp
 #include <cpuid.h>
 #include <immintrin.h>
@@ -42,6 +42,14 @@ double seconds() {
     }
 POEM_FMA_PEAK(fma_avx512, "avx512f", __m512, 16, 24, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_store_ps)
 POEM_FMA_PEAK(fma_avx2, "avx2,fma", __m256, 8, 12, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_store_ps)
+
+// AVX512_BF16's vdpbf16ps: c += a[2t] b[2t] + a[2t+1] b[2t+1] per fp32 lane, 4 flops a lane; in the same
+// macro's form (c = dp(a, c, b) on 24 independent chains).
+__attribute__((target("avx512f,avx512bf16"))) inline __m512 dpbf16(__m512 a, __m512 c, __m512 b) {
+    return _mm512_dpbf16_ps(c, (__m512bh)a, (__m512bh)b);
+}
+POEM_FMA_PEAK(dpbf16_half, "avx512f,avx512bf16", __m512, 16, 24, _mm512_set1_ps, dpbf16, _mm512_store_ps)
+double dpbf16_avx512(long iters) { return 2 * dpbf16_half(iters); }  // the macro counts 2 flops a lane
 
 // ldtilecfg's operand: palette 1, each tile's bytes per row and rows.
 struct tile_config {
@@ -112,6 +120,10 @@ int main() {
     }
     if (__builtin_cpu_supports("avx512f")) {
         std::printf("%s\"fp32_fma_avx512_gflops\": %.1f", sep, best_of_5(fma_avx512, 20000000));
+        sep = ", ";
+    }
+    if (__builtin_cpu_supports("avx512bf16")) {
+        std::printf("%s\"bf16_vdpbf16ps_gflops\": %.1f", sep, best_of_5(dpbf16_avx512, 20000000));
         sep = ", ";
     }
     if (amx_usable()) std::printf("%s\"amx_bf16_gflops\": %.1f", sep, best_of_5(amx_bf16, 2000000));

@@ -199,10 +199,12 @@ struct micro_kernel {
     using batch = xsimd::batch<float, Arch>;
     static constexpr std::size_t L = batch::size;
 
+    // Flattened: GCC left finish_tile out of line for 12 rows, so the 24 accumulators went through the
+    // stack after every tile (bf16 tower on a Zen 5: 0.417 -> 0.384 ms at N = 1000).
     template <std::size_t... R>
-    static void run(std::index_sequence<R...> rows, std::size_t k_steps, const float* a, std::size_t lda,
-                    const typename Panel::value_type* b, const float* bias, const epilogue& ep, float* c,
-                    std::size_t ldc, std::size_t ncols) noexcept {
+    POEM_FLATTEN static void run(std::index_sequence<R...> rows, std::size_t k_steps, const float* a,
+                                 std::size_t lda, const typename Panel::value_type* b, const float* bias,
+                                 const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
         const batch bias0 = batch::load_aligned(bias);
         const batch bias1 = batch::load_aligned(bias + L);
         std::array<batch, MR> c0{((void)R, bias0)...};
