@@ -582,6 +582,79 @@ TEST_CASE("gemm_bf16: every target gives the scalar reference's bits and PyTorch
     }
 }
 
+TEST_CASE("gemm_bf16_chain: the bits of its layers run one by one through gemm_bf16, on every target") {
+    // The native vdpbf16ps kernel hands each layer's outputs to the next already rounded to bf16; the
+    // others run gemm_bf16 layer by layer. Either way: the bits of gemm_bf16 layer by layer with fp32
+    // activations (ReLU after all but the last layer), and of the scalar reference's (amx aside), NaN
+    // included, and nothing written outside the last layer's columns.
+    using poem::detail::packed_bf16;
+    using poem::detail::packed_bf16_view;
+    poem::rng g(29);
+    const std::vector<std::vector<std::size_t>> chains = {
+        {103, 256, 128, 64, 3}, {7, 33, 5}, {17, 1}, {64, 3}, {3, 70, 31, 16, 2}, {256, 32, 40}};
+    const simd_target_scope restore;
+    for (const std::string& target : poem::simd_targets()) {
+        poem::set_simd_target(target);
+        const bool same_bits = target != "amx";
+        for (const auto& widths : chains)
+            for (std::size_t m : {1u, 5u, 12u, 13u, 96u})
+                for (bool with_nan : {false, true}) {
+                    INFO("target " << target << ", m " << m << ", layers " << widths.size() - 1 << " from k "
+                                   << widths[0] << ", NaN " << with_nan);
+                    const std::size_t count = widths.size() - 1, ldx = widths[0] + 3, n = widths.back(), ldo = n + 2;
+                    std::vector<packed_bf16> packed;
+                    std::vector<packed_bf16_view> views;
+                    for (std::size_t l = 0; l < count; ++l) {
+                        std::vector<float> w(widths[l + 1] * widths[l]), bias(widths[l + 1]);
+                        for (auto& x : w) x = (g.uniform_float() * 2 - 1) / std::sqrt(static_cast<float>(widths[l]));
+                        for (auto& x : bias) x = g.uniform_float() - 0.5f;
+                        packed.emplace_back(w.data(), bias.data(), widths[l + 1], widths[l]);
+                    }
+                    for (const auto& p : packed) views.push_back(p.view());
+                    std::vector<float> x(m * ldx);
+                    for (auto& v : x) v = g.uniform_float() * 2 - 1;
+                    if (with_nan) x[(m / 2) * ldx + widths[0] / 2] = poem::detail::bits_float(0x7FA00001u);
+                    // Layer by layer, fp32 activations: the active target's gemm_bf16 and the scalar one.
+                    auto layer_by_layer = [&](bool scalar) {
+                        std::vector<float> in(x), out;
+                        std::size_t ld = ldx;
+                        for (std::size_t l = 0; l < count; ++l) {
+                            const bool last = l + 1 == count;
+                            const std::size_t cols = widths[l + 1], ldc = last ? ldo : cols;
+                            out.assign(m * ldc, -7.0f);
+                            std::vector<float> scratch(poem::detail::bf16_scratch_size(m, widths[l]));
+                            if (scalar)
+                                poem::detail::gemm_bf16_scalar(m, in.data(), ld, views[l], !last, out.data(), ldc,
+                                                               scratch.data());
+                            else
+                                poem::detail::gemm_bf16(m, in.data(), ld, views[l], !last, out.data(), ldc, scratch.data());
+                            in = out;
+                            ld = ldc;
+                        }
+                        return out;
+                    };
+                    const std::vector<float> one_by_one = layer_by_layer(false), scalar = layer_by_layer(true);
+                    std::vector<float> got(m * ldo, -7.0f);
+                    std::vector<float> scratch(poem::detail::bf16_chain_scratch_size(m, views.data(), count));
+                    poem::detail::gemm_bf16_chain(m, x.data(), ldx, views.data(), count, got.data(), ldo, scratch.data());
+                    std::size_t nans = 0;
+                    for (std::size_t i = 0; i < m * ldo; ++i) {
+                        if (i % ldo >= n) {
+                            REQUIRE(got[i] == -7.0f);
+                            continue;
+                        }
+                        nans += std::isnan(got[i]);
+                        REQUIRE(float_bits_of(got[i]) == float_bits_of(one_by_one[i]));
+                        if (same_bits) REQUIRE(float_bits_of(got[i]) == float_bits_of(scalar[i]));
+                    }
+                    // ReLU turns a NaN into 0 (max(NaN, 0)) after the first layer of a deeper chain: the
+                    // NaN reaches the output only through a single layer.
+                    if (with_nan && count == 1) REQUIRE(nans == n);
+                    if (!with_nan) REQUIRE(nans == 0);
+                }
+    }
+}
+
 TEST_CASE("softmax: the SIMD kernel equals the scalar reference, rows sum to 1") {
     poem::rng g(3);
     for (std::size_t cols : {1u, 2u, 7u, 16u, 33u, 100u}) {

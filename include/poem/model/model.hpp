@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <new>
 #include <memory>
 #include <string>
 #include <utility>
@@ -409,11 +410,10 @@ private:
             if (prec == poem::precision::bf16) w16 = detail::packed_bf16(wt.data(), bt.data(), out, in);
             else w = detail::packed_b(wt.data(), bt.data(), out, in);
         }
-        // out = in * W^T + b (ReLU if asked); scratch: the bf16 path's rounded rows.
-        void apply(std::size_t rows, const float* in, std::size_t ld, bool relu, float* out, std::size_t ldo,
-                   float* scratch) const noexcept {
-            if (w16.data.data() != nullptr) detail::gemm_bf16(rows, in, ld, w16.view(), relu, out, ldo, scratch);
-            else detail::gemm(rows, in, ld, w.view(), relu, out, ldo);
+        // out = in * W^T + b (ReLU if asked), in fp32 (bf16 layers run as one chain: tower_layers).
+        void apply(std::size_t rows, const float* in, std::size_t ld, bool relu, float* out,
+                   std::size_t ldo) const noexcept {
+            detail::gemm(rows, in, ld, w.view(), relu, out, ldo);
         }
     };
     struct sequence_branch {
@@ -571,10 +571,18 @@ private:
         for (std::size_t w : cfg_.mlp) widest = std::max(widest, w);
         const std::size_t rows_max = std::min(n, chunk_rows);
         auto scope = ws.scope();
+        if (precision_ == poem::precision::bf16) {  // one chain of bf16 layers (gemm_bf16.hpp)
+            const std::size_t count = tower_.size() + 1;
+            detail::packed_bf16_view* layers = scope.alloc<detail::packed_bf16_view>(count).data();
+            for (std::size_t i = 0; i < count; ++i)
+                new (layers + i) detail::packed_bf16_view((i < tower_.size() ? tower_[i] : head_).w16.view());
+            float* scratch = scope.alloc<float>(detail::bf16_chain_scratch_size(rows_max, layers, count)).data();
+            for (std::size_t i0 = 0; i0 < n; i0 += rows_max)
+                detail::gemm_bf16_chain(std::min(rows_max, n - i0), x + i0 * ldx, ldx, layers, count, out + i0 * ldo,
+                                        ldo, scratch);
+            return;
+        }
         float* ping_pong[2] = {scope.alloc<float>(rows_max * widest).data(), scope.alloc<float>(rows_max * widest).data()};
-        float* scratch = precision_ == poem::precision::bf16
-                             ? scope.alloc<float>(detail::bf16_scratch_size(rows_max, std::max(widest, cfg_.tower_in()))).data()
-                             : nullptr;
         for (std::size_t i0 = 0; i0 < n; i0 += rows_max) {
             const std::size_t rows = std::min(rows_max, n - i0);
             const float* in = x + i0 * ldx;
@@ -582,12 +590,12 @@ private:
             for (std::size_t i = 0; i < tower_.size(); ++i) {
                 const std::size_t w = cfg_.mlp[i];
                 float* h = ping_pong[i % 2];
-                tower_[i].apply(rows, in, ld, true, h, w, scratch);
+                tower_[i].apply(rows, in, ld, true, h, w);
                 in = h;
                 ld = w;
             }
             // The heads straight into the caller's rows (one micro-kernel column block, trimmed).
-            head_.apply(rows, in, ld, false, out + i0 * ldo, ldo, scratch);
+            head_.apply(rows, in, ld, false, out + i0 * ldo, ldo);
         }
     }
 

@@ -139,14 +139,12 @@ struct epilogue {
 
 inline namespace POEM_TARGET_NAMESPACE {
 
-// The end of every micro-kernel: the accumulators (A B + bias) times row_scale when given, ReLU if
-// asked, then one store of the tile's rows (trimmed to ncols columns).
+// The epilogue's arithmetic on a tile's accumulators (A B + bias): times row_scale when given, then
+// ReLU if asked.
 template <class Arch, std::size_t... R>
-inline void finish_tile(std::index_sequence<R...>, std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
-                        std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep, float* c,
-                        std::size_t ldc, std::size_t ncols) noexcept {
+inline void apply_epilogue(std::index_sequence<R...>, std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                           std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep) noexcept {
     using batch = xsimd::batch<float, Arch>;
-    constexpr std::size_t L = batch::size;
     if (ep.row_scale != nullptr) {
         ((void)(std::get<R>(c0) *= batch(ep.row_scale[R]), std::get<R>(c1) *= batch(ep.row_scale[R])), ...);
     }
@@ -155,6 +153,17 @@ inline void finish_tile(std::index_sequence<R...>, std::array<xsimd::batch<float
         ((void)(std::get<R>(c0) = xsimd::max(std::get<R>(c0), zero)), ...);
         ((void)(std::get<R>(c1) = xsimd::max(std::get<R>(c1), zero)), ...);
     }
+}
+
+// The end of an fp32 micro-kernel: apply_epilogue, then one store of the tile's rows (trimmed to ncols
+// columns).
+template <class Arch, std::size_t... R>
+inline void finish_tile(std::index_sequence<R...> rows, std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                        std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep, float* c,
+                        std::size_t ldc, std::size_t ncols) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr std::size_t L = batch::size;
+    apply_epilogue<Arch>(rows, c0, c1, ep);
     if (ncols == 2 * L) {
         ((std::get<R>(c0).store_unaligned(c + R * ldc), std::get<R>(c1).store_unaligned(c + R * ldc + L)), ...);
     } else {
@@ -192,9 +201,21 @@ struct fp32_panel {
     }
 };
 
+// How a micro-kernel's tile leaves the registers: in fp32 (finish_tile), or rounded to bf16 for the
+// next layer of a chain (bf16_tile, gemm_bf16.hpp).
+struct fp32_tile {
+    using value_type = float;
+    template <class Arch, std::size_t... R>
+    static void finish(std::index_sequence<R...> rows, std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                       std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep, float* c,
+                       std::size_t ldc, std::size_t ncols) noexcept {
+        finish_tile<Arch>(rows, c0, c1, ep, c, ldc, ncols);
+    }
+};
+
 // The micro-kernel: MR rows x two batches of accumulators, started at the bias, then `k_steps` steps
-// of the Panel format (fp32_panel here, bf16_panel in gemm_bf16.hpp), then finish_tile.
-template <class Arch, std::size_t MR, class Panel>
+// of the Panel format (fp32_panel here, bf16_panel in gemm_bf16.hpp), then the Tile's finish.
+template <class Arch, std::size_t MR, class Panel, class Tile = fp32_tile>
 struct micro_kernel {
     using batch = xsimd::batch<float, Arch>;
     static constexpr std::size_t L = batch::size;
@@ -204,17 +225,19 @@ struct micro_kernel {
     template <std::size_t... R>
     POEM_FLATTEN static void run(std::index_sequence<R...> rows, std::size_t k_steps, const float* a,
                                  std::size_t lda, const typename Panel::value_type* b, const float* bias,
-                                 const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
+                                 const epilogue& ep, typename Tile::value_type* c, std::size_t ldc,
+                                 std::size_t ncols) noexcept {
         const batch bias0 = batch::load_aligned(bias);
         const batch bias1 = batch::load_aligned(bias + L);
         std::array<batch, MR> c0{((void)R, bias0)...};
         std::array<batch, MR> c1{((void)R, bias1)...};
         for (std::size_t t = 0; t < k_steps; ++t) Panel::template step<Arch>(rows, t, a, lda, b, c0, c1);
-        finish_tile<Arch>(rows, c0, c1, ep, c, ldc, ncols);
+        Tile::template finish<Arch>(rows, c0, c1, ep, c, ldc, ncols);
     }
 
     static void call(std::size_t k_steps, const float* a, std::size_t lda, const typename Panel::value_type* b,
-                     const float* bias, const epilogue& ep, float* c, std::size_t ldc, std::size_t ncols) noexcept {
+                     const float* bias, const epilogue& ep, typename Tile::value_type* c, std::size_t ldc,
+                     std::size_t ncols) noexcept {
         run(std::make_index_sequence<MR>{}, k_steps, a, lda, b, bias, ep, c, ldc, ncols);
     }
 };
@@ -228,12 +251,13 @@ constexpr auto micro_table(std::index_sequence<I...>) {
 }
 
 // Runs a micro-kernel table over B's panels (k_steps rows of panel_width values of the kernel's
-// Panel::value_type each, panel_rows >= k_steps rows apart) for C = A * B + bias. full_panels: C's rows
+// Panel::value_type each, panel_rows >= k_steps rows apart) for C = A * B + bias, C's elements of the
+// kernel's Tile::value_type (ldc of them apart). full_panels: C's rows
 // have room for every panel's columns (ldc >= panels * panel_width), so the last panel is stored whole
 // (its padding columns get the padded, zero, weights and bias) instead of trimmed.
-template <class Arch, class Table, class BT>
+template <class Arch, class Table, class BT, class CT>
 void drive_panels(const Table& table, std::size_t m, const float* a, std::size_t lda, const BT* b, std::size_t k_steps,
-                  std::size_t panel_rows, std::size_t n, const float* bias, const epilogue& ep, float* c,
+                  std::size_t panel_rows, std::size_t n, const float* bias, const epilogue& ep, CT* c,
                   std::size_t ldc, bool full_panels) noexcept {
     using shape = gemm_shape<Arch>;
     constexpr std::size_t nr = shape::nr;

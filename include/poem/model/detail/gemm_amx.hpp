@@ -116,6 +116,12 @@ inline void gemm_bf16_amx(std::size_t m, const float* a, std::size_t lda, const 
     _tile_release();
 }
 
+// gemm_bf16_chain on AMX: layer by layer through gemm_bf16_amx.
+inline void gemm_bf16_chain_amx(std::size_t m, const float* x, std::size_t ldx, const packed_bf16_view* layers,
+                                std::size_t count, float* out, std::size_t ldo, float* scratch) noexcept {
+    gemm_bf16_chain_layers(&gemm_bf16_amx, m, x, ldx, layers, count, out, ldo, scratch);
+}
+
 }  // namespace POEM_TARGET_NAMESPACE
 }  // namespace poem::detail
 

@@ -217,6 +217,35 @@ struct bf16_native_panel {
 };
 template <class Arch, std::size_t MR>
 using micro_kernel_bf16_native = micro_kernel<Arch, MR, bf16_native_panel>;
+
+// A tile's outputs rounded to bf16 after the epilogue (bf16_rounded_bits, as round_rows_bf16_pairs
+// rounds a layer's input), stored as a row of bf16 values: the next layer of a chain reads them as its
+// pair words, with no rounding pass and half the bytes.
+struct bf16_tile {
+    using value_type = std::uint16_t;
+    template <class Arch, std::size_t... R>
+    static void finish(std::index_sequence<R...> rows, std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
+                       std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep, std::uint16_t* c,
+                       std::size_t ldc, std::size_t ncols) noexcept {
+        apply_epilogue<Arch>(rows, c0, c1, ep);
+        auto put = [&](std::uint16_t* row, const xsimd::batch<float, Arch>& x0, const xsimd::batch<float, Arch>& x1) {
+            const __m256i h0 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_bits(x0), 16));
+            const __m256i h1 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_bits(x1), 16));
+            if (ncols == 32) {
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), h0);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 16), h1);
+            } else {
+                alignas(32) std::uint16_t tmp[32];
+                _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), h0);
+                _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 16), h1);
+                std::memcpy(row, tmp, ncols * sizeof(std::uint16_t));
+            }
+        };
+        (put(c + R * ldc, std::get<R>(c0), std::get<R>(c1)), ...);
+    }
+};
+template <class Arch, std::size_t MR>
+using micro_kernel_bf16_to_bf16 = micro_kernel<Arch, MR, bf16_native_panel, bf16_tile>;
 #endif
 
 // The scalar reference: the same packed words, the same order of additions.
@@ -264,6 +293,86 @@ void gemm_bf16_simd(std::size_t m, const float* a, std::size_t lda, const packed
     static constexpr auto table = micro_table<micro_kernel_bf16, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
     drive_panels<Arch>(table, m, scratch, ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n, b.bias, ep, c, ldc,
                        false);
+}
+
+// A chain of bf16 layers (the model's tower and heads): x (m rows of layers[0].k columns, ldx apart)
+// through layers[0], ..., layers[count - 1], ReLU after all but the last, whose output goes to `out`
+// (ldo apart). The same bits as gemm_bf16 layer by layer with fp32 activations between them: a layer
+// rounds its input to bf16 first, so the native kernel hands the next layer its outputs already
+// rounded (bf16_tile) instead of fp32 that the next layer rounds in a pass of its own.
+// Scratch: bf16_chain_scratch_size(m, layers, count) floats.
+inline std::size_t bf16_chain_scratch_size(std::size_t m, const packed_bf16_view* layers, std::size_t count) noexcept {
+    std::size_t wide = 0, deep = 0;
+    for (std::size_t l = 0; l < count; ++l) {
+        wide = std::max(wide, layers[l].n);
+        deep = std::max(deep, layers[l].k);
+    }
+    return 2 * m * ((wide + panel_width - 1) / panel_width * panel_width) + bf16_scratch_size(m, deep);
+}
+
+// The chain through a target's gemm_bf16, layer by layer (activations in fp32, 2 x m x the widest layer
+// rounded up to panel_width floats of scratch, then the GEMM's own).
+template <class Gemm>
+void gemm_bf16_chain_layers(Gemm gemm, std::size_t m, const float* x, std::size_t ldx, const packed_bf16_view* layers,
+                            std::size_t count, float* out, std::size_t ldo, float* scratch) noexcept {
+    std::size_t wide = 0;
+    for (std::size_t l = 0; l < count; ++l) wide = std::max(wide, layers[l].n);
+    wide = (wide + panel_width - 1) / panel_width * panel_width;
+    float* act[2] = {scratch, scratch + m * wide};
+    const float* in = x;
+    std::size_t ld = ldx;
+    for (std::size_t l = 0; l < count; ++l) {
+        const bool last = l + 1 == count;
+        float* dst = last ? out : act[l % 2];
+        const std::size_t ldd = last ? ldo : layers[l].n;
+        gemm(m, in, ld, layers[l], epilogue(!last), dst, ldd, scratch + 2 * m * wide);
+        in = dst;
+        ld = ldd;
+    }
+}
+
+inline void gemm_bf16_chain_scalar(std::size_t m, const float* x, std::size_t ldx, const packed_bf16_view* layers,
+                                   std::size_t count, float* out, std::size_t ldo, float* scratch) noexcept {
+    gemm_bf16_chain_layers(&gemm_bf16_scalar, m, x, ldx, layers, count, out, ldo, scratch);
+}
+
+template <class Arch>
+void gemm_bf16_chain_simd(std::size_t m, const float* x, std::size_t ldx, const packed_bf16_view* layers,
+                          std::size_t count, float* out, std::size_t ldo, float* scratch) noexcept {
+#if defined(__AVX512BF16__)
+    if constexpr (native_bf16<Arch>) {
+        // Two buffers of pair words: the input rounded (rows of bf16_pairs(k) words), then each layer's
+        // bf16 outputs (rows of its whole panels, so that an odd width's padding column is the zero the
+        // next layer's pair needs). Rows no longer than that: a chunk of A then stays in L1.
+        std::size_t wide = 0, deep = 0;
+        for (std::size_t l = 0; l < count; ++l) {
+            wide = std::max(wide, layers[l].n);
+            deep = std::max(deep, layers[l].k);
+        }
+        const std::size_t words = std::max(bf16_pairs(deep), (wide + panel_width - 1) / panel_width * panel_width / 2);
+        float* buf[2] = {scratch, scratch + m * words};
+        std::size_t ld = round_rows_bf16_pairs(m, x, ldx, layers[0].k, buf[0], bf16_pairs(layers[0].k));
+        static constexpr auto to_bf16 =
+            micro_table<micro_kernel_bf16_to_bf16, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
+        static constexpr auto to_fp32 =
+            micro_table<micro_kernel_bf16_native, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
+        for (std::size_t l = 0; l < count; ++l) {
+            const packed_bf16_view& b = layers[l];
+            if (l + 1 == count) {
+                drive_panels<Arch>(to_fp32, m, buf[l % 2], ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n,
+                                   b.bias, epilogue(false), out, ldo, false);
+            } else {
+                const std::size_t ld_out = (b.n + panel_width - 1) / panel_width * panel_width / 2;
+                drive_panels<Arch>(to_bf16, m, buf[l % 2], ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n,
+                                   b.bias, epilogue(true), reinterpret_cast<std::uint16_t*>(buf[(l + 1) % 2]),
+                                   2 * ld_out, true);
+                ld = ld_out;
+            }
+        }
+        return;
+    }
+#endif
+    gemm_bf16_chain_layers(&gemm_bf16_simd<Arch>, m, x, ldx, layers, count, out, ldo, scratch);
 }
 
 // Reference for tests: C = round(A) * round(W)^T + bias for a torch weight W (n x k), rounded to bf16,

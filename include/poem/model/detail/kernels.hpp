@@ -19,6 +19,8 @@ struct model_kernels {
                  bool) noexcept;
     void (*gemm_bf16)(std::size_t, const float*, std::size_t, const packed_bf16_view&, const epilogue&, float*,
                       std::size_t, float*) noexcept;
+    void (*gemm_bf16_chain)(std::size_t, const float*, std::size_t, const packed_bf16_view*, std::size_t, float*,
+                            std::size_t, float*) noexcept;
     void (*softmax_rows)(float*, std::size_t, std::size_t, std::size_t, float*) noexcept;
 };
 
@@ -32,13 +34,13 @@ inline namespace POEM_TARGET_NAMESPACE {
 template <class Arch>
 constexpr model_kernels model_kernels_simd() noexcept {
 #if defined(POEM_AMX)  // the dispatch target amx: its bf16 GEMM runs on tiles (gemm_amx.hpp)
-    return {&gemm_simd<Arch>, &gemm_bf16_amx, &softmax_rows_simd<Arch>};
+    return {&gemm_simd<Arch>, &gemm_bf16_amx, &gemm_bf16_chain_amx, &softmax_rows_simd<Arch>};
 #else
-    return {&gemm_simd<Arch>, &gemm_bf16_simd<Arch>, &softmax_rows_simd<Arch>};
+    return {&gemm_simd<Arch>, &gemm_bf16_simd<Arch>, &gemm_bf16_chain_simd<Arch>, &softmax_rows_simd<Arch>};
 #endif
 }
 constexpr model_kernels model_kernels_scalar() noexcept {
-    return {&gemm_scalar, &gemm_bf16_scalar, &softmax_rows_scalar};
+    return {&gemm_scalar, &gemm_bf16_scalar, &gemm_bf16_chain_scalar, &softmax_rows_scalar};
 }
 
 // C = A * B + bias (ReLU if asked) on B as packed (gemm.hpp: full_panels).
@@ -61,6 +63,18 @@ inline void gemm_bf16(std::size_t m, const float* a, std::size_t lda, const pack
 #else
     if constexpr (use_simd) gemm_bf16_simd<simd_arch>(m, a, lda, b, ep, c, ldc, scratch);
     else gemm_bf16_scalar(m, a, lda, b, ep, c, ldc, scratch);
+#endif
+}
+
+// The bf16 layers `layers[0..count)` in turn on m rows of x, ReLU after all but the last, whose output
+// goes to out (gemm_bf16.hpp: gemm_bf16_chain_simd); count >= 1; scratch: bf16_chain_scratch_size floats.
+inline void gemm_bf16_chain(std::size_t m, const float* x, std::size_t ldx, const packed_bf16_view* layers,
+                            std::size_t count, float* out, std::size_t ldo, float* scratch) noexcept {
+#ifdef POEM_DISPATCH
+    active_model_kernels.load(std::memory_order_relaxed)->gemm_bf16_chain(m, x, ldx, layers, count, out, ldo, scratch);
+#else
+    if constexpr (use_simd) gemm_bf16_chain_simd<simd_arch>(m, x, ldx, layers, count, out, ldo, scratch);
+    else gemm_bf16_chain_scalar(m, x, ldx, layers, count, out, ldo, scratch);
 #endif
 }
 
