@@ -164,18 +164,20 @@ class Replayer:
     @classmethod
     def po_arrays(cls, ranked):
         """po_into's rows as new arrays: ids, L x 4 features, mask."""
-        n = len(ranked.po["item_id"])
-        out = np.zeros(n, np.uint64), np.zeros((n, 4), np.float32), np.zeros(n, np.uint8)
-        cls.po_into(ranked, *out)
-        return out
+        return _new_rows(cls.po_into, ranked, len(ranked.po["item_id"]), 4)
 
     @classmethod
     def chrono_arrays(cls, ranked):
         """chrono_into's rows as new arrays: ids, L x 2 features, mask."""
-        n = len(ranked.chrono["item_id"])
-        out = np.zeros(n, np.uint64), np.zeros((n, 2), np.float32), np.zeros(n, np.uint8)
-        cls.chrono_into(ranked, *out)
-        return out
+        return _new_rows(cls.chrono_into, ranked, len(ranked.chrono["item_id"]), 2)
+
+
+def _new_rows(fill, ranked, n: int, width: int):
+    """What `fill` (Replayer.po_into or chrono_into) writes for `ranked`, into new arrays: ids (n),
+    features (n x width), mask (n)."""
+    out = np.zeros(n, np.uint64), np.zeros((n, width), np.float32), np.zeros(n, np.uint8)
+    fill(ranked, *out)
+    return out
 
 
 # The training sample's draws (the unexposed subset, the mined negatives) come from their own stream:
