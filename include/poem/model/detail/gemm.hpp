@@ -13,7 +13,8 @@
 //
 // Micro-kernel: `mr` rows x nr columns of accumulators held in registers (mr = 12 with 32 vector
 // registers, AVX-512; 6 otherwise), each k step two aligned loads of B and mr broadcasts of A feeding
-// 2 * mr FMAs. Bias and ReLU are applied to the accumulators before the single store of C.
+// 2 * mr FMAs. Bias and ReLU are applied to the accumulators before the single store of C. Where at
+// most one batch of columns is left to store (the heads' 3 outputs), a narrow kernel does half of it.
 // `gemm_scalar` runs the same packed layout without SIMD (the POEM_FORCE_SCALAR path, and any panel
 // width a caller packed with); `gemm_naive` is the plain triple loop on an unpacked B that the tests
 // compare against.
@@ -178,26 +179,26 @@ inline void finish_tile(std::index_sequence<R...> rows, std::array<xsimd::batch<
 }
 
 // One row of a micro-kernel's k step: one broadcast of A feeding two FMAs (keeps 2 * mr + 3 registers
-// live).
-template <class Arch>
+// live); Narrow: the first only (a sub-panel with at most one batch of columns left to store).
+template <class Arch, bool Narrow>
 inline void fma_row(float a, const xsimd::batch<float, Arch>& b0, const xsimd::batch<float, Arch>& b1,
                     xsimd::batch<float, Arch>& c0, xsimd::batch<float, Arch>& c1) noexcept {
     const xsimd::batch<float, Arch> ar(a);
     c0 = fmadd(ar, b0, c0);
-    c1 = fmadd(ar, b1, c1);
+    if constexpr (!Narrow) c1 = fmadd(ar, b1, c1);
 }
 
 // fp32 panels (pack_b): step kk is row kk of the sub-panel, two aligned loads.
 struct fp32_panel {
     using value_type = float;
-    template <class Arch, std::size_t... R>
+    template <class Arch, bool Narrow, std::size_t... R>
     static void step(std::index_sequence<R...>, std::size_t kk, const float* a, std::size_t lda, const float* b,
                      std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
                      std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1) noexcept {
         using batch = xsimd::batch<float, Arch>;
         const batch b0 = batch::load_aligned(b + kk * panel_width);
         const batch b1 = batch::load_aligned(b + kk * panel_width + batch::size);
-        (fma_row<Arch>(a[R * lda + kk], b0, b1, std::get<R>(c0), std::get<R>(c1)), ...);
+        (fma_row<Arch, Narrow>(a[R * lda + kk], b0, b1, std::get<R>(c0), std::get<R>(c1)), ...);
     }
 };
 
@@ -214,8 +215,10 @@ struct fp32_tile {
 };
 
 // The micro-kernel: MR rows x two batches of accumulators, started at the bias, then `k_steps` steps
-// of the Panel format (fp32_panel here, bf16_panel in gemm_bf16.hpp), then the Tile's finish.
-template <class Arch, std::size_t MR, class Panel, class Tile = fp32_tile>
+// of the Panel format (fp32_panel here, bf16_panel in gemm_bf16.hpp), then the Tile's finish. Narrow:
+// the steps update the first batch only, for a sub-panel with at most one batch of columns to store
+// (the heads' few outputs): half the products, the same bits in the columns stored.
+template <class Arch, std::size_t MR, class Panel, class Tile = fp32_tile, bool Narrow = false>
 struct micro_kernel {
     using batch = xsimd::batch<float, Arch>;
     static constexpr std::size_t L = batch::size;
@@ -231,7 +234,7 @@ struct micro_kernel {
         const batch bias1 = batch::load_aligned(bias + L);
         std::array<batch, MR> c0{((void)R, bias0)...};
         std::array<batch, MR> c1{((void)R, bias1)...};
-        for (std::size_t t = 0; t < k_steps; ++t) Panel::template step<Arch>(rows, t, a, lda, b, c0, c1);
+        for (std::size_t t = 0; t < k_steps; ++t) Panel::template step<Arch, Narrow>(rows, t, a, lda, b, c0, c1);
         Tile::template finish<Arch>(rows, c0, c1, ep, c, ldc, ncols);
     }
 
@@ -241,13 +244,19 @@ struct micro_kernel {
         run(std::make_index_sequence<MR>{}, k_steps, a, lda, b, bias, ep, c, ldc, ncols);
     }
 };
-template <class Arch, std::size_t MR>
-using micro_kernel_fp32 = micro_kernel<Arch, MR, fp32_panel>;
+template <class Arch, std::size_t MR, bool Narrow>
+using micro_kernel_fp32 = micro_kernel<Arch, MR, fp32_panel, fp32_tile, Narrow>;
 
-// A micro-kernel of MR = I + 1 rows for each I: the driver's table, indexed by the rows left.
-template <template <class, std::size_t> class Kernel, class Arch, std::size_t... I>
+// A micro-kernel of MR = I + 1 rows for each I, whole and narrow: the driver's tables, indexed by the
+// rows left.
+template <class F, std::size_t N>
+struct micro_tables {
+    std::array<F, N> whole, narrow;
+};
+template <template <class, std::size_t, bool> class Kernel, class Arch, std::size_t... I>
 constexpr auto micro_table(std::index_sequence<I...>) {
-    return std::array<decltype(&Kernel<Arch, 1>::call), sizeof...(I)>{&Kernel<Arch, I + 1>::call...};
+    return micro_tables<decltype(&Kernel<Arch, 1, false>::call), sizeof...(I)>{
+        {&Kernel<Arch, I + 1, false>::call...}, {&Kernel<Arch, I + 1, true>::call...}};
 }
 
 // Runs a micro-kernel table over B's panels (k_steps rows of panel_width values of the kernel's
@@ -277,10 +286,11 @@ void drive_panels(const Table& table, std::size_t m, const float* a, std::size_t
                 const std::size_t col = p * panel_width + s;
                 if (col >= stored) break;
                 const std::size_t ncols = std::min(nr, stored - col);
+                const auto& kernels = ncols <= shape::lanes ? table.narrow : table.whole;
                 for (std::size_t i0 = ic; i0 < iend; i0 += shape::mr) {
                     const std::size_t rows = std::min(shape::mr, iend - i0);
                     const epilogue e(ep.relu, ep.row_scale ? ep.row_scale + i0 : nullptr);
-                    table[rows - 1](k_steps, a + i0 * lda, lda, bp + s, bias + col, e, c + i0 * ldc + col, ldc, ncols);
+                    kernels[rows - 1](k_steps, a + i0 * lda, lda, bp + s, bias + col, e, c + i0 * ldc + col, ldc, ncols);
                 }
             }
         }

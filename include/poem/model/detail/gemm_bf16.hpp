@@ -149,7 +149,7 @@ std::size_t round_rows_bf16_simd(std::size_t m, const float* a, std::size_t lda,
 // exact fp32 values, and the odd element's products go first. a: rounded rows (round_rows_bf16).
 struct bf16_panel {
     using value_type = std::uint32_t;
-    template <class Arch, std::size_t... R>
+    template <class Arch, bool Narrow, std::size_t... R>
     static void step(std::index_sequence<R...>, std::size_t t, const float* a, std::size_t lda, const std::uint32_t* b,
                      std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
                      std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1) noexcept {
@@ -159,13 +159,13 @@ struct bf16_panel {
         const ubatch w0 = ubatch::load_aligned(b + t * panel_width);
         const ubatch w1 = ubatch::load_aligned(b + t * panel_width + ubatch::size);
         const batch odd0 = xsimd::bitwise_cast<batch>(w0 & high), odd1 = xsimd::bitwise_cast<batch>(w1 & high);
-        (fma_row<Arch>(a[R * lda + 2 * t + 1], odd0, odd1, std::get<R>(c0), std::get<R>(c1)), ...);
+        (fma_row<Arch, Narrow>(a[R * lda + 2 * t + 1], odd0, odd1, std::get<R>(c0), std::get<R>(c1)), ...);
         const batch even0 = xsimd::bitwise_cast<batch>(w0 << 16), even1 = xsimd::bitwise_cast<batch>(w1 << 16);
-        (fma_row<Arch>(a[R * lda + 2 * t], even0, even1, std::get<R>(c0), std::get<R>(c1)), ...);
+        (fma_row<Arch, Narrow>(a[R * lda + 2 * t], even0, even1, std::get<R>(c0), std::get<R>(c1)), ...);
     }
 };
-template <class Arch, std::size_t MR>
-using micro_kernel_bf16 = micro_kernel<Arch, MR, bf16_panel>;
+template <class Arch, std::size_t MR, bool Narrow>
+using micro_kernel_bf16 = micro_kernel<Arch, MR, bf16_panel, fp32_tile, Narrow>;
 
 #if defined(__AVX512BF16__)
 // Whether Arch runs the native vdpbf16ps kernel (an AVX-512 target compiled with AVX512_BF16, where
@@ -198,7 +198,7 @@ inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::siz
 // bf16 panels, native: step t is pair row t; a holds pair words (round_rows_bf16_pairs).
 struct bf16_native_panel {
     using value_type = std::uint32_t;
-    template <class Arch, std::size_t... R>
+    template <class Arch, bool Narrow, std::size_t... R>
     static void step(std::index_sequence<R...>, std::size_t t, const float* a, std::size_t lda, const std::uint32_t* b,
                      std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c0,
                      std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1) noexcept {
@@ -210,13 +210,13 @@ struct bf16_native_panel {
             std::memcpy(&w, word, sizeof w);
             const __m512bh ar = (__m512bh)_mm512_set1_epi32(w);
             x0 = _mm512_dpbf16_ps(x0, ar, b0);
-            x1 = _mm512_dpbf16_ps(x1, ar, b1);
+            if constexpr (!Narrow) x1 = _mm512_dpbf16_ps(x1, ar, b1);
         };
         (row(a + R * lda + t, std::get<R>(c0), std::get<R>(c1)), ...);
     }
 };
-template <class Arch, std::size_t MR>
-using micro_kernel_bf16_native = micro_kernel<Arch, MR, bf16_native_panel>;
+template <class Arch, std::size_t MR, bool Narrow>
+using micro_kernel_bf16_native = micro_kernel<Arch, MR, bf16_native_panel, fp32_tile, Narrow>;
 
 // A tile's outputs rounded to bf16 after the epilogue (bf16_rounded_bits, as round_rows_bf16_pairs
 // rounds a layer's input), stored as a row of bf16 values: the next layer of a chain reads them as its
@@ -244,8 +244,8 @@ struct bf16_tile {
         (put(c + R * ldc, std::get<R>(c0), std::get<R>(c1)), ...);
     }
 };
-template <class Arch, std::size_t MR>
-using micro_kernel_bf16_to_bf16 = micro_kernel<Arch, MR, bf16_native_panel, bf16_tile>;
+template <class Arch, std::size_t MR, bool Narrow>
+using micro_kernel_bf16_to_bf16 = micro_kernel<Arch, MR, bf16_native_panel, bf16_tile, Narrow>;
 #endif
 
 // The scalar reference: the same packed words, the same order of additions.
