@@ -295,6 +295,19 @@ void gemm_bf16_simd(std::size_t m, const float* a, std::size_t lda, const packed
                        false);
 }
 
+// What a chain of bf16 layers (below) needs room for.
+struct bf16_chain_extent {
+    std::size_t wide = 0;  // the widest layer's outputs, rounded up to whole panels
+    std::size_t deep = 0;  // the deepest layer's inputs
+    bf16_chain_extent(const packed_bf16_view* layers, std::size_t count) noexcept {
+        for (std::size_t l = 0; l < count; ++l) {
+            wide = std::max(wide, layers[l].n);
+            deep = std::max(deep, layers[l].k);
+        }
+        wide = (wide + panel_width - 1) / panel_width * panel_width;
+    }
+};
+
 // A chain of bf16 layers (the model's tower and heads): x (m rows of layers[0].k columns, ldx apart)
 // through layers[0], ..., layers[count - 1], ReLU after all but the last, whose output goes to `out`
 // (ldo apart). The same bits as gemm_bf16 layer by layer with fp32 activations between them: a layer
@@ -302,12 +315,8 @@ void gemm_bf16_simd(std::size_t m, const float* a, std::size_t lda, const packed
 // rounded (bf16_tile) instead of fp32 that the next layer rounds in a pass of its own.
 // Scratch: bf16_chain_scratch_size(m, layers, count) floats.
 inline std::size_t bf16_chain_scratch_size(std::size_t m, const packed_bf16_view* layers, std::size_t count) noexcept {
-    std::size_t wide = 0, deep = 0;
-    for (std::size_t l = 0; l < count; ++l) {
-        wide = std::max(wide, layers[l].n);
-        deep = std::max(deep, layers[l].k);
-    }
-    return 2 * m * ((wide + panel_width - 1) / panel_width * panel_width) + bf16_scratch_size(m, deep);
+    const bf16_chain_extent e(layers, count);
+    return 2 * m * e.wide + bf16_scratch_size(m, e.deep);
 }
 
 // The chain through a target's gemm_bf16, layer by layer (activations in fp32, 2 x m x the widest layer
@@ -315,9 +324,7 @@ inline std::size_t bf16_chain_scratch_size(std::size_t m, const packed_bf16_view
 template <class Gemm>
 void gemm_bf16_chain_layers(Gemm gemm, std::size_t m, const float* x, std::size_t ldx, const packed_bf16_view* layers,
                             std::size_t count, float* out, std::size_t ldo, float* scratch) noexcept {
-    std::size_t wide = 0;
-    for (std::size_t l = 0; l < count; ++l) wide = std::max(wide, layers[l].n);
-    wide = (wide + panel_width - 1) / panel_width * panel_width;
+    const std::size_t wide = bf16_chain_extent(layers, count).wide;
     float* act[2] = {scratch, scratch + m * wide};
     const float* in = x;
     std::size_t ld = ldx;
@@ -344,12 +351,8 @@ void gemm_bf16_chain_simd(std::size_t m, const float* x, std::size_t ldx, const 
         // Two buffers of pair words: the input rounded (rows of bf16_pairs(k) words), then each layer's
         // bf16 outputs (rows of its whole panels, so that an odd width's padding column is the zero the
         // next layer's pair needs). Rows no longer than that: a chunk of A then stays in L1.
-        std::size_t wide = 0, deep = 0;
-        for (std::size_t l = 0; l < count; ++l) {
-            wide = std::max(wide, layers[l].n);
-            deep = std::max(deep, layers[l].k);
-        }
-        const std::size_t words = std::max(bf16_pairs(deep), (wide + panel_width - 1) / panel_width * panel_width / 2);
+        const bf16_chain_extent e(layers, count);
+        const std::size_t words = std::max(bf16_pairs(e.deep), e.wide / 2);
         float* buf[2] = {scratch, scratch + m * words};
         std::size_t ld = round_rows_bf16_pairs(m, x, ldx, layers[0].k, buf[0], bf16_pairs(layers[0].k));
         static constexpr auto to_bf16 =
