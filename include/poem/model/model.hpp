@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <new>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
