@@ -42,6 +42,11 @@ from .schema import EVALUATED, OUTPUT, PER_PAIR, PER_ROW, SPLIT_SKIP, SPLIT_TRAI
 
 SCORE_DIRS = ("higher", "higher", "higher")  # p_click, p_long_view, pred_watch_time_s
 
+# A request's exposures as Replayer.record takes them: the columns of RequestRanker.log, in its order,
+# with the dtypes it takes.
+LOG_COLUMNS = (("item", np.uint64), ("time", np.int64), ("play", np.float32), ("duration", np.float32),
+               ("click", bool), ("like", bool), ("follow", bool))
+
 
 @dataclass
 class PipelineConfig:
@@ -134,13 +139,11 @@ class Replayer:
                                 np.ascontiguousarray(scores, np.float32), self.ws)
 
     def record(self, u: int, ranked, exposed: dict = None):
-        """`exposed`: the request's exposures (item, time, play, duration, click, like, follow)."""
+        """`exposed`: the request's exposures (LOG_COLUMNS; a column already of its dtype is not copied)."""
         h = self.history(u)
         self.ranker.record(h, ranked, self.ws)
         if exposed is not None and len(exposed["item"]):
-            self.ranker.log(h, exposed["item"].astype(np.uint64), exposed["time"].astype(np.int64),
-                            exposed["play"].astype(np.float32), exposed["duration"].astype(np.float32),
-                            exposed["click"].astype(bool), exposed["like"].astype(bool), exposed["follow"].astype(bool))
+            self.ranker.log(h, *(exposed[k].astype(t, copy=False) for k, t in LOG_COLUMNS))
 
     @staticmethod
     def po_into(ranked, ids: np.ndarray, feats: np.ndarray, mask: np.ndarray) -> None:
@@ -249,15 +252,14 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
     counts = {"requests": 0, "hard_negatives": 0, "random_negatives": 0, "pairs": 0, "po_tokens": 0}
     # The loop below runs once per request in Python, so what it reads is prepared once: per-request
     # scalars as Python ints, the candidates' ids as uint64, and the engagements gathered in request order
-    # with the dtypes RequestRanker.log takes (a request then slices views; a gather and seven conversions
-    # per request were a fifth of a replay).
+    # with LOG_COLUMNS' dtypes (a request then slices views; a gather and seven conversions per request
+    # were a fifth of a replay).
     split_of, user_of, time_of = rq["split"].tolist(), rq["user"].tolist(), rq["time"].tolist()
     off, eoff = rq["cand_offsets"].tolist(), d["eng_offsets"].tolist()
     cand_item = rq["cand_item"].astype(np.uint64)
     e_order = d["eng_order"]
-    events = tuple(eg[k][e_order].astype(t) for k, t in (("item", np.uint64), ("time", np.int64),
-                                                         ("play_time", np.float32), ("duration", np.float32),
-                                                         ("click", bool), ("like", bool), ("follow", bool)))
+    events = {k: eg[src][e_order].astype(t) for (k, t), src in
+              zip(LOG_COLUMNS, ("item", "time", "play_time", "duration", "click", "like", "follow"))}
     event_engaged = eg["engaged"][e_order]
     # The output requests (trained and evaluated), in input order; the per-request arrays are filled in
     # place, rows and pairs are kept per request and joined in that order at the end.
@@ -334,12 +336,10 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
                 counts["pairs"] += len(row[4])
 
             # After the request: its sampled tokens go into the state, its engagements into the user's log.
-            h = rp.history(u)
-            rp.ranker.record(h, req, rp.ws)
             ea, eb = eoff[r], eoff[r + 1]
+            rp.record(u, req, {k: v[ea:eb] for k, v in events.items()})
             if ea < eb:
-                rp.ranker.log(h, *(e[ea:eb] for e in events))
-                engaged_items.update(events[0][ea:eb][event_engaged[ea:eb]].tolist())
+                engaged_items.update(events["item"][ea:eb][event_engaged[ea:eb]].tolist())
 
     by_user = np.argsort(rq["user"], kind="stable")  # each user's requests in input (time) order
     bounds = np.flatnonzero(np.diff(rq["user"][by_user])) + 1
@@ -349,15 +349,15 @@ def replay(inp: ReplayInput, cfg: PipelineConfig = None, config_json: str = None
 
     counts["requests"] = m
     counts["po_tokens"] = int(res["po_mask"].sum(dtype=np.int64))
-    for k, src in (("request_id", "request_id"), ("user", "user"), ("time", "time"), ("split", "split")):
-        res[k] = rq[src][out_req].astype(OUTPUT[k][0])
+    for k in ("request_id", "user", "time", "split"):
+        res[k] = rq[k][out_req].astype(OUTPUT[k][0])
     for j, k in enumerate(PER_ROW + PER_PAIR):  # the order of `rows`' entries
         if m:
             res[k] = np.concatenate([x[j] for x in rows]).astype(OUTPUT[k][0], copy=False)
         else:  # a partition may hold no train or test request: its empty arrays still concatenate
             res[k] = np.zeros((0, 3 + rp.config.objective_rows) if k == "row_feats" else (0,), OUTPUT[k][0])
-    res["row_offsets"] = np.r_[0, np.cumsum([len(x[0]) for x in rows], dtype=np.int64)].astype(np.int64)
-    res["pair_offsets"] = np.r_[0, np.cumsum([len(x[4]) for x in rows], dtype=np.int64)].astype(np.int64)
+    for k, j in (("row_offsets", 0), ("pair_offsets", len(PER_ROW))):  # row_item's and pair_i's counts
+        res[k] = np.cumsum([0] + [len(x[j]) for x in rows], dtype=np.int64)
     res["counts"] = counts
     return res
 
