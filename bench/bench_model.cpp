@@ -8,7 +8,8 @@
 // context entries say what was set. LibTorch's GEMMs go through whichever libblas.so.3 the loader
 // finds: `make bench` puts Debian's OpenBLAS first (scripts/local-openblas.sh), and the context entry
 // libtorch_blas says which library this process mapped ("reference" for Debian's default libblas3).
-// BM_model_mlp_onednn runs the tower through oneDNN's matmuls (fp32; bf16 where oneDNN has it).
+// BM_model_mlp_onednn runs the tower through oneDNN's matmuls (fp32; bf16 where oneDNN has it, from
+// an input already in bf16 and from the fp32 input poem's tower takes).
 // BM_model_softmax times the attention's softmax alone.
 #include <benchmark/benchmark.h>
 
@@ -251,6 +252,8 @@ struct onednn_tower {
     dnnl::stream strm{eng};
     std::vector<layer> layers;
     dnnl::memory::desc src_md;
+    dnnl::memory src;          // the first layer's input, written by `from_f32`
+    dnnl::reorder from_f32;    // an fp32 input (n x tower_in, row-major) to src_md
 
     onednn_tower(std::size_t n, dt type) {
         const auto& f = bench_file();
@@ -291,6 +294,9 @@ struct onednn_tower {
             L.prim = dnnl::matmul(pd);
             layers.push_back(std::move(L));
         }
+        src = dnnl::memory(src_md, eng);
+        const dnnl::memory::desc user({src_md.dims(), dt::f32, tag::ab});
+        from_f32 = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user, eng, src_md));
         strm.wait();
     }
     // An f32 input (n x tower_in, row-major) in the type the first layer takes.
@@ -300,6 +306,15 @@ struct onednn_tower {
         dnnl::reorder(user, m).execute(strm, user, m);
         strm.wait();
         return m;
+    }
+    // An f32 input as a user's memory (the caller keeps x).
+    dnnl::memory user_input(const std::vector<float>& x) {
+        return dnnl::memory({src_md.dims(), dt::f32, tag::ab}, eng, const_cast<float*>(x.data()));
+    }
+    // The tower on an fp32 input: the conversion to the first layer's type (a reorder), then the layers.
+    const float* run_f32(const dnnl::memory& x) {
+        from_f32.execute(strm, {{DNNL_ARG_FROM, x}, {DNNL_ARG_TO, src}});
+        return run(src);
     }
     const float* run(const dnnl::memory& x) {
         const dnnl::memory* in = &x;
@@ -346,7 +361,9 @@ const bool onednn_context = [] {
     return true;
 }();
 
-void BM_model_mlp_onednn(benchmark::State& state, dnnl::memory::data_type type) {
+// from_f32: the timed loop starts from fp32 features, as poem's tower does, and converts them to the
+// first layer's type (for fp32, no conversion: the same as without).
+void BM_model_mlp_onednn(benchmark::State& state, dnnl::memory::data_type type, bool from_f32) {
     const auto n = static_cast<std::size_t>(state.range(0));
     omp_set_num_threads(1);
     std::unique_ptr<onednn_tower> t;
@@ -364,15 +381,19 @@ void BM_model_mlp_onednn(benchmark::State& state, dnnl::memory::data_type type) 
         state.SkipWithError(("oneDNN has only its reference bf16 matmul on this CPU (" + impls + ")").c_str());
         return;
     }
+    std::vector<tower_input> raw;
     std::vector<dnnl::memory> xs;
-    for (std::size_t i = 0; i < 4; ++i) xs.push_back(t->input(make_tower_input(n, 7 + i).x));
+    for (std::size_t i = 0; i < 4; ++i) {
+        raw.push_back(make_tower_input(n, 7 + i));
+        xs.push_back(from_f32 ? t->user_input(raw.back().x) : t->input(raw.back().x));
+    }
     if (type == dnnl::memory::data_type::f32) {  // same outputs as poem's tower
         const auto x = make_tower_input(n, 7);
         poem::workspace ws;
         const poem::model& m = bench_model();
         std::vector<float> want(n * m.outputs());
         m.tower(x.x.data(), m.config().tower_in(), n, ws, poem::matrix_view<float>(want.data(), n, m.outputs()));
-        const float* got = t->run(xs[0]);
+        const float* got = from_f32 ? t->run_f32(xs[0]) : t->run(xs[0]);
         double worst = 0;
         for (std::size_t i = 0; i < want.size(); ++i)
             worst = std::max(worst, std::abs(static_cast<double>(want[i]) - got[i]));
@@ -383,15 +404,19 @@ void BM_model_mlp_onednn(benchmark::State& state, dnnl::memory::data_type type) 
     }
     std::size_t at = 0;
     for (auto _ : state) {
-        const float* y = t->run(xs[at]);
+        const float* y = from_f32 ? t->run_f32(xs[at]) : t->run(xs[at]);
         at = (at + 1) % xs.size();
         benchmark::DoNotOptimize(y);
         benchmark::ClobberMemory();
     }
     set_counters(state, bench_model().tower_flops(n), n);
 }
-BENCHMARK_CAPTURE(BM_model_mlp_onednn, fp32, dnnl::memory::data_type::f32)->Arg(100)->Arg(1000)->Arg(4000);
-BENCHMARK_CAPTURE(BM_model_mlp_onednn, bf16, dnnl::memory::data_type::bf16)->Arg(100)->Arg(1000)->Arg(4000);
+BENCHMARK_CAPTURE(BM_model_mlp_onednn, fp32, dnnl::memory::data_type::f32, false)->Arg(100)->Arg(1000)->Arg(4000);
+BENCHMARK_CAPTURE(BM_model_mlp_onednn, bf16, dnnl::memory::data_type::bf16, false)->Arg(100)->Arg(1000)->Arg(4000);
+BENCHMARK_CAPTURE(BM_model_mlp_onednn, bf16_from_fp32, dnnl::memory::data_type::bf16, true)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(4000);
 #else
 const bool onednn_context = [] {
     benchmark::AddCustomContext("onednn", "not found at configure time: BM_model_mlp_onednn not built");
