@@ -218,9 +218,13 @@ struct bf16_native_panel {
 template <class Arch, std::size_t MR, bool Narrow>
 using micro_kernel_bf16_native = micro_kernel<Arch, MR, bf16_native_panel, fp32_tile, Narrow>;
 
-// A tile's outputs rounded to bf16 after the epilogue (bf16_rounded_bits, as round_rows_bf16_pairs
-// rounds a layer's input), stored as a row of bf16 values: the next layer of a chain reads them as its
-// pair words, with no rounding pass and half the bytes.
+// A tile's outputs rounded to bf16 after the epilogue, stored as a row of bf16 values: the next layer
+// of a chain reads them as its pair words, with no rounding pass and half the bytes. The rounding is
+// vcvtne2ps2bf16's, one instruction for 32 values, where bf16_rounded_bits takes six and a pack: it
+// gives bf16_rounded_bits' bf16 for every binary32 value but the denormals (checked over all 2^32 on a
+// Zen 5), which it makes zero. None comes out of vdpbf16ps (it flushes denormal results), and one made
+// by a row scale would be read as zero by the next layer's vdpbf16ps anyway (it treats denormal inputs
+// as zero): the chain keeps the bits of its layers run one by one (gemm_bf16_chain test).
 struct bf16_tile {
     using value_type = std::uint16_t;
     template <class Arch, std::size_t... R>
@@ -228,18 +232,11 @@ struct bf16_tile {
                        std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep, std::uint16_t* c,
                        std::size_t ldc, std::size_t ncols) noexcept {
         apply_epilogue<Arch>(rows, c0, c1, ep);
+        const auto keep = static_cast<__mmask32>(ncols >= 32 ? ~0u : (1u << ncols) - 1);
         auto put = [&](std::uint16_t* row, const xsimd::batch<float, Arch>& x0, const xsimd::batch<float, Arch>& x1) {
-            const __m256i h0 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_bits(x0), 16));
-            const __m256i h1 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_bits(x1), 16));
-            if (ncols == 32) {
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), h0);
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 16), h1);
-            } else {
-                alignas(32) std::uint16_t tmp[32];
-                _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), h0);
-                _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 16), h1);
-                std::memcpy(row, tmp, ncols * sizeof(std::uint16_t));
-            }
+            const auto h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);  // x0's 16 values first
+            if (ncols == 32) _mm512_storeu_si512(row, h);
+            else _mm512_mask_storeu_epi16(row, keep, h);
         };
         (put(c + R * ldc, std::get<R>(c0), std::get<R>(c1)), ...);
     }
