@@ -381,7 +381,8 @@ void BM_model_mlp_onednn(benchmark::State& state, dnnl::memory::data_type type, 
         state.SkipWithError(("oneDNN has only its reference bf16 matmul on this CPU (" + impls + ")").c_str());
         return;
     }
-    std::vector<tower_input> raw;
+    std::vector<tower_input> raw;  // what the fp32 inputs' memories point into
+    raw.reserve(4);
     std::vector<dnnl::memory> xs;
     for (std::size_t i = 0; i < 4; ++i) {
         raw.push_back(make_tower_input(n, 7 + i));

@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # (binary, BLAS, filter): the BLAS matters only to LibTorch.
 RUNS = [
     ("bench_model", "openblas",
-     r"^BM_model_(predict|predict_bf16|predict_libtorch|mlp|mlp_bf16|mlp_onednn/fp32|mlp_onednn/bf16|mlp_onednn/bf16_from_fp32)/1000$"),
+     r"^BM_model_(predict|predict_bf16|predict_libtorch|mlp|mlp_bf16|mlp_onednn/(fp32|bf16|bf16_from_fp32))/1000$"),
     ("bench_model", "reference", r"^BM_model_predict_libtorch/1000$"),
     ("bench_pipeline", "openblas", r"^BM_pipeline_request/N:1000$"),
 ]
