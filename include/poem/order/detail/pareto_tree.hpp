@@ -33,9 +33,10 @@ namespace poem::detail {
 inline namespace POEM_TARGET_NAMESPACE {
 
 // Bucket size: two vectors per key at the width the compiler vectorises for. With AVX-512, 32 took
-// 11-18 % less time than 16 (K = 4, 5, 8; N = 5000, 20000; Zen 5); with AVX2, 16 against 8 and 32,
-// and 32 took 30-50 % more. The width follows the flags, so this header's code lives in the target
-// namespace (core/target_namespace.hpp): translation units built with different flags keep their own.
+// 11-18 % less time than 16 (K = 4, 5, 8; N = 5000, 20000; Zen 5); with AVX2, 32 took 22-50 % more
+// than 16, and at SSE2 8 was within noise of 16. The width follows the flags, so this header's code
+// lives in the target namespace (core/target_namespace.hpp): translation units built with different
+// flags keep their own.
 #if defined(__AVX512F__)
 inline constexpr std::size_t pareto_bucket = 32;
 #else
