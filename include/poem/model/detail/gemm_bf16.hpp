@@ -175,7 +175,8 @@ inline constexpr bool native_bf16 = POEM_VDPBF16PS && std::is_base_of<xsimd::avx
 
 // A's m rows rounded to bf16 as pair words (bf16(x[2t]) low, bf16(x[2t + 1]) high: the bf16 values in
 // order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch. The
-// rounding is bf16_rounded_bits' (vcvtne2ps2bf16 would treat denormals as zero). Returns ld.
+// rounding is bf16_rounded_bits', exact on denormals too (vcvtne2ps2bf16 makes them zero): the AMX
+// kernel reads these words as well. Returns ld.
 inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out,
                                          std::size_t ld) noexcept {
     using batch = xsimd::batch<float, xsimd::avx512bw>;
