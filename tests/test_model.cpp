@@ -526,6 +526,32 @@ TEST_CASE("bf16: rounding is to the nearest bfloat16, ties to even, NaN kept, ov
         CHECK(std::isnan(bits_float(std::uint32_t(h) << 16)));
         CHECK((h >> 15) == (nan >> 31));  // the sign is kept
     }
+#if defined(__AVX512BF16__)
+    // The pair words the vdpbf16ps and AMX kernels read: bf16_bits of every value, denormals included
+    // (the fast path's vcvtne2ps2bf16 makes them zero), zeros after the values, nothing past ld words.
+    std::vector<std::uint32_t> specials = {0x00000001u, 0x007FFFFFu, 0x80400000u, 0x00008000u, 0x00018000u,
+                                           0x7FA00001u, 0xFFC00000u, 0x7F800001u, 0x7F7FFFFFu, 0xFF800000u,
+                                           0x3F808000u, 0x3F818000u, 0x80000000u, 0x00800000u};
+    for (std::size_t k : {1u, 2u, 15u, 16u, 17u, 31u, 32u, 33u, 64u, 103u})
+        for (std::size_t extra : {0u, 9u})
+            for (bool with_special : {false, true}) {
+                const std::size_t m = 3, lda = k + 5, ld = poem::detail::bf16_pairs(k) + extra;
+                std::vector<float> a(m * lda);
+                for (auto& x : a) x = bits_float(static_cast<std::uint32_t>(g()) & 0xBFFFFFFFu);  // finite, |x| < 2
+                if (with_special)
+                    for (std::size_t s = 0; s < specials.size(); ++s) a[(s * 7) % (m * lda)] = bits_float(specials[s]);
+                std::vector<float> out(m * ld + 4, bits_float(0xDEADBEEFu));
+                poem::detail::round_rows_bf16_pairs(m, a.data(), lda, k, out.data(), ld);
+                INFO("k " << k << ", ld " << ld << ", specials " << with_special);
+                for (std::size_t i = 0; i < m; ++i)
+                    for (std::size_t j = 0; j < 2 * ld; ++j) {
+                        std::uint16_t h;
+                        std::memcpy(&h, reinterpret_cast<const unsigned char*>(out.data() + i * ld) + 2 * j, sizeof h);
+                        REQUIRE(h == (j < k ? bf16_bits(a[i * lda + j]) : 0u));
+                    }
+                for (std::size_t i = m * ld; i < out.size(); ++i) REQUIRE(float_bits(out[i]) == 0xDEADBEEFu);
+            }
+#endif
 }
 
 TEST_CASE("gemm_bf16: every target gives the scalar reference's bits and PyTorch-style bf16 math") {
@@ -591,13 +617,13 @@ TEST_CASE("gemm_bf16_chain: the bits of its layers run one by one through gemm_b
     using poem::detail::packed_bf16_view;
     poem::rng g(29);
     const std::vector<std::vector<std::size_t>> chains = {
-        {103, 256, 128, 64, 3}, {7, 33, 5}, {17, 1}, {64, 3}, {3, 70, 31, 16, 2}, {256, 32, 40}};
+        {103, 256, 128, 64, 3}, {7, 33, 5}, {17, 1}, {64, 3}, {3, 70, 31, 16, 2}, {256, 32, 40}, {40, 35, 4}};
     const simd_target_scope restore;
     for (const std::string& target : poem::simd_targets()) {
         poem::set_simd_target(target);
         const bool same_bits = target != "amx";
         for (const auto& widths : chains)
-            for (std::size_t m : {1u, 5u, 12u, 13u, 96u})
+            for (std::size_t m : {1u, 5u, 12u, 13u, 96u, 131u})
                 for (bool with_nan : {false, true}) {
                     INFO("target " << target << ", m " << m << ", layers " << widths.size() - 1 << " from k "
                                    << widths[0] << ", NaN " << with_nan);

@@ -174,23 +174,31 @@ template <class Arch>
 inline constexpr bool native_bf16 = POEM_VDPBF16PS && std::is_base_of<xsimd::avx512dq, Arch>::value;  // dq: simd.hpp
 
 // A's m rows rounded to bf16 as pair words (bf16(x[2t]) low, bf16(x[2t + 1]) high: the bf16 values in
-// order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch. The
-// rounding is bf16_rounded_bits', exact on denormals too (vcvtne2ps2bf16 makes them zero): the AMX
-// kernel reads these words as well. Returns ld.
+// order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch.
+// bf16_bits' rounding, denormals included: the AMX kernel reads these words too. 32 values at a time go
+// through vcvtne2ps2bf16, which gives bf16_bits' bf16 for every binary32 value but the denormals (it
+// makes them zero; bf16_tile says how this was checked); a block holding a denormal takes
+// bf16_rounded_bits instead. Returns ld.
 inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out,
                                          std::size_t ld) noexcept {
     using batch = xsimd::batch<float, xsimd::avx512bw>;
+    constexpr int denormal = 0x20;  // vfpclassps: denormal
+    auto half = [](std::size_t valid) {
+        return static_cast<__mmask16>(valid >= 16 ? 0xFFFFu : (1u << valid) - 1);
+    };
+    auto exact = [](__m512 x) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_bits(batch(x)), 16)); };
     for (std::size_t i = 0; i < m; ++i) {
         const float* x = a + i * lda;
-        unsigned char* y = reinterpret_cast<unsigned char*>(out + i * ld);
-        std::size_t j = 0;
-        for (; j + 16 <= k; j += 16) {
-            const __m512i bits = bf16_rounded_bits(batch::load_unaligned(x + j));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 2 * j), _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
-        }
-        for (; j < 2 * ld; ++j) {
-            const std::uint16_t h = j < k ? bf16_bits(x[j]) : std::uint16_t(0);
-            std::memcpy(y + 2 * j, &h, sizeof h);
+        std::uint16_t* y = reinterpret_cast<std::uint16_t*>(out + i * ld);
+        for (std::size_t j = 0; j < 2 * ld; j += 32) {
+            const std::size_t valid = j < k ? std::min<std::size_t>(32, k - j) : 0;
+            const __m512 lo = _mm512_maskz_loadu_ps(half(valid), x + j);
+            const __m512 hi = _mm512_maskz_loadu_ps(half(valid > 16 ? valid - 16 : 0), x + j + 16);
+            __m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            if (__builtin_expect((_mm512_fpclass_ps_mask(lo, denormal) | _mm512_fpclass_ps_mask(hi, denormal)) != 0, 0))
+                h = _mm512_inserti64x4(_mm512_castsi256_si512(exact(lo)), exact(hi), 1);
+            const std::size_t store = std::min<std::size_t>(32, 2 * ld - j);
+            _mm512_mask_storeu_epi16(y + j, static_cast<__mmask32>(store >= 32 ? ~0u : (1u << store) - 1), h);
         }
     }
     return ld;
@@ -244,6 +252,111 @@ struct bf16_tile {
 };
 template <class Arch, std::size_t MR, bool Narrow>
 using micro_kernel_bf16_to_bf16 = micro_kernel<Arch, MR, bf16_native_panel, bf16_tile, Narrow>;
+
+// The most outputs bf16_few_outputs computes (the model's heads: 1 to 3).
+inline constexpr std::size_t few_outputs = 4;
+
+// Sixteen rows of 32-bit words (x[r], lane s: row r's word s) transposed in place (x[s], lane r), in
+// four rounds of sixteen shuffles.
+template <std::size_t... I>
+inline void transpose_16x16(std::index_sequence<I...>, __m512i (&x)[16]) noexcept {
+    static_assert(sizeof...(I) == 4, "poem: four groups of four words");
+    __m512i t[16];
+    // Pairs of rows interleaved, then pairs of pairs: x[4g + c]'s 128-bit block L is word 4L + c of rows
+    // 4g to 4g + 3.
+    ((t[4 * I] = _mm512_unpacklo_epi32(x[4 * I], x[4 * I + 1]), t[4 * I + 1] = _mm512_unpackhi_epi32(x[4 * I], x[4 * I + 1]),
+      t[4 * I + 2] = _mm512_unpacklo_epi32(x[4 * I + 2], x[4 * I + 3]),
+      t[4 * I + 3] = _mm512_unpackhi_epi32(x[4 * I + 2], x[4 * I + 3])), ...);
+    ((x[4 * I] = _mm512_unpacklo_epi64(t[4 * I], t[4 * I + 2]), x[4 * I + 1] = _mm512_unpackhi_epi64(t[4 * I], t[4 * I + 2]),
+      x[4 * I + 2] = _mm512_unpacklo_epi64(t[4 * I + 1], t[4 * I + 3]),
+      x[4 * I + 3] = _mm512_unpackhi_epi64(t[4 * I + 1], t[4 * I + 3])), ...);
+    // Then the 128-bit blocks: word s gathers block s / 4 of x[s % 4], x[4 + s % 4], x[8 + ...], x[12 + ...].
+    ((t[I] = _mm512_shuffle_i32x4(x[I], x[4 + I], 0x88), t[4 + I] = _mm512_shuffle_i32x4(x[I], x[4 + I], 0xDD),
+      t[8 + I] = _mm512_shuffle_i32x4(x[8 + I], x[12 + I], 0x88),
+      t[12 + I] = _mm512_shuffle_i32x4(x[8 + I], x[12 + I], 0xDD)), ...);
+    ((x[I] = _mm512_shuffle_i32x4(t[I], t[8 + I], 0x88), x[4 + I] = _mm512_shuffle_i32x4(t[4 + I], t[12 + I], 0x88),
+      x[8 + I] = _mm512_shuffle_i32x4(t[I], t[8 + I], 0xDD),
+      x[12 + I] = _mm512_shuffle_i32x4(t[4 + I], t[12 + I], 0xDD)), ...);
+}
+
+// C = A * B + bias for a bf16-packed B of at most few_outputs columns (a chain's heads), no epilogue;
+// a holds pair words (lda of them a row). The narrow micro-kernel would spend a broadcast of A per row
+// and step on a vector of which 3 lanes of 16 count. Here rows are the lanes: 16 rows' pair words are
+// transposed so that each step is one vector of 16 rows against a broadcast weight pair per output.
+// Each output still starts at its bias and takes the same vdpbf16ps per pair, in the same order: the
+// same bits.
+struct bf16_few_outputs {
+    // Row blocks of 16 a pass: the model's chunk of 96 rows (3 outputs: 18 accumulators).
+    static constexpr std::size_t blocks = 6;
+
+    // Rows r0 to r0 + 15 of a (zeros past `rows`), the words in `words` (zeros past them), transposed into
+    // columns r0 to r0 + 15 of cols.
+    template <std::size_t... R>
+    static void transpose_block(std::index_sequence<R...>, std::size_t r0, std::size_t rows, const std::uint32_t* a,
+                                std::size_t lda, __mmask16 words, std::uint32_t (*cols)[blocks * 16]) noexcept {
+        __m512i x[16] = {(r0 + R < rows ? _mm512_maskz_loadu_epi32(words, a + (r0 + R) * lda)
+                                        : _mm512_setzero_si512())...};
+        transpose_16x16(std::make_index_sequence<4>{}, x);
+        ((void)_mm512_store_si512(cols[R] + r0, x[R]), ...);
+    }
+
+    // Up to blocks * 16 rows, sizeof...(H) outputs; the blocks past `rows` are skipped.
+    template <std::size_t... G, std::size_t... H>
+    POEM_FLATTEN static void pass(std::index_sequence<G...>, std::index_sequence<H...>, std::size_t rows,
+                                  const std::uint32_t* a, std::size_t lda, const packed_bf16_view& b, float* c,
+                                  std::size_t ldc) noexcept {
+        constexpr std::size_t outputs = sizeof...(H);
+        const std::size_t pairs = bf16_pairs(b.k), used = (rows + 15) / 16;
+        __m512 acc[blocks][outputs];
+        auto start = [&](__m512 (&acc_g)[outputs]) { ((void)(acc_g[H] = _mm512_set1_ps(b.bias[H])), ...); };
+        (start(acc[G]), ...);
+        alignas(64) std::uint32_t cols[16][blocks * 16];  // 16 pair steps x the pass's rows
+        for (std::size_t t0 = 0; t0 < pairs; t0 += 16) {
+            const std::size_t steps = std::min<std::size_t>(16, pairs - t0);
+            const auto words = static_cast<__mmask16>((1u << steps) - 1);
+            auto transpose = [&](std::size_t g) {
+                if (g < used) transpose_block(std::make_index_sequence<16>{}, g * 16, rows, a + t0, lda, words, cols);
+            };
+            (transpose(G), ...);
+            for (std::size_t s = 0; s < steps; ++s) {
+                const std::uint32_t* w = b.data + (t0 + s) * panel_width;
+                const __m512bh wh[outputs] = {(__m512bh)_mm512_set1_epi32(static_cast<int>(w[H]))...};
+                auto block = [&](std::size_t g, __m512 (&acc_g)[outputs]) {
+                    if (g >= used) return;
+                    const auto v = (__m512bh)_mm512_load_si512(cols[s] + g * 16);
+                    ((void)(acc_g[H] = _mm512_dpbf16_ps(acc_g[H], v, wh[H])), ...);
+                };
+                (block(G, acc[G]), ...);
+            }
+        }
+        alignas(64) float out[outputs][16];
+        auto put = [&](std::size_t g, const __m512 (&acc_g)[outputs]) {
+            ((void)_mm512_store_ps(out[H], acc_g[H]), ...);
+            for (std::size_t r = 0; r < 16 && g * 16 + r < rows; ++r) ((void)(c[(g * 16 + r) * ldc + H] = out[H][r]), ...);
+        };
+        (put(G, acc[G]), ...);
+    }
+
+    template <std::size_t Outputs>
+    static void run(std::size_t m, const std::uint32_t* a, std::size_t lda, const packed_bf16_view& b, float* c,
+                    std::size_t ldc) noexcept {
+        for (std::size_t i0 = 0; i0 < m; i0 += blocks * 16)
+            pass(std::make_index_sequence<blocks>{}, std::make_index_sequence<Outputs>{},
+                 std::min(blocks * 16, m - i0), a + i0 * lda, lda, b, c + i0 * ldc, ldc);
+    }
+
+    // b.n in 1 to few_outputs.
+    static void run(std::size_t m, const float* a, std::size_t lda, const packed_bf16_view& b, float* c,
+                    std::size_t ldc) noexcept {
+        const auto* words = reinterpret_cast<const std::uint32_t*>(a);
+        switch (b.n) {
+            case 1: return run<1>(m, words, lda, b, c, ldc);
+            case 2: return run<2>(m, words, lda, b, c, ldc);
+            case 3: return run<3>(m, words, lda, b, c, ldc);
+            default: return run<4>(m, words, lda, b, c, ldc);
+        }
+    }
+};
 #endif
 
 // The scalar reference: the same packed words, the same order of additions.
@@ -359,7 +472,9 @@ void gemm_bf16_chain_simd(std::size_t m, const float* x, std::size_t ldx, const 
             micro_table<micro_kernel_bf16_native, Arch>(std::make_index_sequence<gemm_shape<Arch>::mr>{});
         for (std::size_t l = 0; l < count; ++l) {
             const packed_bf16_view& b = layers[l];
-            if (l + 1 == count) {
+            if (l + 1 == count && b.n >= 1 && b.n <= few_outputs) {
+                bf16_few_outputs::run(m, buf[l % 2], ld, b, out, ldo);
+            } else if (l + 1 == count) {
                 drive_panels<Arch>(to_fp32, m, buf[l % 2], ld, b.data, bf16_pairs(b.k), bf16_panel_rows(b.k), b.n,
                                    b.bias, epilogue(false), out, ldo, false);
             } else {
