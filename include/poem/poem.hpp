@@ -11,6 +11,7 @@
 #include "poem/core/file.hpp"
 #include "poem/core/kernels.hpp"
 #include "poem/core/network_sort.hpp"
+#include "poem/core/prefetch.hpp"
 #include "poem/core/radix_sort.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/sort_key.hpp"

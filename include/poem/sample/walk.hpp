@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "poem/core/error.hpp"
+#include "poem/core/prefetch.hpp"
 #include "poem/core/rng.hpp"
 #include "poem/core/span.hpp"
 #include "poem/core/workspace.hpp"
@@ -36,12 +37,6 @@ inline void check_walk_args(const item_graph& g, span<const std::uint64_t> start
     check(out.size() == total, "walk: out must hold starts.size() x length = ", total, " entries, got ", out.size());
     for (std::size_t b = 0; b < starts.size(); ++b) g.check_item(starts[b], "walk: starts", b);
 }
-
-#if defined(__GNUC__) || defined(__clang__)
-#define POEM_PREFETCH(addr) __builtin_prefetch(addr)
-#else
-#define POEM_PREFETCH(addr) ((void)0)
-#endif
 
 }  // namespace detail
 
