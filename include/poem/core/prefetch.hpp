@@ -6,10 +6,8 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define POEM_PREFETCH(addr) __builtin_prefetch(addr)
-#define POEM_PREFETCH_L2(addr) __builtin_prefetch(addr, 0, 1)
 #else
 #define POEM_PREFETCH(addr) ((void)0)
-#define POEM_PREFETCH_L2(addr) ((void)0)
 #endif
 
 namespace poem::detail {
@@ -18,8 +16,13 @@ namespace poem::detail {
 // would evict): for a block the caller reads after a long computation, such as the model's next chunk of
 // rows.
 inline void prefetch_l2(const void* p, std::size_t bytes) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
     const char* c = static_cast<const char*>(p);
-    for (std::size_t o = 0; o < bytes; o += 64) POEM_PREFETCH_L2(c + o);
+    for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 1);  // read, low locality: L2
+#else
+    (void)p;
+    (void)bytes;
+#endif
 }
 
 }  // namespace poem::detail
