@@ -178,7 +178,8 @@ inline constexpr bool native_bf16 = POEM_VDPBF16PS && std::is_base_of<xsimd::avx
 // bf16_bits' rounding, denormals included: the AMX kernel reads these words too. 32 values at a time go
 // through vcvtne2ps2bf16, which gives bf16_bits' bf16 for every binary32 value but the denormals (it
 // makes them zero; bf16_tile says how this was checked); a block holding a denormal takes
-// bf16_rounded_bits instead. Returns ld.
+// bf16_rounded_bits instead. Whole blocks are read with plain loads: masked ones that miss L1 made the
+// tower 4-8 % slower on a Zen 5 when its input came from L3 (scripts/ab_tower.sh). Returns ld.
 inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::size_t lda, std::size_t k, float* out,
                                          std::size_t ld) noexcept {
     using batch = xsimd::batch<float, xsimd::avx512bw>;
@@ -192,8 +193,10 @@ inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::siz
         std::uint16_t* y = reinterpret_cast<std::uint16_t*>(out + i * ld);
         for (std::size_t j = 0; j < 2 * ld; j += 32) {
             const std::size_t valid = j < k ? std::min<std::size_t>(32, k - j) : 0;
-            const __m512 lo = _mm512_maskz_loadu_ps(half(valid), x + j);
-            const __m512 hi = _mm512_maskz_loadu_ps(half(valid > 16 ? valid - 16 : 0), x + j + 16);
+            const bool whole = valid == 32;
+            const __m512 lo = whole ? _mm512_loadu_ps(x + j) : _mm512_maskz_loadu_ps(half(valid), x + j);
+            const __m512 hi = whole ? _mm512_loadu_ps(x + j + 16)
+                                    : _mm512_maskz_loadu_ps(half(valid > 16 ? valid - 16 : 0), x + j + 16);
             __m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
             if (__builtin_expect((_mm512_fpclass_ps_mask(lo, denormal) | _mm512_fpclass_ps_mask(hi, denormal)) != 0, 0))
                 h = _mm512_inserti64x4(_mm512_castsi256_si512(exact(lo)), exact(hi), 1);
