@@ -173,6 +173,9 @@ using micro_kernel_bf16 = micro_kernel<Arch, MR, bf16_panel, fp32_tile, Narrow>;
 template <class Arch>
 inline constexpr bool native_bf16 = POEM_VDPBF16PS && std::is_base_of<xsimd::avx512dq, Arch>::value;  // dq: simd.hpp
 
+// A mask of the first min(n, 32) lanes.
+inline std::uint32_t first_lanes(std::size_t n) noexcept { return n >= 32 ? ~0u : (1u << n) - 1; }
+
 // A's m rows rounded to bf16 as pair words (bf16(x[2t]) low, bf16(x[2t + 1]) high: the bf16 values in
 // order), rows of ld >= bf16_pairs(k) words (zeros after the values), stored in the float scratch.
 // bf16_bits' rounding, denormals included: the AMX kernel reads these words too. 32 values at a time go
@@ -184,9 +187,6 @@ inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::siz
                                          std::size_t ld) noexcept {
     using batch = xsimd::batch<float, xsimd::avx512bw>;
     constexpr int denormal = 0x20;  // vfpclassps: denormal
-    auto half = [](std::size_t valid) {
-        return static_cast<__mmask16>(valid >= 16 ? 0xFFFFu : (1u << valid) - 1);
-    };
     auto exact = [](__m512 x) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_bits(batch(x)), 16)); };
     for (std::size_t i = 0; i < m; ++i) {
         const float* x = a + i * lda;
@@ -194,14 +194,16 @@ inline std::size_t round_rows_bf16_pairs(std::size_t m, const float* a, std::siz
         for (std::size_t j = 0; j < 2 * ld; j += 32) {
             const std::size_t valid = j < k ? std::min<std::size_t>(32, k - j) : 0;
             const bool whole = valid == 32;
-            const __m512 lo = whole ? _mm512_loadu_ps(x + j) : _mm512_maskz_loadu_ps(half(valid), x + j);
+            const std::uint32_t lanes = first_lanes(valid);  // the low 16 for lo, the high 16 for hi
+            const __m512 lo = whole ? _mm512_loadu_ps(x + j)
+                                    : _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes), x + j);
             const __m512 hi = whole ? _mm512_loadu_ps(x + j + 16)
-                                    : _mm512_maskz_loadu_ps(half(valid > 16 ? valid - 16 : 0), x + j + 16);
+                                    : _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes >> 16), x + j + 16);
             __m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
             if (__builtin_expect((_mm512_fpclass_ps_mask(lo, denormal) | _mm512_fpclass_ps_mask(hi, denormal)) != 0, 0))
                 h = _mm512_inserti64x4(_mm512_castsi256_si512(exact(lo)), exact(hi), 1);
             const std::size_t store = std::min<std::size_t>(32, 2 * ld - j);
-            _mm512_mask_storeu_epi16(y + j, static_cast<__mmask32>(store >= 32 ? ~0u : (1u << store) - 1), h);
+            _mm512_mask_storeu_epi16(y + j, first_lanes(store), h);
         }
     }
     return ld;
@@ -244,7 +246,7 @@ struct bf16_tile {
                        std::array<xsimd::batch<float, Arch>, sizeof...(R)>& c1, const epilogue& ep, std::uint16_t* c,
                        std::size_t ldc, std::size_t ncols) noexcept {
         apply_epilogue<Arch>(rows, c0, c1, ep);
-        const auto keep = static_cast<__mmask32>(ncols >= 32 ? ~0u : (1u << ncols) - 1);
+        const __mmask32 keep = first_lanes(ncols);
         auto put = [&](std::uint16_t* row, const xsimd::batch<float, Arch>& x0, const xsimd::batch<float, Arch>& x1) {
             const auto h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);  // x0's 16 values first
             if (ncols == 32) _mm512_storeu_si512(row, h);
@@ -316,7 +318,7 @@ struct bf16_few_outputs {
         alignas(64) std::uint32_t cols[16][blocks * 16];  // 16 pair steps x the pass's rows
         for (std::size_t t0 = 0; t0 < pairs; t0 += 16) {
             const std::size_t steps = std::min<std::size_t>(16, pairs - t0);
-            const auto words = static_cast<__mmask16>((1u << steps) - 1);
+            const auto words = static_cast<__mmask16>(first_lanes(steps));
             auto transpose = [&](std::size_t g) {
                 if (g < used) transpose_block(std::make_index_sequence<16>{}, g * 16, rows, a + t0, lda, words, cols);
             };
